@@ -1,0 +1,374 @@
+//! The watch cache: every stored object in memory, ready to serve LIST and WATCH,
+//! as kube-apiserver's cacher.
+//!
+//! One store watch over `/registry/` feeds one [`ResourceCache`] per stored
+//! resource. Each keeps the current objects in key order, already encoded with
+//! their `resourceVersion`, and a window of recent events that watchers replay
+//! from. Because every event of the store passes through, the cache's revision
+//! follows the store's, so a consistent LIST waits for
+//! `cache revision >= store revision` (etcd's progress notify, without asking).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::Value;
+use skiff_core::registry::ResourceInfo;
+use skiff_store::{DynStore, EventType, KeyValue, RangeRequest};
+use tokio::sync::{RwLock, broadcast, watch};
+
+use crate::strategy::{self, Strategy};
+
+/// How many recent events each resource keeps for watchers to resume from.
+const EVENT_WINDOW: usize = 10_000;
+/// Live events a slow watcher may fall behind before it is resynced from the window.
+const BROADCAST_CAPACITY: usize = 4_096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Added => "ADDED",
+            EventKind::Modified => "MODIFIED",
+            EventKind::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One object as the cache holds it.
+#[derive(Debug)]
+pub struct Entry {
+    pub key: String,
+    pub namespace: String,
+    pub name: String,
+    pub revision: i64,
+    /// The object without `kind`/`apiVersion`, as a list item (`{"metadata":..}`).
+    pub item: Bytes,
+    /// Labels, for label selectors.
+    pub labels: BTreeMap<String, String>,
+    /// Field selector attributes of the kind.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Entry {
+    pub fn labels_json(&self) -> serde_json::Map<String, Value> {
+        self.labels
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect()
+    }
+
+    pub fn field(&self, name: &str) -> Option<String> {
+        match name {
+            "metadata.name" => Some(self.name.clone()),
+            "metadata.namespace" => Some(self.namespace.clone()),
+            _ => self
+                .fields
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone()),
+        }
+    }
+
+    /// The object as JSON.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.item).unwrap_or(Value::Null)
+    }
+}
+
+/// A change to one object. For `Deleted`, `object` is the last state with the
+/// delete's revision; `prev` is the state before the change.
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub kind: EventKind,
+    pub revision: i64,
+    pub object: Arc<Entry>,
+    pub prev: Option<Arc<Entry>>,
+}
+
+struct State {
+    objects: BTreeMap<String, Arc<Entry>>,
+    events: VecDeque<Arc<CacheEvent>>,
+    /// Events with revision > `window_start` are all in `events`.
+    window_start: i64,
+}
+
+/// The cache of one stored resource.
+pub struct ResourceCache {
+    pub info: &'static ResourceInfo,
+    pub prefix: String,
+    strategy: &'static dyn Strategy,
+    state: RwLock<State>,
+    tx: broadcast::Sender<Arc<CacheEvent>>,
+}
+
+/// What a cache snapshot returns for a list.
+pub struct Snapshot {
+    pub revision: i64,
+    pub items: Vec<Arc<Entry>>,
+}
+
+impl ResourceCache {
+    fn new(info: &'static ResourceInfo, start: i64) -> ResourceCache {
+        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        ResourceCache {
+            info,
+            prefix: format!("{}/", crate::rest::storage_prefix(info)),
+            strategy: strategy::for_resource(info),
+            state: RwLock::new(State {
+                objects: BTreeMap::new(),
+                events: VecDeque::new(),
+                window_start: start,
+            }),
+            tx,
+        }
+    }
+
+    /// Builds an entry from a stored value; `None` for a value that is not a JSON
+    /// object (never written by skiff; skipped rather than served broken).
+    pub fn entry(&self, key: &str, value: &[u8], revision: i64) -> Option<Entry> {
+        let mut obj: Value = serde_json::from_slice(value).ok()?;
+        make_entry(self.strategy, key, &mut obj, revision)
+    }
+
+    /// Objects under `key_prefix` (the resource prefix, or one namespace's).
+    pub async fn snapshot(&self, key_prefix: &str, revision: i64) -> Snapshot {
+        let st = self.state.read().await;
+        let items = st
+            .objects
+            .range(key_prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(key_prefix))
+            .map(|(_, e)| e.clone())
+            .collect();
+        Snapshot { revision, items }
+    }
+
+    /// Subscribes to events after `after`: the replayed window part and a live
+    /// receiver. `None` when `after` is older than the window.
+    pub async fn subscribe(
+        &self,
+        after: i64,
+    ) -> Option<(Vec<Arc<CacheEvent>>, broadcast::Receiver<Arc<CacheEvent>>)> {
+        let st = self.state.read().await;
+        if after < st.window_start {
+            return None;
+        }
+        let rx = self.tx.subscribe();
+        let replay = events_after(&st.events, after);
+        Some((replay, rx))
+    }
+
+    /// Events after `after` still in the window, for a watcher that lagged.
+    pub async fn replay(&self, after: i64) -> Option<Vec<Arc<CacheEvent>>> {
+        let st = self.state.read().await;
+        if after < st.window_start {
+            return None;
+        }
+        Some(events_after(&st.events, after))
+    }
+
+    /// The oldest revision a watch can start from.
+    pub async fn window_start(&self) -> i64 {
+        self.state.read().await.window_start
+    }
+
+    async fn apply(&self, kind: EventType, key: &str, value: &[u8], revision: i64) {
+        let mut st = self.state.write().await;
+        let prev = st.objects.get(key).cloned();
+        let event = match kind {
+            EventType::Put => {
+                let Some(entry) = self.entry(key, value, revision) else {
+                    tracing::warn!(key, "skipping a stored value that is not a JSON object");
+                    return;
+                };
+                let entry = Arc::new(entry);
+                st.objects.insert(key.to_string(), entry.clone());
+                CacheEvent {
+                    kind: if prev.is_some() {
+                        EventKind::Modified
+                    } else {
+                        EventKind::Added
+                    },
+                    revision,
+                    object: entry,
+                    prev,
+                }
+            }
+            EventType::Delete => {
+                let Some(prev) = st.objects.remove(key) else {
+                    return;
+                };
+                // kube-apiserver: a deleted object is delivered in its last state
+                // with the revision of the delete.
+                let mut obj = prev.value();
+                let Some(entry) = make_entry(self.strategy, key, &mut obj, revision) else {
+                    return;
+                };
+                CacheEvent {
+                    kind: EventKind::Deleted,
+                    revision,
+                    object: Arc::new(entry),
+                    prev: Some(prev),
+                }
+            }
+        };
+        let event = Arc::new(event);
+        st.events.push_back(event.clone());
+        while st.events.len() > EVENT_WINDOW {
+            if let Some(old) = st.events.pop_front() {
+                st.window_start = old.revision;
+            }
+        }
+        // No receivers is fine: nobody watches this resource right now.
+        let _ = self.tx.send(event);
+    }
+}
+
+fn events_after(events: &VecDeque<Arc<CacheEvent>>, after: i64) -> Vec<Arc<CacheEvent>> {
+    let start = events.partition_point(|e| e.revision <= after);
+    events.range(start..).cloned().collect()
+}
+
+/// Sets the stored revision as `resourceVersion` and encodes the list-item form.
+fn make_entry(strategy: &dyn Strategy, key: &str, obj: &mut Value, revision: i64) -> Option<Entry> {
+    let map = obj.as_object_mut()?;
+    map.remove("kind");
+    map.remove("apiVersion");
+    let meta = map.get_mut("metadata")?.as_object_mut()?;
+    meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+    let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let namespace = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let labels = meta
+        .get("labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut fields = Vec::new();
+    strategy.field_attrs(obj, &mut fields);
+    let item = Bytes::from(serde_json::to_vec(obj).ok()?);
+    Some(Entry {
+        key: key.to_string(),
+        namespace,
+        name,
+        revision,
+        item,
+        labels,
+        fields,
+    })
+}
+
+/// All resource caches, fed by one store watch.
+pub struct Cache {
+    by_prefix: HashMap<String, Arc<ResourceCache>>,
+    revision: watch::Sender<i64>,
+}
+
+impl Cache {
+    /// Loads every stored object and starts following the store.
+    pub async fn start(store: DynStore, resources: &[&'static ResourceInfo]) -> skiff_store::Result<Arc<Cache>> {
+        let start = store.current_revision().await?;
+        let mut by_prefix = HashMap::new();
+        for info in resources {
+            let cache = Arc::new(ResourceCache::new(info, start));
+            by_prefix.insert(cache.prefix.clone(), cache);
+        }
+        let (revision, _) = watch::channel(start);
+        let cache = Arc::new(Cache { by_prefix, revision });
+
+        // Load in pages at one revision so the state is one consistent snapshot.
+        let mut next: Option<String> = None;
+        loop {
+            let page = store
+                .range(RangeRequest {
+                    prefix: "/registry/".into(),
+                    start: next.clone(),
+                    revision: Some(start),
+                    limit: 10_000,
+                })
+                .await?;
+            for kv in &page.kvs {
+                if let Some(rc) = cache.resource_for_key(&kv.key) {
+                    if let Some(entry) = rc.entry(&kv.key, &kv.value, kv.mod_revision) {
+                        rc.state.write().await.objects.insert(kv.key.clone(), Arc::new(entry));
+                    }
+                }
+            }
+            match (page.more, page.kvs.last()) {
+                (true, Some(last)) => next = Some(format!("{}\0", last.key)),
+                _ => break,
+            }
+        }
+
+        let mut events = store.watch("/registry/", start).await?;
+        let feeder = cache.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.next().await {
+                match ev {
+                    Ok(ev) => feeder.ingest(ev.kind, &ev.kv).await,
+                    Err(err) => {
+                        // The store's own watch cannot fall behind its history in
+                        // practice; if it does, serving stale data would be worse
+                        // than stopping.
+                        tracing::error!(error = %err, "watch cache lost the store watch; exiting");
+                        std::process::exit(1);
+                    }
+                }
+            }
+        });
+        Ok(cache)
+    }
+
+    async fn ingest(&self, kind: EventType, kv: &KeyValue) {
+        if let Some(rc) = self.resource_for_key(&kv.key) {
+            rc.apply(kind, &kv.key, &kv.value, kv.mod_revision).await;
+        }
+        self.revision.send_replace(kv.mod_revision);
+    }
+
+    /// The cache of the resource a key belongs to.
+    fn resource_for_key(&self, key: &str) -> Option<&Arc<ResourceCache>> {
+        // Keys are <prefix>/<name> or <prefix>/<namespace>/<name>.
+        let (head, _) = key.rsplit_once('/')?;
+        if let Some(rc) = self.by_prefix.get(&format!("{head}/")) {
+            if !rc.info.namespaced {
+                return Some(rc);
+            }
+        }
+        let (head, _) = head.rsplit_once('/')?;
+        self.by_prefix
+            .get(&format!("{head}/"))
+            .filter(|rc| rc.info.namespaced)
+    }
+
+    pub fn resource(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
+        self.by_prefix.get(&format!("{}/", crate::rest::storage_prefix(info)))
+    }
+
+    /// The newest revision the cache has seen.
+    pub fn revision(&self) -> i64 {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the cache has seen `revision`; false on timeout.
+    pub async fn wait_for(&self, revision: i64, timeout: Duration) -> bool {
+        let mut rx = self.revision.subscribe();
+        let wait = rx.wait_for(|r| *r >= revision);
+        matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
+    }
+}

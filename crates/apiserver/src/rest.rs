@@ -1,0 +1,869 @@
+//! The generic REST store: create, get, list, watch, update, patch, delete and
+//! deletecollection for every kind, over [`skiff_store::Store`], with a
+//! [`Strategy`] per kind for what differs (kube-apiserver's
+//! `registry/generic/registry/store.go`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use serde_json::{Map, Value, json};
+use skiff_core::registry::ResourceInfo;
+use skiff_core::status::{FieldError, GroupResource};
+use skiff_core::validation;
+use skiff_core::{Status, meta};
+use skiff_store::KeyValue;
+use time::OffsetDateTime;
+
+use crate::ApiServer;
+use crate::cache::Entry;
+use crate::encoding::{self, Accept, Body};
+use crate::request::{Query, RequestInfo};
+use crate::strategy::{self, Strategy};
+
+mod list;
+mod patch;
+mod watch;
+
+pub type Result<T, E = Status> = std::result::Result<T, E>;
+
+/// Where a stored resource's keys live; virtual resources never reach storage,
+/// so their prefix matches nothing.
+pub fn storage_prefix(info: &ResourceInfo) -> &'static str {
+    info.storage_prefix().unwrap_or("/registry/-virtual-")
+}
+
+/// Finalizers the API server itself understands.
+pub const ORPHAN_FINALIZER: &str = "orphan";
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// Namespaces that cannot be deleted (NamespaceLifecycle admission).
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+/// One resource request after routing.
+pub struct Ctx<'a> {
+    pub server: &'a Arc<ApiServer>,
+    pub info: &'static ResourceInfo,
+    pub strategy: &'static dyn Strategy,
+    pub req: &'a RequestInfo,
+    pub query: &'a Query,
+    pub accept: Accept,
+    pub pretty: bool,
+}
+
+impl Ctx<'_> {
+    pub fn gr(&self) -> GroupResource<'static> {
+        GroupResource {
+            group: self.info.group,
+            resource: self.info.resource,
+        }
+    }
+
+    /// `Kind` or `Kind.group`, as Invalid messages name it.
+    fn qualified_kind(&self) -> String {
+        if self.info.group.is_empty() {
+            self.info.kind.to_string()
+        } else {
+            format!("{}.{}", self.info.kind, self.info.group)
+        }
+    }
+
+    pub fn key(&self, namespace: &str, name: &str) -> String {
+        if self.info.namespaced {
+            format!("{}/{}/{}", storage_prefix(self.info), namespace, name)
+        } else {
+            format!("{}/{}", storage_prefix(self.info), name)
+        }
+    }
+
+    /// The prefix of all keys a list or watch reads.
+    pub fn list_prefix(&self) -> String {
+        if self.info.namespaced && !self.req.namespace.is_empty() {
+            format!("{}/{}/", storage_prefix(self.info), self.req.namespace)
+        } else {
+            format!("{}/", storage_prefix(self.info))
+        }
+    }
+
+    fn api_version(&self) -> String {
+        meta::api_version(self.info.group, self.info.version)
+    }
+
+    fn dry_run(&self) -> Result<bool> {
+        match self.query.get("dryRun") {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(Status::bad_request(format!(
+                "Invalid dry run value: {other:?}: dryRun values must be \"All\""
+            ))),
+        }
+    }
+
+    /// An object as a response: typed, with its stored revision.
+    pub fn output(&self, mut obj: Value, revision: i64) -> Value {
+        self.set_type_meta(&mut obj);
+        meta::set_meta(&mut obj, "resourceVersion", json!(revision.to_string()));
+        obj
+    }
+
+    fn set_type_meta(&self, obj: &mut Value) {
+        if let Some(m) = obj.as_object_mut() {
+            // kind and apiVersion lead the object, as upstream's encoder writes them.
+            let rest: Map<String, Value> = std::mem::take(m)
+                .into_iter()
+                .filter(|(k, _)| k != "kind" && k != "apiVersion")
+                .collect();
+            m.insert("kind".into(), json!(self.info.kind));
+            m.insert("apiVersion".into(), json!(self.api_version()));
+            m.extend(rest);
+        }
+    }
+
+    /// Encodes one object for the client: JSON, Table or metadata only.
+    pub fn respond(&self, code: StatusCode, obj: &Value) -> Response<Body> {
+        match self.accept {
+            Accept::Table => {
+                let table = list::table_for(self, std::slice::from_ref(obj), meta::resource_version(obj));
+                encoding::json(code, &table, self.pretty)
+            }
+            Accept::Metadata => encoding::json(code, &partial_metadata(obj), self.pretty),
+            _ => encoding::json(code, obj, self.pretty),
+        }
+    }
+}
+
+/// `PartialObjectMetadata` of an object.
+pub fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Decodes a stored value.
+fn decode_stored(kv: &KeyValue) -> Result<Value> {
+    serde_json::from_slice(&kv.value)
+        .map_err(|e| Status::internal(format!("stored object {} is not valid JSON: {e}", kv.key)))
+}
+
+pub(crate) fn store_err(ctx: &Ctx<'_>, name: &str, err: skiff_store::Error) -> Status {
+    use skiff_store::Error as E;
+    match err {
+        E::AlreadyExists { .. } => Status::already_exists(ctx.gr(), name),
+        E::NotFound { .. } => Status::not_found(ctx.gr(), name),
+        E::Conflict { .. } => Status::conflict_modified(ctx.gr(), name),
+        E::Compacted { requested, compacted } => Status::expired(requested, compacted),
+        E::FutureRevision { .. } => Status::timeout("Too large resource version")
+            .with_cause(skiff_core::status::Cause {
+                reason: "ResourceVersionTooLarge".into(),
+                message: "Too large resource version".into(),
+                field: String::new(),
+            }),
+        other => Status::internal(other),
+    }
+}
+
+/// Reads the body into an object of this resource's kind: checks `kind` and
+/// `apiVersion`, fills them when absent.
+fn decode_body(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> Result<Value> {
+    let mut obj = encoding::decode(content_type, body)?;
+    check_type(ctx, &mut obj, ctx.info.kind, &ctx.api_version())?;
+    Ok(obj)
+}
+
+fn check_type(ctx: &Ctx<'_>, obj: &mut Value, kind: &str, api_version: &str) -> Result<()> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(Status::bad_request(format!(
+            "the body of the request is not a {kind} object"
+        )));
+    };
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {}
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(Status::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {}
+        Some(k) if k == kind => {}
+        Some(k) => {
+            return Err(Status::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({kind}) for {}",
+                ctx.gr()
+            )));
+        }
+    }
+    if !map.get("metadata").is_none_or(Value::is_object) {
+        return Err(Status::bad_request(
+            "metadata in the body of the request must be an object",
+        ));
+    }
+    map.insert("kind".into(), json!(kind));
+    map.insert("apiVersion".into(), json!(api_version));
+    Ok(())
+}
+
+/// Checks the namespace of the request and of the object agree, and fills it.
+fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> Result<()> {
+    if !ctx.info.namespaced {
+        return Ok(());
+    }
+    let in_obj = meta::namespace(obj).to_string();
+    if in_obj.is_empty() {
+        meta::set_meta(obj, "namespace", json!(ctx.req.namespace));
+    } else if in_obj != ctx.req.namespace {
+        return Err(Status::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
+}
+
+/// Random suffix of `generateName`, from the alphabet upstream uses (no vowels,
+/// no confusable digits).
+fn random_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// `metadata` and shared checks of a create, then the kind's rules.
+fn validate_create(ctx: &Ctx<'_>, obj: &Value) -> Result<()> {
+    let mut errs = ctx.strategy.validate(obj);
+    let meta = obj.get("metadata").unwrap_or(&Value::Null);
+    errs.extend(validation::validate_object_meta(
+        meta,
+        ctx.info.namespaced,
+        ctx.strategy.name_rule(),
+        "metadata",
+    ));
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Status::invalid(&ctx.qualified_kind(), ctx.info.group, meta::name(obj), &errs))
+    }
+}
+
+fn validate_update(ctx: &Ctx<'_>, new: &Value, old: &Value) -> Result<()> {
+    let mut errs = ctx.strategy.validate(new);
+    errs.extend(ctx.strategy.validate_update(new, old));
+    let new_meta = new.get("metadata").unwrap_or(&Value::Null);
+    let old_meta = old.get("metadata").unwrap_or(&Value::Null);
+    errs.extend(validation::validate_object_meta(
+        new_meta,
+        ctx.info.namespaced,
+        ctx.strategy.name_rule(),
+        "metadata",
+    ));
+    errs.extend(validation::validate_object_meta_update(new_meta, old_meta, "metadata"));
+    dedup(&mut errs);
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Status::invalid(&ctx.qualified_kind(), ctx.info.group, meta::name(new), &errs))
+    }
+}
+
+fn dedup(errs: &mut Vec<FieldError>) {
+    let mut seen = Vec::new();
+    errs.retain(|e| {
+        let s = e.to_string();
+        if seen.contains(&s) {
+            false
+        } else {
+            seen.push(s);
+            true
+        }
+    });
+}
+
+/// NamespaceLifecycle admission: the namespace must exist and not be terminating.
+async fn admit_namespace(ctx: &Ctx<'_>, name: &str) -> Result<()> {
+    if !ctx.info.namespaced {
+        return Ok(());
+    }
+    let ns = &ctx.req.namespace;
+    let key = format!("/registry/namespaces/{ns}");
+    let found = ctx
+        .server
+        .store
+        .get(&key, None)
+        .await
+        .map_err(|e| Status::internal(e))?;
+    let Some(kv) = found else {
+        return Err(Status::not_found(GroupResource { group: "", resource: "namespaces" }, ns));
+    };
+    let nsobj = decode_stored(&kv)?;
+    if nsobj.pointer("/status/phase") == Some(&json!("Terminating"))
+        || nsobj.pointer("/metadata/deletionTimestamp").is_some()
+    {
+        return Err(Status::forbidden(
+            ctx.gr(),
+            name,
+            &format!("unable to create new content in namespace {ns} because it is being terminated"),
+        )
+        .with_cause(skiff_core::status::Cause {
+            reason: "NamespaceTerminating".into(),
+            message: format!("namespace {ns} is being terminated"),
+            field: "metadata.namespace".into(),
+        }));
+    }
+    Ok(())
+}
+
+/// The object without status and metadata: what generation tracks.
+fn spec_part(obj: &Value) -> Map<String, Value> {
+    obj.as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "kind" | "apiVersion"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// POST: create.
+pub async fn create(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> Result<Response<Body>> {
+    let mut obj = decode_body(ctx, content_type, body)?;
+    check_namespace(ctx, &mut obj)?;
+    let dry_run = ctx.dry_run()?;
+    let created = create_object(ctx, obj, dry_run).await?;
+    Ok(ctx.respond(StatusCode::CREATED, &created))
+}
+
+/// The create pipeline, shared with apply-creates: defaults, admission,
+/// validation, store.
+pub(crate) async fn create_object(ctx: &Ctx<'_>, mut obj: Value, dry_run: bool) -> Result<Value> {
+    let generate_name = meta::meta_str(&obj, "generateName").to_string();
+    if meta::name(&obj).is_empty() && !generate_name.is_empty() {
+        // The prefix is validated with the name; a too-long prefix is cut as upstream.
+        let prefix: String = generate_name.chars().take(63 - 5).collect();
+        meta::set_meta(&mut obj, "name", json!(format!("{prefix}{}", random_suffix())));
+    }
+    let name = meta::name(&obj).to_string();
+
+    // System fields are the server's (rest.BeforeCreate, FillObjectMetaSystemFields).
+    for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"] {
+        meta::remove_meta(&mut obj, f);
+    }
+    meta::set_meta(&mut obj, "uid", json!(uuid::Uuid::new_v4().to_string()));
+    meta::set_meta(&mut obj, "creationTimestamp", json!(meta::format_time(now())));
+    if ctx.info.has_status() {
+        if let Some(m) = obj.as_object_mut() {
+            m.remove("status");
+        }
+    }
+    if ctx.strategy.tracks_generation() {
+        meta::set_meta(&mut obj, "generation", json!(1));
+    } else {
+        meta::remove_meta(&mut obj, "generation");
+    }
+    ctx.strategy.default(&mut obj);
+    ctx.strategy.prepare_for_create(&mut obj);
+    admit_namespace(ctx, &name).await?;
+    validate_create(ctx, &obj)?;
+    if let Some(alloc) = crate::allocator::for_resource(ctx) {
+        alloc.allocate(ctx, &mut obj).await?;
+    }
+    if dry_run {
+        return Ok(ctx.output(obj, 0));
+    }
+    let key = ctx.key(meta::namespace(&obj), &name);
+    let bytes = serde_json::to_vec(&obj).map_err(Status::internal)?;
+    let kv = ctx
+        .server
+        .store
+        .create(&key, Bytes::from(bytes))
+        .await
+        .map_err(|e| store_err(ctx, &name, e))?;
+    Ok(ctx.output(obj, kv.mod_revision))
+}
+
+/// GET one object.
+pub async fn get(ctx: &Ctx<'_>) -> Result<Response<Body>> {
+    let (obj, rev) = read(ctx, &ctx.req.name).await?;
+    let obj = ctx.output(obj, rev);
+    Ok(ctx.respond(StatusCode::OK, &obj))
+}
+
+/// Reads the named object at the latest revision (a consistent read).
+pub(crate) async fn read(ctx: &Ctx<'_>, name: &str) -> Result<(Value, i64)> {
+    let key = ctx.key(&ctx.req.namespace, name);
+    let revision = match ctx.query.get("resourceVersion") {
+        None | Some("") | Some("0") => None,
+        Some(rv) => {
+            let n = parse_rv(rv)?;
+            // GET at an exact revision is what upstream calls NotOlderThan for
+            // gets; the latest state satisfies it once the store has seen n.
+            let current = ctx.server.store.current_revision().await.map_err(Status::internal)?;
+            if n > current {
+                return Err(store_err(ctx, name, skiff_store::Error::FutureRevision { requested: n, current }));
+            }
+            None
+        }
+    };
+    let kv = ctx
+        .server
+        .store
+        .get(&key, revision)
+        .await
+        .map_err(|e| store_err(ctx, name, e))?
+        .ok_or_else(|| Status::not_found(ctx.gr(), name))?;
+    Ok((decode_stored(&kv)?, kv.mod_revision))
+}
+
+pub(crate) fn parse_rv(rv: &str) -> Result<i64> {
+    rv.parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| Status::bad_request(format!("invalid resource version: {rv:?}")))
+}
+
+pub use list::list;
+pub use watch::watch;
+
+/// Which part of the object an update writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Main,
+    Status,
+    /// The server's own writes (binding, finalize): no strategy, no validation.
+    Raw,
+}
+
+/// The update pipeline (`GuaranteedUpdate`): read, transform, prepare, validate,
+/// compare-and-swap; retried on a concurrent write unless the client named a
+/// resourceVersion.
+pub(crate) async fn update_object<F>(
+    ctx: &Ctx<'_>,
+    name: &str,
+    part: Part,
+    dry_run: bool,
+    mut transform: F,
+) -> Result<(Value, bool)>
+where
+    F: FnMut(&Value) -> Result<Value>,
+{
+    let key = ctx.key(&ctx.req.namespace, name);
+    for _ in 0..16 {
+        let current = ctx
+            .server
+            .store
+            .get(&key, None)
+            .await
+            .map_err(Status::internal)?
+            .ok_or_else(|| Status::not_found(ctx.gr(), name))?;
+        let old = decode_stored(&current)?;
+        let old_typed = ctx.output(old.clone(), current.mod_revision);
+        let mut new = transform(&old_typed)?;
+        check_type(ctx, &mut new, ctx.info.kind, &ctx.api_version())?;
+        check_namespace(ctx, &mut new)?;
+
+        // A resourceVersion in the new object is a precondition.
+        let rv = meta::resource_version(&new).to_string();
+        if !rv.is_empty() && rv != current.mod_revision.to_string() {
+            return Err(Status::conflict_modified(ctx.gr(), name));
+        }
+        let new_name = meta::name(&new);
+        if new_name.is_empty() {
+            meta::set_meta(&mut new, "name", json!(name));
+        } else if new_name != name {
+            return Err(Status::bad_request(format!(
+                "the name of the object ({new_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let mut new = prepare_update(ctx, new, &old, part);
+        if part != Part::Raw {
+            // Validation sees the revision being replaced, as upstream's does.
+            meta::set_meta(&mut new, "resourceVersion", json!(current.mod_revision.to_string()));
+            let checked = validate_update(ctx, &new, &old);
+            meta::remove_meta(&mut new, "resourceVersion");
+            checked?;
+        }
+        if let Some(alloc) = crate::allocator::for_resource(ctx) {
+            alloc.keep_on_update(&mut new, &old);
+        }
+        // A write that changes nothing is not written (no new revision).
+        if new == old {
+            return Ok((ctx.output(old, current.mod_revision), false));
+        }
+        if dry_run {
+            return Ok((ctx.output(new, current.mod_revision), false));
+        }
+        if should_delete_during_update(&new, &old) {
+            match ctx.server.store.delete(&key, Some(current.mod_revision)).await {
+                Ok((_, rev)) => return Ok((ctx.output(new, rev), true)),
+                Err(skiff_store::Error::Conflict { .. }) if rv.is_empty() => continue,
+                Err(e) => return Err(store_err(ctx, name, e)),
+            }
+        }
+        let bytes = serde_json::to_vec(&new).map_err(Status::internal)?;
+        match ctx
+            .server
+            .store
+            .update(&key, Bytes::from(bytes), current.mod_revision)
+            .await
+        {
+            Ok(kv) => return Ok((ctx.output(new, kv.mod_revision), false)),
+            Err(skiff_store::Error::Conflict { .. }) if rv.is_empty() => continue,
+            Err(e) => return Err(store_err(ctx, name, e)),
+        }
+    }
+    Err(Status::conflict_modified(ctx.gr(), name))
+}
+
+/// rest.BeforeUpdate plus the status/main split of kinds with a status subresource.
+fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part) -> Value {
+    let mut new = match part {
+        // ResetObjectMetaForStatus: only status changes through /status.
+        Part::Status => {
+            let mut merged = old.clone();
+            match new.get("status") {
+                Some(s) => merged["status"] = s.clone(),
+                None => {
+                    if let Some(m) = merged.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            merged
+        }
+        Part::Raw => new,
+        Part::Main => {
+            let mut new = new;
+            if ctx.info.has_status() {
+                match old.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            ctx.strategy.default(&mut new);
+            ctx.strategy.prepare_for_update(&mut new, old);
+            new
+        }
+    };
+    // System fields an update cannot change.
+    for f in [
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
+        match old.pointer(&format!("/metadata/{f}")) {
+            Some(v) => meta::set_meta(&mut new, f, v.clone()),
+            None => {
+                meta::remove_meta(&mut new, f);
+            }
+        }
+    }
+    if meta::uid(&new).is_empty() {
+        meta::set_meta(&mut new, "uid", json!(meta::uid(old)));
+    }
+    meta::remove_meta(&mut new, "resourceVersion");
+    meta::remove_meta(&mut new, "selfLink");
+    if ctx.strategy.tracks_generation() && part == Part::Main && spec_part(&new) != spec_part(old) {
+        let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        meta::set_meta(&mut new, "generation", json!(g + 1));
+    }
+    new
+}
+
+/// The update removed the last finalizer of an object pending deletion.
+fn should_delete_during_update(new: &Value, old: &Value) -> bool {
+    !meta::finalizers(old).is_empty()
+        && meta::finalizers(new).is_empty()
+        && old.pointer("/metadata/deletionTimestamp").is_some()
+        && old
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0
+}
+
+/// PUT: update (the main endpoint or `/status`).
+pub async fn update(ctx: &Ctx<'_>, part: Part, content_type: &str, body: &[u8]) -> Result<Response<Body>> {
+    let body_obj = decode_body(ctx, content_type, body)?;
+    let dry_run = ctx.dry_run()?;
+    let name = ctx.req.name.clone();
+    let (obj, _) = update_object(ctx, &name, part, dry_run, |_| Ok(body_obj.clone())).await?;
+    Ok(ctx.respond(StatusCode::OK, &obj))
+}
+
+pub use patch::patch;
+
+/// DELETE options from the query and an optional `DeleteOptions` body.
+#[derive(Default)]
+struct DeleteOptions {
+    grace_period: Option<i64>,
+    propagation: Option<String>,
+    precondition_uid: Option<String>,
+    precondition_rv: Option<String>,
+    dry_run: bool,
+}
+
+fn delete_options(ctx: &Ctx<'_>, body: &[u8]) -> Result<DeleteOptions> {
+    let mut o = DeleteOptions {
+        dry_run: ctx.dry_run()?,
+        ..Default::default()
+    };
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let v = encoding::decode("application/json", body)?;
+        if let Some(g) = v.get("gracePeriodSeconds").and_then(Value::as_i64) {
+            o.grace_period = Some(g);
+        }
+        if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str) {
+            o.propagation = Some(p.to_string());
+        }
+        if let Some(orphan) = v.get("orphanDependents").and_then(Value::as_bool) {
+            o.propagation = Some(if orphan { "Orphan" } else { "Background" }.into());
+        }
+        o.precondition_uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
+        o.precondition_rv = v
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if v.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All")) {
+            o.dry_run = true;
+        }
+    }
+    if let Some(g) = ctx.query.get("gracePeriodSeconds") {
+        o.grace_period = Some(
+            g.parse()
+                .map_err(|_| Status::bad_request(format!("invalid gracePeriodSeconds: {g:?}")))?,
+        );
+    }
+    if let Some(p) = ctx.query.get("propagationPolicy") {
+        o.propagation = Some(p.to_string());
+    }
+    if let Some(orphan) = ctx.query.get("orphanDependents") {
+        o.propagation = Some(if orphan == "true" { "Orphan" } else { "Background" }.into());
+    }
+    if let Some(p) = &o.propagation {
+        if !["Orphan", "Background", "Foreground"].contains(&p.as_str()) {
+            return Err(Status::invalid(
+                "DeleteOptions",
+                "",
+                "",
+                &[FieldError::not_supported(
+                    "propagationPolicy",
+                    &json!(p),
+                    &["Foreground", "Background", "Orphan", "nil"],
+                )],
+            ));
+        }
+    }
+    Ok(o)
+}
+
+/// DELETE one object.
+pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Body>> {
+    let opts = delete_options(ctx, body)?;
+    let name = ctx.req.name.clone();
+    if ctx.info.resource == "namespaces" && ctx.info.group.is_empty() && IMMORTAL_NAMESPACES.contains(&name.as_str()) {
+        return Err(Status::forbidden(ctx.gr(), &name, "this namespace may not be deleted"));
+    }
+    let (obj, deleted) = delete_object(ctx, &name, &opts).await?;
+    if !deleted || ctx.strategy.return_deleted_object() {
+        return Ok(ctx.respond(StatusCode::OK, &obj));
+    }
+    let details = json!({
+        "name": name,
+        "group": ctx.info.group,
+        "kind": ctx.info.resource,
+        "uid": meta::uid(&obj),
+    });
+    Ok(encoding::json(StatusCode::OK, &Status::success_json(details), ctx.pretty))
+}
+
+/// Deletes or marks for deletion. Returns the object and whether it is gone.
+async fn delete_object(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> Result<(Value, bool)> {
+    let key = ctx.key(&ctx.req.namespace, name);
+    for _ in 0..16 {
+        let current = ctx
+            .server
+            .store
+            .get(&key, None)
+            .await
+            .map_err(Status::internal)?
+            .ok_or_else(|| Status::not_found(ctx.gr(), name))?;
+        let obj = decode_stored(&current)?;
+        if let Some(uid) = &opts.precondition_uid {
+            if uid != meta::uid(&obj) {
+                return Err(Status::conflict(
+                    ctx.gr(),
+                    name,
+                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta::uid(&obj)),
+                ));
+            }
+        }
+        if let Some(rv) = &opts.precondition_rv {
+            if *rv != current.mod_revision.to_string() {
+                return Err(Status::conflict(
+                    ctx.gr(),
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        current.mod_revision
+                    ),
+                ));
+            }
+        }
+        let mut marked = obj.clone();
+        let pending = mark_for_deletion(ctx, &mut marked, opts);
+        if pending {
+            if marked == obj || opts.dry_run {
+                return Ok((ctx.output(marked, current.mod_revision), false));
+            }
+            let bytes = serde_json::to_vec(&marked).map_err(Status::internal)?;
+            match ctx.server.store.update(&key, Bytes::from(bytes), current.mod_revision).await {
+                Ok(kv) => return Ok((ctx.output(marked, kv.mod_revision), false)),
+                Err(skiff_store::Error::Conflict { .. }) => continue,
+                Err(e) => return Err(store_err(ctx, name, e)),
+            }
+        }
+        if opts.dry_run {
+            return Ok((ctx.output(obj, current.mod_revision), true));
+        }
+        match ctx.server.store.delete(&key, Some(current.mod_revision)).await {
+            Ok((_, rev)) => return Ok((ctx.output(obj, rev), true)),
+            Err(skiff_store::Error::Conflict { .. }) => continue,
+            Err(e) => return Err(store_err(ctx, name, e)),
+        }
+    }
+    Err(Status::conflict_modified(ctx.gr(), name))
+}
+
+/// Applies graceful deletion and propagation finalizers. True when the object
+/// must stay (pending deletion) rather than be removed now.
+fn mark_for_deletion(ctx: &Ctx<'_>, obj: &mut Value, opts: &DeleteOptions) -> bool {
+    let is_namespace = ctx.info.group.is_empty() && ctx.info.resource == "namespaces";
+    let is_pod = ctx.info.group.is_empty() && ctx.info.resource == "pods";
+    match opts.propagation.as_deref() {
+        Some("Orphan") => {
+            meta::add_finalizer(obj, ORPHAN_FINALIZER);
+            meta::remove_finalizer(obj, FOREGROUND_FINALIZER);
+        }
+        Some("Foreground") => {
+            meta::add_finalizer(obj, FOREGROUND_FINALIZER);
+            meta::remove_finalizer(obj, ORPHAN_FINALIZER);
+        }
+        Some(_) => {
+            meta::remove_finalizer(obj, ORPHAN_FINALIZER);
+            meta::remove_finalizer(obj, FOREGROUND_FINALIZER);
+        }
+        None => {}
+    }
+    // Pods: graceful deletion (podStrategy.CheckGracefulDelete).
+    let mut grace = 0;
+    if is_pod {
+        let scheduled = !strategy::str_at(obj, &["spec", "nodeName"]).is_empty();
+        let phase = strategy::str_at(obj, &["status", "phase"]);
+        let finished = phase == "Succeeded" || phase == "Failed";
+        grace = opts.grace_period.unwrap_or_else(|| {
+            obj.pointer("/spec/terminationGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(30)
+        });
+        if !scheduled || finished {
+            grace = 0;
+        }
+        grace = grace.max(0);
+    }
+    let has_finalizers = !meta::finalizers(obj).is_empty()
+        || (is_namespace
+            && obj
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty()));
+    if !has_finalizers && grace == 0 {
+        return false;
+    }
+    let now = now();
+    let existing = obj.pointer("/metadata/deletionTimestamp").and_then(Value::as_str).map(str::to_string);
+    let existing_grace = obj
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64);
+    // A second delete may only shorten the grace period.
+    if existing.is_none() || existing_grace.is_some_and(|g| grace < g) {
+        let when = now + time::Duration::seconds(grace);
+        meta::set_meta(obj, "deletionTimestamp", json!(meta::format_time(when)));
+        meta::set_meta(obj, "deletionGracePeriodSeconds", json!(grace));
+    }
+    if is_namespace {
+        obj["status"]["phase"] = json!("Terminating");
+    }
+    if is_pod && grace == 0 && !has_finalizers {
+        return false;
+    }
+    true
+}
+
+/// DELETE a collection: every matching object, one by one, as upstream.
+pub async fn delete_collection(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Body>> {
+    let opts = delete_options(ctx, body)?;
+    let selected = list::select(ctx).await?;
+    let mut items = Vec::new();
+    for entry in selected.items {
+        let name = entry.name.clone();
+        let inner_req = RequestInfo {
+            namespace: entry.namespace.clone(),
+            name: name.clone(),
+            ..ctx.req.clone()
+        };
+        let inner = Ctx { req: &inner_req, ..*ctx };
+        match delete_object(&inner, &name, &opts).await {
+            Ok((obj, _)) => items.push(obj),
+            Err(s) if s.code == 404 => {}
+            Err(s) => return Err(s),
+        }
+    }
+    let list = json!({
+        "kind": format!("{}List", ctx.info.kind),
+        "apiVersion": ctx.api_version(),
+        "metadata": {},
+        "items": items,
+    });
+    Ok(encoding::json(StatusCode::OK, &list, ctx.pretty))
+}
+
+/// Entries as list items.
+pub(crate) fn entry_items(entries: &[Arc<Entry>]) -> Vec<Bytes> {
+    entries.iter().map(|e| e.item.clone()).collect()
+}
+
+/// Waits for the cache to reach the store's current revision: a consistent read.
+pub(crate) async fn wait_fresh(ctx: &Ctx<'_>, revision: Option<i64>) -> Result<i64> {
+    let target = match revision {
+        Some(r) => r,
+        None => ctx.server.store.current_revision().await.map_err(Status::internal)?,
+    };
+    if !ctx.server.cache.wait_for(target, Duration::from_secs(3)).await {
+        return Err(Status::timeout(format!(
+            "Too large resource version: {target}, current: {}",
+            ctx.server.cache.revision()
+        ))
+        .with_cause(skiff_core::status::Cause {
+            reason: "ResourceVersionTooLarge".into(),
+            message: "Too large resource version".into(),
+            field: String::new(),
+        }));
+    }
+    Ok(target.max(ctx.server.cache.revision()))
+}

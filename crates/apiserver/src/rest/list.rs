@@ -1,0 +1,324 @@
+//! LIST: from the watch cache, or from the store for paginated and exact reads,
+//! with label and field selectors and upstream's continue tokens.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{Response, StatusCode};
+use serde_json::{Value, json};
+use skiff_core::{Status, fields, labels, table};
+use skiff_store::RangeRequest;
+
+use super::{Ctx, Result, parse_rv, wait_fresh};
+use crate::cache::Entry;
+use crate::encoding::{self, Accept, Body};
+
+/// Selectors of a list or watch request.
+pub(crate) struct Filter {
+    pub labels: labels::Selector,
+    pub fields: fields::Selector,
+}
+
+impl Filter {
+    pub fn parse(ctx: &Ctx<'_>) -> Result<Filter> {
+        let labels = labels::Selector::parse(ctx.query.get("labelSelector").unwrap_or(""))
+            .map_err(|e| Status::bad_request(e.to_string()))?;
+        let fields = fields::Selector::parse(ctx.query.get("fieldSelector").unwrap_or(""))
+            .map_err(|e| Status::bad_request(e.to_string()))?;
+        let allowed = ctx.strategy.field_labels();
+        let checked = if allowed.is_empty() {
+            fields.check_default_fields()
+        } else {
+            let mut all = vec!["metadata.name", "metadata.namespace"];
+            all.extend_from_slice(allowed);
+            fields.check_supported(&all)
+        };
+        checked.map_err(|e| Status::bad_request(e.to_string()))?;
+        Ok(Filter { labels, fields })
+    }
+
+    pub fn matches(&self, e: &Entry) -> bool {
+        (self.labels.is_empty() || self.labels.matches_with(|k| e.labels.get(k).map(String::as_str)))
+            && (self.fields.is_empty() || self.fields.matches(|f: &str| e.field(f)))
+    }
+}
+
+/// The selected objects at one revision.
+pub(crate) struct Selected {
+    pub revision: i64,
+    pub items: Vec<Arc<Entry>>,
+    pub continue_token: Option<String>,
+    pub remaining: Option<i64>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: i64,
+    start: String,
+}
+
+fn encode_continue(rv: i64, start: &str) -> String {
+    let t = ContinueToken {
+        v: "meta.k8s.io/v1".into(),
+        rv,
+        start: start.to_string(),
+    };
+    base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&t).unwrap_or_default())
+}
+
+fn decode_continue(token: &str) -> Result<ContinueToken> {
+    let bad = || Status::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token))
+        .map_err(|_| Status::bad_request("continue key is not valid: illegal base64 data"))?;
+    let t: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if t.v != "meta.k8s.io/v1" || t.rv <= 0 {
+        return Err(bad());
+    }
+    Ok(t)
+}
+
+/// Selects objects as the list semantics of the request say.
+pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
+    let filter = Filter::parse(ctx)?;
+    let limit: usize = match ctx.query.get("limit") {
+        None | Some("") => 0,
+        Some(l) => l
+            .parse::<i64>()
+            .map(|n| n.max(0) as usize)
+            .map_err(|_| Status::bad_request(format!("invalid limit: {l:?}")))?,
+    };
+    let cont = ctx.query.get("continue").filter(|c| !c.is_empty());
+    let rv = ctx.query.get("resourceVersion").filter(|r| !r.is_empty());
+    let rv_match = ctx.query.get("resourceVersionMatch").filter(|r| !r.is_empty());
+    if let Some(m) = rv_match {
+        if m != "NotOlderThan" && m != "Exact" {
+            return Err(Status::bad_request(format!(
+                "resourceVersionMatch: Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\""
+            )));
+        }
+        if rv.is_none() {
+            return Err(Status::bad_request(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+    }
+    if cont.is_some() && rv.is_some_and(|r| r != "0") {
+        return Err(Status::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    let prefix = ctx.list_prefix();
+
+    // Served from the store: pages, continuations and exact revisions.
+    let exact = rv_match == Some("Exact");
+    if cont.is_some() || exact || (limit > 0 && rv.is_none_or(|r| r != "0")) {
+        let (revision, start) = match cont {
+            Some(token) => {
+                let t = decode_continue(token)?;
+                (Some(t.rv), Some(format!("{prefix}{}", t.start)))
+            }
+            None if exact => (Some(parse_rv(rv.unwrap_or("0"))?), None),
+            None => (None, None),
+        };
+        return select_from_store(ctx, &filter, &prefix, revision, start, limit).await;
+    }
+
+    // Served from the cache: consistent unless the client accepts any state.
+    let revision = match rv {
+        Some("0") => ctx.server.cache.revision(),
+        Some(r) => wait_fresh(ctx, Some(parse_rv(r)?)).await?,
+        None => wait_fresh(ctx, None).await?,
+    };
+    let Some(cache) = ctx.server.cache.resource(ctx.info) else {
+        return Err(Status::internal(format!("no cache for {}", ctx.gr())));
+    };
+    let snapshot = cache.snapshot(&prefix, revision).await;
+    let items = snapshot.items.into_iter().filter(|e| filter.matches(e)).collect();
+    Ok(Selected {
+        revision,
+        items,
+        continue_token: None,
+        remaining: None,
+    })
+}
+
+async fn select_from_store(
+    ctx: &Ctx<'_>,
+    filter: &Filter,
+    prefix: &str,
+    revision: Option<i64>,
+    mut start: Option<String>,
+    limit: usize,
+) -> Result<Selected> {
+    let Some(cache) = ctx.server.cache.resource(ctx.info) else {
+        return Err(Status::internal(format!("no cache for {}", ctx.gr())));
+    };
+    let store = &ctx.server.store;
+    let mut revision = revision;
+    let mut items = Vec::new();
+    let filtering = !filter.labels.is_empty() || !filter.fields.is_empty();
+    loop {
+        // With a selector, read ahead in larger pages and filter, as upstream does.
+        let page_limit = if limit == 0 { 0 } else if filtering { limit.max(100) } else { limit + 1 };
+        let page = store
+            .range(RangeRequest {
+                prefix: prefix.to_string(),
+                start: start.clone(),
+                revision,
+                limit: page_limit,
+            })
+            .await
+            .map_err(|e| match e {
+                skiff_store::Error::Compacted { .. } if start.is_some() => Status::gone_expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                ),
+                other => super::store_err(ctx, "", other),
+            })?;
+        revision = Some(page.revision);
+        let mut last_key = None;
+        for kv in &page.kvs {
+            if limit > 0 && items.len() == limit {
+                // One more item exists after a full page: continue from it.
+                let token_start = last_key.as_deref().map(|k: &str| k.strip_prefix(prefix).unwrap_or(k).to_string() + "\0");
+                let remaining = if filtering { None } else { Some(remaining_count(ctx, prefix, &page, items.len()).await) };
+                return Ok(Selected {
+                    revision: page.revision,
+                    items,
+                    continue_token: token_start.map(|s| encode_continue(page.revision, &s)),
+                    remaining,
+                });
+            }
+            last_key = Some(kv.key.clone());
+            if let Some(e) = cache.entry(&kv.key, &kv.value, kv.mod_revision) {
+                if filter.matches(&e) {
+                    items.push(Arc::new(e));
+                }
+            }
+        }
+        if !page.more {
+            return Ok(Selected {
+                revision: page.revision,
+                items,
+                continue_token: None,
+                remaining: None,
+            });
+        }
+        match last_key {
+            Some(k) => start = Some(format!("{k}\0")),
+            None => {
+                return Ok(Selected { revision: page.revision, items, continue_token: None, remaining: None });
+            }
+        }
+    }
+}
+
+async fn remaining_count(ctx: &Ctx<'_>, _prefix: &str, page: &skiff_store::RangeResult, taken: usize) -> i64 {
+    // Items after this page: those of the read page beyond the limit plus what
+    // the store has past it. Counted at the latest revision, as etcd's count is.
+    let total = ctx.server.store.count(_prefix).await.unwrap_or(0);
+    let before = page.kvs.first().map_or(0, |_| 0);
+    (total - before - taken as i64).max(0)
+}
+
+/// GET a collection.
+pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
+    let selected = select(ctx).await?;
+    let rv = selected.revision.to_string();
+    if ctx.accept == Accept::Table {
+        let objs: Vec<Value> = selected.items.iter().map(|e| e.value()).collect();
+        let mut table = table_for(ctx, &objs, &rv);
+        if let Some(t) = &selected.continue_token {
+            table["metadata"]["continue"] = json!(t);
+        }
+        return Ok(encoding::json(StatusCode::OK, &table, ctx.pretty));
+    }
+    if ctx.accept == Accept::Metadata {
+        let items: Vec<Value> = selected.items.iter().map(|e| super::partial_metadata(&e.value())).collect();
+        let mut md = json!({"resourceVersion": rv});
+        if let Some(t) = &selected.continue_token {
+            md["continue"] = json!(t);
+        }
+        let list = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md, "items": items});
+        return Ok(encoding::json(StatusCode::OK, &list, ctx.pretty));
+    }
+    let mut md = serde_json::Map::new();
+    md.insert("resourceVersion".into(), json!(rv));
+    if let Some(t) = &selected.continue_token {
+        md.insert("continue".into(), json!(t));
+        if let Some(n) = selected.remaining {
+            md.insert("remainingItemCount".into(), json!(n));
+        }
+    }
+    let head = json!({
+        "kind": format!("{}List", ctx.info.kind),
+        "apiVersion": ctx.api_version(),
+        "metadata": md,
+    });
+    if ctx.pretty {
+        let items: Vec<Value> = selected.items.iter().map(|e| e.value()).collect();
+        let mut list = head;
+        list["items"] = json!(items);
+        return Ok(encoding::json(StatusCode::OK, &list, true));
+    }
+    // Items are already encoded: splice them instead of re-encoding.
+    let head_bytes = serde_json::to_vec(&head).map_err(Status::internal)?;
+    let items = super::entry_items(&selected.items);
+    let size: usize = head_bytes.len() + items.iter().map(|b| b.len() + 1).sum::<usize>() + 16;
+    let mut out = BytesMut::with_capacity(size);
+    out.put_slice(&head_bytes[..head_bytes.len() - 1]);
+    out.put_slice(b",\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.put_u8(b',');
+        }
+        out.put_slice(item);
+    }
+    out.put_slice(b"]}");
+    Ok(encoding::raw_json(StatusCode::OK, Bytes::from(out)))
+}
+
+/// A `meta.k8s.io/v1` Table of objects.
+pub(crate) fn table_for(ctx: &Ctx<'_>, objs: &[Value], rv: &str) -> Value {
+    let now = time::OffsetDateTime::now_utc();
+    let columns: Vec<Value> = table::columns(ctx.info.group, ctx.info.resource)
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "type": c.type_,
+                "format": c.format,
+                "description": c.description,
+                "priority": c.priority,
+            })
+        })
+        .collect();
+    let include = ctx.query.get("includeObject").unwrap_or("Metadata");
+    let rows: Vec<Value> = objs
+        .iter()
+        .map(|o| {
+            let cells = table::cells(ctx.info.group, ctx.info.resource, o, now);
+            let mut row = json!({"cells": cells});
+            match include {
+                "None" => {}
+                "Object" => {
+                    let mut full = o.clone();
+                    ctx.set_type_meta(&mut full);
+                    row["object"] = full;
+                }
+                _ => row["object"] = super::partial_metadata(o),
+            }
+            row
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv},
+        "columnDefinitions": columns,
+        "rows": rows,
+    })
+}

@@ -1,0 +1,438 @@
+//! WATCH: a chunked stream of JSON events from the watch cache (or, for a
+//! revision older than the cache's window, from the store's history), filtered
+//! by the request's selectors, with bookmarks, initial events and timeouts as
+//! kube-apiserver's cacher serves them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use serde_json::{Value, json};
+use skiff_core::Status;
+use tokio::sync::{broadcast, mpsc};
+
+use super::list::Filter;
+use super::{Ctx, Result, parse_rv, wait_fresh};
+use crate::cache::{CacheEvent, Entry, EventKind, ResourceCache};
+use crate::encoding::{Accept, Body};
+
+/// How often an idle watch gets a bookmark when it asked for them.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Everything the stream task needs, owned.
+struct Watcher {
+    filter: Filter,
+    tx: mpsc::Sender<Bytes>,
+    kind: &'static str,
+    api_version: String,
+    accept: Accept,
+    table_ctx: TableCtx,
+    last_revision: i64,
+}
+
+/// What table rendering needs, owned so the task can outlive the request.
+#[derive(Clone)]
+struct TableCtx {
+    group: &'static str,
+    resource: &'static str,
+    include: String,
+}
+
+impl Watcher {
+    /// Sends one event; false when the client is gone.
+    async fn send(&mut self, kind: &str, entry: &Entry, revision: i64) -> bool {
+        self.last_revision = self.last_revision.max(revision);
+        let bytes = match self.accept {
+            Accept::Table => {
+                let obj = entry.value();
+                let table = self.table(&obj);
+                encode_event(kind, &serde_json::to_vec(&table).unwrap_or_default())
+            }
+            Accept::Metadata => {
+                let pm = super::partial_metadata(&entry.value());
+                encode_event(kind, &serde_json::to_vec(&pm).unwrap_or_default())
+            }
+            _ => {
+                // `{"kind":..,"apiVersion":..,` + the encoded item without its `{`.
+                let mut obj = Vec::with_capacity(entry.item.len() + 64);
+                obj.extend_from_slice(
+                    format!("{{\"kind\":\"{}\",\"apiVersion\":\"{}\"", self.kind, self.api_version).as_bytes(),
+                );
+                if entry.item.len() > 2 {
+                    obj.push(b',');
+                }
+                obj.extend_from_slice(&entry.item[1..]);
+                encode_event(kind, &obj)
+            }
+        };
+        self.tx.send(bytes).await.is_ok()
+    }
+
+    fn table(&self, obj: &Value) -> Value {
+        let now = time::OffsetDateTime::now_utc();
+        let cells = skiff_core::table::cells(self.table_ctx.group, self.table_ctx.resource, obj, now);
+        let mut row = json!({"cells": cells});
+        match self.table_ctx.include.as_str() {
+            "None" => {}
+            "Object" => {
+                let mut full = obj.clone();
+                if let Some(m) = full.as_object_mut() {
+                    m.insert("kind".into(), json!(self.kind));
+                    m.insert("apiVersion".into(), json!(self.api_version));
+                }
+                row["object"] = full;
+            }
+            _ => row["object"] = super::partial_metadata(obj),
+        }
+        let columns: Vec<Value> = skiff_core::table::columns(self.table_ctx.group, self.table_ctx.resource)
+            .iter()
+            .map(|c| json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority}))
+            .collect();
+        json!({
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": meta_rv(obj)},
+            "columnDefinitions": columns,
+            "rows": [row],
+        })
+    }
+
+    async fn bookmark(&mut self, revision: i64, initial_end: bool) -> bool {
+        let mut md = json!({"resourceVersion": revision.to_string()});
+        if initial_end {
+            md["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": self.kind, "apiVersion": self.api_version, "metadata": md});
+        let bytes = encode_event("BOOKMARK", &serde_json::to_vec(&obj).unwrap_or_default());
+        self.tx.send(bytes).await.is_ok()
+    }
+
+    async fn error(&mut self, status: &Status) {
+        let bytes = encode_event("ERROR", &serde_json::to_vec(&status.to_json()).unwrap_or_default());
+        let _ = self.tx.send(bytes).await;
+    }
+
+    /// Delivers one cache event as the selectors see it: an object entering the
+    /// selection is ADDED, leaving it is DELETED (with the event's revision).
+    async fn deliver(&mut self, ev: &CacheEvent) -> bool {
+        if ev.revision <= self.last_revision {
+            return true;
+        }
+        let cur = self.filter.matches(&ev.object);
+        let prev = ev.prev.as_ref().is_some_and(|p| self.filter.matches(p));
+        match ev.kind {
+            EventKind::Added if cur => self.send("ADDED", &ev.object, ev.revision).await,
+            EventKind::Deleted if cur || prev => self.send("DELETED", &ev.object, ev.revision).await,
+            EventKind::Modified => match (prev, cur) {
+                (true, true) => self.send("MODIFIED", &ev.object, ev.revision).await,
+                (false, true) => self.send("ADDED", &ev.object, ev.revision).await,
+                (true, false) => {
+                    let Some(p) = &ev.prev else { return true };
+                    let gone = with_revision(p, ev.revision);
+                    self.send("DELETED", &gone, ev.revision).await
+                }
+                (false, false) => {
+                    self.last_revision = ev.revision;
+                    true
+                }
+            },
+            _ => {
+                self.last_revision = ev.revision;
+                true
+            }
+        }
+    }
+}
+
+fn meta_rv(obj: &Value) -> String {
+    skiff_core::meta::resource_version(obj).to_string()
+}
+
+/// An entry restamped with another revision (an object leaving a selection).
+fn with_revision(e: &Entry, revision: i64) -> Entry {
+    let mut v = e.value();
+    skiff_core::meta::set_meta(&mut v, "resourceVersion", json!(revision.to_string()));
+    Entry {
+        key: e.key.clone(),
+        namespace: e.namespace.clone(),
+        name: e.name.clone(),
+        revision,
+        item: Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
+        labels: e.labels.clone(),
+        fields: e.fields.clone(),
+    }
+}
+
+fn encode_event(kind: &str, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+/// Where a watch starts.
+enum Start {
+    /// Synthetic ADDED events for the current state, then changes.
+    Initial { bookmark_after: bool },
+    /// Changes after this revision.
+    After(i64),
+}
+
+pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
+    let filter = super::list::Filter::parse(ctx)?;
+    let rv = ctx.query.get("resourceVersion").filter(|r| !r.is_empty());
+    let send_initial = ctx.query.get("sendInitialEvents");
+    let bookmarks = ctx.query.flag("allowWatchBookmarks");
+    if send_initial.is_some() {
+        // ValidateListOptions with the WatchList feature on (beta, default on).
+        let mut errs = Vec::new();
+        if ctx.query.get("resourceVersionMatch") != Some("NotOlderThan") {
+            errs.push(skiff_core::status::FieldError::forbidden(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if !bookmarks {
+            errs.push(skiff_core::status::FieldError::forbidden(
+                "allowWatchBookmarks",
+                "allowWatchBookmarks required when sendInitialEvents is set",
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(Status::invalid("ListOptions.meta.k8s.io", "meta.k8s.io", "", &errs));
+        }
+    }
+    let start = match (send_initial, rv) {
+        (Some("true"), _) => Start::Initial { bookmark_after: true },
+        (Some(_), Some(r)) => Start::After(parse_rv(r)?),
+        (Some(_), None) => Start::After(wait_fresh(ctx, None).await?),
+        // Unset and "0" both begin with the current state.
+        (None, None) | (None, Some("0")) => Start::Initial { bookmark_after: false },
+        (None, Some(r)) => Start::After(parse_rv(r)?),
+    };
+    let timeout = match ctx.query.get("timeoutSeconds") {
+        Some(t) => Duration::from_secs(
+            t.parse::<u64>()
+                .map_err(|_| Status::bad_request(format!("invalid timeoutSeconds: {t:?}")))?,
+        ),
+        // kube-apiserver: a random time between minRequestTimeout (1800 s) and twice it.
+        None => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
+    };
+    let Some(cache) = ctx.server.cache.resource(ctx.info).cloned() else {
+        return Err(Status::internal(format!("no cache for {}", ctx.gr())));
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let mut watcher = Watcher {
+        filter,
+        tx,
+        kind: ctx.info.kind,
+        api_version: skiff_core::meta::api_version(ctx.info.group, ctx.info.version),
+        accept: ctx.accept,
+        table_ctx: TableCtx {
+            group: ctx.info.group,
+            resource: ctx.info.resource,
+            include: ctx.query.get("includeObject").unwrap_or("Metadata").to_string(),
+        },
+        last_revision: 0,
+    };
+    let prefix = ctx.list_prefix();
+    // The initial state must be consistent: wait for the cache to be fresh.
+    let initial_rev = match start {
+        Start::Initial { .. } => Some(match rv {
+            Some(r) if r != "0" => wait_fresh(ctx, Some(parse_rv(r)?)).await?,
+            Some(_) => ctx.server.cache.revision(),
+            None => wait_fresh(ctx, None).await?,
+        }),
+        Start::After(r) => {
+            // A revision the store has not reached yet waits, as upstream.
+            if r > ctx.server.cache.revision() {
+                wait_fresh(ctx, Some(r)).await?;
+            }
+            None
+        }
+    };
+    let store = ctx.server.store.clone();
+    tokio::spawn(async move {
+        let run = run_watch(&mut watcher, &cache, store, &prefix, start, initial_rev, bookmarks);
+        let _ = tokio::time::timeout(timeout, run).await;
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok::<_, std::convert::Infallible>(Frame::data(b)));
+    let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
+    *resp.status_mut() = StatusCode::OK;
+    let ct = if ctx.accept == Accept::Table {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    } else {
+        "application/json"
+    };
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    resp.headers_mut()
+        .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    Ok(resp)
+}
+
+async fn run_watch(
+    w: &mut Watcher,
+    cache: &Arc<ResourceCache>,
+    store: skiff_store::DynStore,
+    prefix: &str,
+    start: Start,
+    initial_rev: Option<i64>,
+    bookmarks: bool,
+) {
+    let (replay, mut rx, mut last) = match start {
+        Start::Initial { bookmark_after } => {
+            let rev = initial_rev.unwrap_or(0);
+            let Some((replay, rx)) = cache.subscribe(rev).await else {
+                return;
+            };
+            let snapshot = cache.snapshot(prefix, rev).await;
+            for e in snapshot.items.iter().filter(|e| e.revision <= rev) {
+                if w.filter.matches(e) && !w.send("ADDED", e, 0).await {
+                    return;
+                }
+            }
+            // Objects changed between the snapshot and `rev` come as events.
+            w.last_revision = rev;
+            if bookmark_after && !w.bookmark(rev, true).await {
+                return;
+            }
+            (replay, rx, rev)
+        }
+        Start::After(after) => match cache.subscribe(after).await {
+            Some((replay, rx)) => {
+                w.last_revision = after;
+                (replay, rx, after)
+            }
+            None => {
+                // Older than the cache's window: replay the store's history.
+                w.last_revision = after;
+                if !replay_from_store(w, cache, &store, prefix, after).await {
+                    return;
+                }
+                let last = w.last_revision;
+                match cache.subscribe(last).await {
+                    Some((replay, rx)) => (replay, rx, last),
+                    None => return,
+                }
+            }
+        },
+    };
+    for ev in replay {
+        if in_scope(&ev, prefix) && !w.deliver(&ev).await {
+            return;
+        }
+        last = ev.revision;
+    }
+    let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    if in_scope(&ev, prefix) && !w.deliver(&ev).await {
+                        return;
+                    }
+                    last = ev.revision;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Fell behind the live channel: catch up from the window, or
+                    // end with Expired so the client relists.
+                    match cache.replay(last).await {
+                        Some(events) => {
+                            for ev in events {
+                                if in_scope(&ev, prefix) && !w.deliver(&ev).await {
+                                    return;
+                                }
+                                last = ev.revision;
+                            }
+                        }
+                        None => {
+                            w.error(&Status::expired(last, cache.window_start().await)).await;
+                            return;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = ticker.tick() => {
+                if bookmarks && !w.bookmark(w.last_revision.max(last), false).await {
+                    return;
+                }
+            }
+            _ = w.tx.closed() => return,
+        }
+    }
+}
+
+fn in_scope(ev: &CacheEvent, prefix: &str) -> bool {
+    ev.object.key.starts_with(prefix)
+}
+
+/// Replays events after `after` from the store's history up to the cache's
+/// window. False when the stream must end (compacted, or client gone).
+async fn replay_from_store(
+    w: &mut Watcher,
+    cache: &Arc<ResourceCache>,
+    store: &skiff_store::DynStore,
+    prefix: &str,
+    after: i64,
+) -> bool {
+    let window = cache.window_start().await;
+    let mut events = match store.watch(prefix, after).await {
+        Ok(s) => s,
+        Err(skiff_store::Error::Compacted { compacted, .. }) => {
+            w.error(&Status::expired(after, compacted)).await;
+            return false;
+        }
+        Err(e) => {
+            w.error(&Status::internal(e)).await;
+            return false;
+        }
+    };
+    while let Some(ev) = events.next().await {
+        let Ok(ev) = ev else {
+            w.error(&Status::expired(after, window)).await;
+            return false;
+        };
+        let revision = ev.revision();
+        let object = match ev.kind {
+            skiff_store::EventType::Put => cache.entry(&ev.kv.key, &ev.kv.value, revision),
+            skiff_store::EventType::Delete => ev
+                .prev
+                .as_ref()
+                .and_then(|p| cache.entry(&p.key, &p.value, revision)),
+        };
+        let prev = ev
+            .prev
+            .as_ref()
+            .and_then(|p| cache.entry(&p.key, &p.value, p.mod_revision));
+        if let Some(object) = object {
+            let kind = match ev.kind {
+                skiff_store::EventType::Delete => EventKind::Deleted,
+                _ if prev.is_some() => EventKind::Modified,
+                _ => EventKind::Added,
+            };
+            let cev = CacheEvent {
+                kind,
+                revision,
+                object: Arc::new(object),
+                prev: prev.map(Arc::new),
+            };
+            if !w.deliver(&cev).await {
+                return false;
+            }
+        }
+        w.last_revision = revision;
+        if revision >= window {
+            return true;
+        }
+    }
+    true
+}

@@ -1,0 +1,136 @@
+//! Per-kind strategies: what differs between kinds in the generic REST store,
+//! as `pkg/registry/<group>/<resource>/strategy.go` upstream.
+//!
+//! A kind with no special needs uses [`Default`]. Strategies work on JSON objects
+//! and never touch the store.
+
+use serde_json::Value;
+use skiff_core::registry::ResourceInfo;
+use skiff_core::status::FieldError;
+use skiff_core::validation::NameRule;
+
+mod apps;
+mod batch;
+mod core_v1;
+
+/// What the generic store asks of a kind.
+pub trait Strategy: Send + Sync {
+    /// Name validation rule for `metadata.name`.
+    fn name_rule(&self) -> NameRule {
+        NameRule::Dns1123Subdomain
+    }
+
+    /// Whether `metadata.generation` is tracked (1 on create, bumped on spec change).
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+
+    /// Whether a DELETE answers with the object (true) or a `Success` Status.
+    fn return_deleted_object(&self) -> bool {
+        false
+    }
+
+    /// Upstream's defaulting (`SetDefaults_*` of the v1 types).
+    fn default(&self, _obj: &mut Value) {}
+
+    /// Kind-specific preparation on create, after status is reset.
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+
+    /// Kind-specific preparation on update (the main endpoint).
+    fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
+
+    /// Kind-specific validation of a new object.
+    fn validate(&self, _obj: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Kind-specific validation of an update (immutable fields).
+    fn validate_update(&self, _new: &Value, _old: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Field selector attributes besides `metadata.name` and `metadata.namespace`.
+    fn field_attrs(&self, _obj: &Value, _out: &mut Vec<(&'static str, String)>) {}
+
+    /// Field labels a field selector may use besides name and namespace.
+    fn field_labels(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// The strategy of a kind with no special rules.
+pub struct Default;
+
+impl Strategy for Default {}
+
+/// Strategy of kinds that only have `metadata.generation` to track.
+pub struct Generational;
+
+impl Strategy for Generational {
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+}
+
+/// The strategy for a resource.
+pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
+    match (info.group, info.resource) {
+        ("", "pods") => &core_v1::Pod,
+        ("", "services") => &core_v1::Service,
+        ("", "namespaces") => &core_v1::Namespace,
+        ("", "nodes") => &core_v1::Node,
+        ("", "events") => &core_v1::Event,
+        ("", "secrets") => &core_v1::Secret,
+        ("", "configmaps") => &core_v1::ConfigMap,
+        ("", "replicationcontrollers") => &core_v1::ReplicationController,
+        ("", "serviceaccounts") => &core_v1::ServiceAccount,
+        ("apps", "deployments") => &apps::Deployment,
+        ("apps", "replicasets") => &apps::ReplicaSet,
+        ("apps", "statefulsets") => &apps::StatefulSet,
+        ("apps", "daemonsets") => &apps::DaemonSet,
+        ("batch", "jobs") => &batch::Job,
+        ("batch", "cronjobs") => &batch::CronJob,
+        ("networking.k8s.io", "ingresses" | "networkpolicies")
+        | ("policy", "poddisruptionbudgets")
+        | ("apiextensions.k8s.io", "customresourcedefinitions")
+        | ("autoscaling", "horizontalpodautoscalers")
+        | ("admissionregistration.k8s.io", "validatingadmissionpolicies")
+        | ("flowcontrol.apiserver.k8s.io", "flowschemas" | "prioritylevelconfigurations") => {
+            &Generational
+        }
+        _ => &Default,
+    }
+}
+
+/// `obj[path...]` as a string ("" when absent or not a string).
+pub(crate) fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
+    let mut v = obj;
+    for p in path {
+        match v.get(p) {
+            Some(x) => v = x,
+            None => return "",
+        }
+    }
+    v.as_str().unwrap_or("")
+}
+
+/// Sets `obj[path]` to `value` when absent, creating objects on the way.
+pub(crate) fn default_at(obj: &mut Value, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut v = obj;
+    for p in parents {
+        let Some(map) = v.as_object_mut() else {
+            return;
+        };
+        v = map
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    if let Some(map) = v.as_object_mut() {
+        if map.get(*last).is_none_or(Value::is_null) {
+            map.insert(last.to_string(), value);
+        }
+    }
+}

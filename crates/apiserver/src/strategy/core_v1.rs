@@ -1,0 +1,590 @@
+//! Strategies of core/v1 kinds.
+
+use serde_json::{Value, json};
+use skiff_core::status::FieldError;
+use skiff_core::validation::{self, NameRule};
+
+use super::{Strategy, default_at, str_at};
+
+/// Pod-spec defaults of `SetDefaults_PodSpec` and `SetDefaults_Container`, plus
+/// what the default admission chain adds (ServiceAccount, DefaultTolerationSeconds,
+/// Priority). Used by pods and every pod template.
+pub(crate) fn default_pod_spec(spec: &mut Value, admission: bool) {
+    default_at(spec, &["dnsPolicy"], json!("ClusterFirst"));
+    default_at(spec, &["restartPolicy"], json!("Always"));
+    default_at(spec, &["terminationGracePeriodSeconds"], json!(30));
+    default_at(spec, &["securityContext"], json!({}));
+    default_at(spec, &["schedulerName"], json!("default-scheduler"));
+    if admission {
+        default_at(spec, &["enableServiceLinks"], json!(true));
+        default_at(spec, &["serviceAccountName"], json!("default"));
+        let sa = str_at(spec, &["serviceAccountName"]).to_string();
+        default_at(spec, &["serviceAccount"], json!(sa));
+        default_at(spec, &["priority"], json!(0));
+        default_at(spec, &["preemptionPolicy"], json!("PreemptLowerPriority"));
+        add_default_tolerations(spec);
+    }
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        if let Some(Value::Array(cs)) = spec.get_mut(list) {
+            for c in cs {
+                default_container(c);
+            }
+        }
+    }
+}
+
+fn default_container(c: &mut Value) {
+    default_at(c, &["terminationMessagePath"], json!("/dev/termination-log"));
+    default_at(c, &["terminationMessagePolicy"], json!("File"));
+    default_at(c, &["resources"], json!({}));
+    let image = str_at(c, &["image"]);
+    // kubelet/defaults.go: Always for `:latest` or no tag, unless pinned by digest.
+    let tag = image
+        .rsplit_once('/')
+        .map_or(image, |(_, last)| last)
+        .split_once(':')
+        .map(|(_, t)| t);
+    let pull = if image.contains('@') || tag.is_some_and(|t| t != "latest") {
+        "IfNotPresent"
+    } else {
+        "Always"
+    };
+    default_at(c, &["imagePullPolicy"], json!(pull));
+    if let Some(Value::Array(ports)) = c.get_mut("ports") {
+        for p in ports {
+            default_at(p, &["protocol"], json!("TCP"));
+        }
+    }
+    // Requests default to limits when only limits are given.
+    let limits = c.pointer("/resources/limits").cloned();
+    if let Some(Value::Object(limits)) = limits {
+        for (k, v) in limits {
+            default_at(c, &["resources", "requests", &k], v);
+        }
+    }
+}
+
+/// DefaultTolerationSeconds admission: tolerate not-ready and unreachable nodes
+/// for 300 s unless the pod already tolerates them.
+fn add_default_tolerations(spec: &mut Value) {
+    let tolerations = spec
+        .as_object_mut()
+        .map(|m| m.entry("tolerations").or_insert_with(|| json!([])));
+    let Some(Value::Array(list)) = tolerations else {
+        return;
+    };
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        let tolerated = list.iter().any(|t| {
+            let effect = str_at(t, &["effect"]);
+            (effect.is_empty() || effect == "NoExecute")
+                && (str_at(t, &["key"]) == key
+                    || (str_at(t, &["key"]).is_empty() && str_at(t, &["operator"]) == "Exists"))
+        });
+        if !tolerated {
+            list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+        }
+    }
+}
+
+/// The QoS class of a pod from its containers' requests and limits.
+fn qos_class(spec: &Value) -> &'static str {
+    let mut any = false;
+    let mut guaranteed = true;
+    let containers = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|l| spec.get(*l).and_then(Value::as_array))
+        .flatten();
+    for c in containers {
+        let req = c.pointer("/resources/requests").and_then(Value::as_object);
+        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+        for res in ["cpu", "memory"] {
+            let r = req.and_then(|m| m.get(res));
+            let l = lim.and_then(|m| m.get(res));
+            if r.is_some() || l.is_some() {
+                any = true;
+            }
+            match (r, l) {
+                (_, None) => guaranteed = false,
+                (Some(r), Some(l)) if r != l => guaranteed = false,
+                _ => {}
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// Validation of a pod spec shared by pods and templates.
+pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let containers = spec.get("containers").and_then(Value::as_array);
+    match containers {
+        None => errs.push(FieldError::required(format!("{path}.containers"), "")),
+        Some(cs) if cs.is_empty() => errs.push(FieldError::required(format!("{path}.containers"), "")),
+        _ => {}
+    }
+    let mut seen = std::collections::HashSet::new();
+    for list in ["initContainers", "containers"] {
+        let Some(cs) = spec.get(list).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, c) in cs.iter().enumerate() {
+            let p = format!("{path}.{list}[{i}]");
+            let name = str_at(c, &["name"]);
+            if name.is_empty() {
+                errs.push(FieldError::required(format!("{p}.name"), ""));
+            } else {
+                for msg in validation::is_dns1123_label(name) {
+                    errs.push(FieldError::invalid(format!("{p}.name"), &json!(name), msg));
+                }
+                if !seen.insert(name.to_string()) {
+                    errs.push(FieldError::duplicate(format!("{p}.name"), &json!(name)));
+                }
+            }
+            if str_at(c, &["image"]).trim().is_empty() {
+                errs.push(FieldError::required(format!("{p}.image"), ""));
+            }
+            if let Some(ports) = c.get("ports").and_then(Value::as_array) {
+                for (j, port) in ports.iter().enumerate() {
+                    let n = port.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
+                    if !(1..=65535).contains(&n) {
+                        errs.push(FieldError::invalid(
+                            format!("{p}.ports[{j}].containerPort"),
+                            &json!(n),
+                            "must be between 1 and 65535, inclusive",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let restart = str_at(spec, &["restartPolicy"]);
+    if !restart.is_empty() && !["Always", "OnFailure", "Never"].contains(&restart) {
+        errs.push(FieldError::not_supported(
+            format!("{path}.restartPolicy"),
+            &json!(restart),
+            &["Always", "OnFailure", "Never"],
+        ));
+    }
+    errs
+}
+
+pub struct Pod;
+
+impl Strategy for Pod {
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+
+    fn default(&self, obj: &mut Value) {
+        if let Some(spec) = obj.get_mut("spec") {
+            default_pod_spec(spec, true);
+        }
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
+        obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        match obj.get("spec") {
+            Some(spec) => validate_pod_spec(spec, "spec"),
+            None => vec![FieldError::required("spec.containers", "")],
+        }
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        // kube-apiserver lets only images, activeDeadlineSeconds, added
+        // tolerations and terminationGracePeriodSeconds change.
+        let (Some(new_spec), Some(old_spec)) = (new.get("spec"), old.get("spec")) else {
+            return Vec::new();
+        };
+        let mut masked = old_spec.clone();
+        for list in ["containers", "initContainers"] {
+            if let (Some(Value::Array(m)), Some(Value::Array(n))) =
+                (masked.get_mut(list), new_spec.get(list))
+            {
+                if m.len() == n.len() {
+                    for (mc, nc) in m.iter_mut().zip(n) {
+                        if let Some(img) = nc.get("image") {
+                            mc["image"] = img.clone();
+                        }
+                    }
+                }
+            }
+        }
+        for field in ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"] {
+            match new_spec.get(field) {
+                Some(v) => masked[field] = v.clone(),
+                None => {
+                    if let Some(m) = masked.as_object_mut() {
+                        m.remove(field);
+                    }
+                }
+            }
+        }
+        // The scheduler's binding sets nodeName through its own subresource.
+        if let Some(n) = new_spec.get("nodeName") {
+            if old_spec.get("nodeName").is_none() {
+                masked["nodeName"] = n.clone();
+            }
+        }
+        if &masked != new_spec {
+            return vec![FieldError::forbidden(
+                "spec",
+                "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+            )];
+        }
+        Vec::new()
+    }
+
+    fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
+        for (label, path) in [
+            ("spec.nodeName", &["spec", "nodeName"][..]),
+            ("spec.restartPolicy", &["spec", "restartPolicy"]),
+            ("spec.schedulerName", &["spec", "schedulerName"]),
+            ("spec.serviceAccountName", &["spec", "serviceAccountName"]),
+            ("status.phase", &["status", "phase"]),
+            ("status.podIP", &["status", "podIP"]),
+            ("status.nominatedNodeName", &["status", "nominatedNodeName"]),
+        ] {
+            out.push((label, str_at(obj, path).to_string()));
+        }
+        let host_network = obj
+            .pointer("/spec/hostNetwork")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        out.push(("spec.hostNetwork", host_network.to_string()));
+    }
+
+    fn field_labels(&self) -> &'static [&'static str] {
+        &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ]
+    }
+}
+
+pub struct Service;
+
+impl Strategy for Service {
+    fn name_rule(&self) -> NameRule {
+        NameRule::Dns1035Label
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+
+    fn default(&self, obj: &mut Value) {
+        let Some(spec) = obj.get_mut("spec") else {
+            return;
+        };
+        default_at(spec, &["type"], json!("ClusterIP"));
+        default_at(spec, &["sessionAffinity"], json!("None"));
+        let ty = str_at(spec, &["type"]).to_string();
+        if ty != "ExternalName" {
+            default_at(spec, &["internalTrafficPolicy"], json!("Cluster"));
+        }
+        if ty == "NodePort" || ty == "LoadBalancer" {
+            default_at(spec, &["externalTrafficPolicy"], json!("Cluster"));
+        }
+        if let Some(Value::Array(ports)) = spec.get_mut("ports") {
+            for p in ports {
+                default_at(p, &["protocol"], json!("TCP"));
+                if let Some(port) = p.get("port").cloned() {
+                    default_at(p, &["targetPort"], port);
+                }
+            }
+        }
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        let spec = obj.get("spec").unwrap_or(&Value::Null);
+        let ty = str_at(spec, &["type"]);
+        const TYPES: [&str; 4] = ["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"];
+        if !TYPES.contains(&ty) {
+            errs.push(FieldError::not_supported("spec.type", &json!(ty), &TYPES));
+        }
+        let headless = str_at(spec, &["clusterIP"]) == "None";
+        let ports = spec.get("ports").and_then(Value::as_array);
+        if ports.is_none_or(Vec::is_empty) && !headless && ty != "ExternalName" {
+            errs.push(FieldError::required("spec.ports", ""));
+        }
+        for (i, p) in ports.into_iter().flatten().enumerate() {
+            let n = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+            if !(1..=65535).contains(&n) {
+                errs.push(FieldError::invalid(
+                    format!("spec.ports[{i}].port"),
+                    &json!(n),
+                    "must be between 1 and 65535, inclusive",
+                ));
+            }
+            if ports.is_some_and(|ps| ps.len() > 1) && str_at(p, &["name"]).is_empty() {
+                errs.push(FieldError::required(format!("spec.ports[{i}].name"), ""));
+            }
+        }
+        errs
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        let old_ip = str_at(old, &["spec", "clusterIP"]);
+        let new_ip = str_at(new, &["spec", "clusterIP"]);
+        let ty = str_at(new, &["spec", "type"]);
+        if !old_ip.is_empty() && old_ip != new_ip && ty != "ExternalName" {
+            return vec![FieldError::invalid("spec.clusterIPs[0]", &json!(new_ip), "may not change once set")];
+        }
+        Vec::new()
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        // An update that leaves allocated values out keeps them (service REST's
+        // patchAllocatedValues).
+        for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            if let Some(v) = old.pointer(&format!("/spec/{field}")) {
+                if let Some(spec) = new.get_mut("spec") {
+                    default_at(spec, &[field], v.clone());
+                }
+            }
+        }
+    }
+
+    fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
+        out.push(("spec.clusterIP", str_at(obj, &["spec", "clusterIP"]).to_string()));
+        out.push(("spec.type", str_at(obj, &["spec", "type"]).to_string()));
+    }
+
+    fn field_labels(&self) -> &'static [&'static str] {
+        &["spec.clusterIP", "spec.type"]
+    }
+}
+
+pub struct Namespace;
+
+impl Strategy for Namespace {
+    fn name_rule(&self) -> NameRule {
+        NameRule::Dns1123Label
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+
+    fn default(&self, obj: &mut Value) {
+        // Since 1.21 every namespace carries its name as an immutable label.
+        let name = skiff_core::meta::name(obj).to_string();
+        if !name.is_empty() {
+            if let Some(meta) = skiff_core::meta::metadata_mut(obj) {
+                let labels = meta.entry("labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert("kubernetes.io/metadata.name".into(), json!(name));
+                }
+            }
+        }
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        obj["spec"] = json!({"finalizers": ["kubernetes"]});
+        obj["status"] = json!({"phase": "Active"});
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        // spec.finalizers change only through namespaces/finalize.
+        new["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+    }
+
+    fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
+        out.push(("status.phase", str_at(obj, &["status", "phase"]).to_string()));
+    }
+
+    fn field_labels(&self) -> &'static [&'static str] {
+        &["status.phase"]
+    }
+}
+
+pub struct Node;
+
+impl Strategy for Node {
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+
+    fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
+        let unschedulable = obj
+            .pointer("/spec/unschedulable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        out.push(("spec.unschedulable", unschedulable.to_string()));
+    }
+
+    fn field_labels(&self) -> &'static [&'static str] {
+        &["spec.unschedulable"]
+    }
+}
+
+pub struct Event;
+
+const EVENT_FIELDS: [(&str, &[&str]); 10] = [
+    ("involvedObject.kind", &["involvedObject", "kind"]),
+    ("involvedObject.namespace", &["involvedObject", "namespace"]),
+    ("involvedObject.name", &["involvedObject", "name"]),
+    ("involvedObject.uid", &["involvedObject", "uid"]),
+    ("involvedObject.apiVersion", &["involvedObject", "apiVersion"]),
+    ("involvedObject.resourceVersion", &["involvedObject", "resourceVersion"]),
+    ("involvedObject.fieldPath", &["involvedObject", "fieldPath"]),
+    ("reason", &["reason"]),
+    ("reportingComponent", &["reportingComponent"]),
+    ("type", &["type"]),
+];
+
+impl Strategy for Event {
+    fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
+        for (label, path) in EVENT_FIELDS {
+            out.push((label, str_at(obj, path).to_string()));
+        }
+        out.push(("source", str_at(obj, &["source", "component"]).to_string()));
+    }
+
+    fn field_labels(&self) -> &'static [&'static str] {
+        &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ]
+    }
+}
+
+/// Keys of ConfigMap and Secret data: `IsConfigMapKey`.
+fn validate_data_keys(obj: &Value, fields: &[&str]) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for field in fields {
+        if let Some(map) = obj.get(*field).and_then(Value::as_object) {
+            for key in map.keys() {
+                for msg in validation::is_config_map_key(key) {
+                    errs.push(FieldError::invalid(format!("{field}"), &json!(key), msg));
+                }
+            }
+        }
+    }
+    errs
+}
+
+pub struct Secret;
+
+impl Strategy for Secret {
+    fn default(&self, obj: &mut Value) {
+        default_at(obj, &["type"], json!("Opaque"));
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        validate_data_keys(obj, &["data", "stringData"])
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        if new.get("type") != old.get("type") {
+            errs.push(FieldError::invalid("type", new.get("type").unwrap_or(&Value::Null), "field is immutable"));
+        }
+        if old.get("immutable") == Some(&json!(true)) && new.get("data") != old.get("data") {
+            errs.push(FieldError::forbidden("data", "field is immutable when `immutable` is set"));
+        }
+        errs
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) {
+        fold_string_data(obj);
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
+        fold_string_data(new);
+    }
+
+    fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
+        out.push(("type", str_at(obj, &["type"]).to_string()));
+    }
+
+    fn field_labels(&self) -> &'static [&'static str] {
+        &["type"]
+    }
+}
+
+/// `stringData` is write-only: merged into `data` as base64 (the v1 conversion).
+fn fold_string_data(obj: &mut Value) {
+    use base64::Engine;
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(string_data)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in string_data {
+            let s = v.as_str().unwrap_or("");
+            data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
+        }
+    }
+}
+
+pub struct ConfigMap;
+
+impl Strategy for ConfigMap {
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        validate_data_keys(obj, &["data", "binaryData"])
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        if old.get("immutable") == Some(&json!(true))
+            && (new.get("data") != old.get("data") || new.get("binaryData") != old.get("binaryData"))
+        {
+            return vec![FieldError::forbidden("data", "field is immutable when `immutable` is set")];
+        }
+        Vec::new()
+    }
+}
+
+pub struct ReplicationController;
+
+impl Strategy for ReplicationController {
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
+    fn default(&self, obj: &mut Value) {
+        default_at(obj, &["spec", "replicas"], json!(1));
+        // An RC without a selector selects its template's labels.
+        if obj.pointer("/spec/selector").is_none() {
+            if let Some(labels) = obj.pointer("/spec/template/metadata/labels").cloned() {
+                obj["spec"]["selector"] = labels;
+            }
+        }
+        if let Some(spec) = obj.pointer_mut("/spec/template/spec") {
+            default_pod_spec(spec, false);
+        }
+    }
+}
+
+pub struct ServiceAccount;
+
+impl Strategy for ServiceAccount {}

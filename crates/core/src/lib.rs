@@ -1,0 +1,17 @@
+//! API machinery of skiff, with no I/O: what every component shares about the
+//! Kubernetes API.
+//!
+//! Owns: the registry of built-in kinds ([`registry`]), `metav1.Status` errors
+//! ([`status`]), label and field selectors ([`labels`], [`fields`]), validation
+//! helpers ([`validation`]), object metadata helpers ([`meta`]) and Table
+//! conversion ([`table`]). Does not own: storage, HTTP, or any controller logic.
+
+pub mod fields;
+pub mod labels;
+pub mod meta;
+pub mod registry;
+pub mod status;
+pub mod table;
+pub mod validation;
+
+pub use status::Status;

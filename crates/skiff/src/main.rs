@@ -1,0 +1,209 @@
+//! `skiff`: a Kubernetes-compatible cluster in one binary. This crate is only
+//! the command line, the configuration file and the wiring of the components.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+#[derive(Parser)]
+#[command(name = "skiff", version, about = "A Kubernetes-compatible cluster in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server, store, controllers and (unless disabled) a node agent.
+    Server(ServerArgs),
+}
+
+/// Flags of `skiff server`; names follow k3s. Each may also be set in the
+/// config file under the same name; a flag on the command line wins.
+#[derive(Args, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct ServerArgs {
+    /// Config file with the same keys as the flags
+    #[arg(long, short = 'c', env = "SKIFF_CONFIG_FILE", value_name = "PATH")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Folder for state: database, certificates, kubeconfig [default: /var/lib/skiff]
+    #[arg(long, short = 'd', value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// HTTPS port of the API server [default: 6443]
+    #[arg(long, value_name = "PORT")]
+    https_listen_port: Option<u16>,
+    /// Address the API server listens on [default: 0.0.0.0]
+    #[arg(long, value_name = "IP")]
+    bind_address: Option<IpAddr>,
+    /// Extra hostname or IP in the serving certificate (repeatable)
+    #[arg(long, value_name = "NAME")]
+    #[serde(default)]
+    tls_san: Vec<String>,
+    /// Also write the admin kubeconfig here
+    #[arg(long, short = 'o', value_name = "PATH")]
+    write_kubeconfig: Option<PathBuf>,
+    /// Do not run a node agent on this machine
+    #[arg(long)]
+    #[serde(default)]
+    disable_agent: bool,
+    /// Pod network range [default: 10.42.0.0/16]
+    #[arg(long, value_name = "CIDR")]
+    cluster_cidr: Option<String>,
+    /// Service cluster IP range [default: 10.43.0.0/16]
+    #[arg(long, value_name = "CIDR")]
+    service_cidr: Option<String>,
+    /// Cluster DNS service IP [default: 10.43.0.10]
+    #[arg(long, value_name = "IP")]
+    cluster_dns: Option<IpAddr>,
+    /// Cluster domain [default: cluster.local]
+    #[arg(long, value_name = "DOMAIN")]
+    cluster_domain: Option<String>,
+    /// External datastore (etcd URL); the embedded SQLite store when unset
+    #[arg(long, value_name = "URL")]
+    datastore_endpoint: Option<String>,
+    /// Shared secret agents join with
+    #[arg(long, short = 't', env = "SKIFF_TOKEN", value_name = "TOKEN")]
+    token: Option<String>,
+}
+
+const DEFAULT_CONFIG: &str = "/etc/skiff/config.yaml";
+
+impl ServerArgs {
+    /// Fills what the command line left unset from the config file.
+    fn merge(mut self, file: ServerArgs) -> ServerArgs {
+        self.data_dir = self.data_dir.or(file.data_dir);
+        self.https_listen_port = self.https_listen_port.or(file.https_listen_port);
+        self.bind_address = self.bind_address.or(file.bind_address);
+        if self.tls_san.is_empty() {
+            self.tls_san = file.tls_san;
+        }
+        self.write_kubeconfig = self.write_kubeconfig.or(file.write_kubeconfig);
+        self.disable_agent |= file.disable_agent;
+        self.cluster_cidr = self.cluster_cidr.or(file.cluster_cidr);
+        self.service_cidr = self.service_cidr.or(file.service_cidr);
+        self.cluster_dns = self.cluster_dns.or(file.cluster_dns);
+        self.cluster_domain = self.cluster_domain.or(file.cluster_domain);
+        self.datastore_endpoint = self.datastore_endpoint.or(file.datastore_endpoint);
+        self.token = self.token.or(file.token);
+        self
+    }
+}
+
+fn load_config(explicit: Option<&Path>) -> Result<ServerArgs> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if Path::new(DEFAULT_CONFIG).exists() => PathBuf::from(DEFAULT_CONFIG),
+        None => return Ok(ServerArgs::default()),
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("failed to read config file {}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(ServerArgs::default());
+    }
+    serde_yaml::from_str(&text).with_context(|| format!("failed to parse config file {}", path.display()))
+}
+
+async fn server(args: ServerArgs) -> Result<()> {
+    let file = load_config(args.config.as_deref())?;
+    let args = args.merge(file);
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("/var/lib/skiff"));
+    let port = args.https_listen_port.unwrap_or(6443);
+    let bind = args.bind_address.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let service_cidr: skiff_apiserver::allocator::Cidr = args
+        .service_cidr
+        .as_deref()
+        .unwrap_or("10.43.0.0/16")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))
+        .context("invalid --service-cidr")?;
+    if let Some(endpoint) = &args.datastore_endpoint {
+        bail!("--datastore-endpoint {endpoint}: only the embedded SQLite store is available in this build (the etcd backend is not implemented yet)");
+    }
+
+    let db_dir = data_dir.join("server").join("db");
+    std::fs::create_dir_all(&db_dir).with_context(|| format!("failed to create {}", db_dir.display()))?;
+    let store = skiff_store::SqliteStore::open_default(db_dir.join("state.db"))
+        .with_context(|| format!("failed to open the store in {}", db_dir.display()))?;
+    let store: skiff_store::DynStore = Arc::new(store);
+
+    let config = skiff_apiserver::Config {
+        tls_dir: data_dir.join("server").join("tls"),
+        listen: SocketAddr::new(bind, port),
+        tls_sans: args.tls_san.clone(),
+        service_cidr,
+    };
+    let running = skiff_apiserver::server::start(config, store)
+        .await
+        .context("failed to start the API server")?;
+
+    let host = if bind.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { bind };
+    let url = match host {
+        IpAddr::V6(ip) => format!("https://[{ip}]:{}", running.addr.port()),
+        IpAddr::V4(ip) => format!("https://{ip}:{}", running.addr.port()),
+    };
+    let kubeconfig = skiff_apiserver::pki::kubeconfig_yaml(&url, &running.server.pki, "default");
+    let mut paths = vec![data_dir.join("kubeconfig.yaml")];
+    paths.extend(args.write_kubeconfig.clone());
+    for path in &paths {
+        skiff_apiserver::pki::write_kubeconfig(path, &kubeconfig)
+            .with_context(|| format!("failed to write kubeconfig {}", path.display()))?;
+    }
+    tracing::info!(address = %running.addr, kubeconfig = %paths[0].display(), "skiff server is ready");
+    println!("skiff server listening on {url}");
+    println!("kubeconfig: {}", paths.last().map(|p| p.display().to_string()).unwrap_or_default());
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown();
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => server(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
