@@ -11,6 +11,7 @@ pub mod labels;
 pub mod meta;
 pub mod registry;
 pub mod status;
+pub mod strategic_merge;
 pub mod table;
 pub mod validation;
 
