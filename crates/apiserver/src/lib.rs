@@ -21,6 +21,7 @@ pub mod encoding;
 pub mod pki;
 pub mod request;
 pub mod rest;
+pub mod schema;
 pub mod server;
 pub mod strategy;
 mod subresource;

@@ -50,9 +50,20 @@ pub struct Ctx<'a> {
     pub query: &'a Query,
     pub accept: Accept,
     pub pretty: bool,
+    /// Warnings for the client (`Warning` headers).
+    pub warnings: &'a std::sync::Mutex<Vec<String>>,
 }
 
 impl Ctx<'_> {
+    /// Decodes through the kind's schema and applies `fieldValidation`.
+    fn normalize(&self, obj: Value) -> Result<Value> {
+        let mode = crate::schema::FieldValidation::parse(self.query.get("fieldValidation"))?;
+        let n = crate::schema::normalize(self.info.group, self.info.version, self.info.kind, obj)?;
+        let mut warnings = self.warnings.lock().map_err(|_| Status::internal("warnings lock poisoned"))?;
+        crate::schema::check_unknown(mode, self.info.kind, self.info.version, &n.unknown, &mut warnings)?;
+        Ok(n.object)
+    }
+
     pub fn gr(&self) -> GroupResource<'static> {
         GroupResource {
             group: self.info.group,
@@ -346,7 +357,8 @@ pub async fn create(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> Result<Re
 
 /// The create pipeline, shared with apply-creates: defaults, admission,
 /// validation, store.
-pub(crate) async fn create_object(ctx: &Ctx<'_>, mut obj: Value, dry_run: bool) -> Result<Value> {
+pub(crate) async fn create_object(ctx: &Ctx<'_>, obj: Value, dry_run: bool) -> Result<Value> {
+    let mut obj = ctx.normalize(obj)?;
     let generate_name = meta::meta_str(&obj, "generateName").to_string();
     if meta::name(&obj).is_empty() && !generate_name.is_empty() {
         // The prefix is validated with the name; a too-long prefix is cut as upstream.
@@ -470,6 +482,9 @@ where
         let old_typed = ctx.output(old.clone(), current.mod_revision);
         let mut new = transform(&old_typed)?;
         check_type(ctx, &mut new, ctx.info.kind, &ctx.api_version())?;
+        if part != Part::Raw {
+            new = ctx.normalize(new)?;
+        }
         check_namespace(ctx, &mut new)?;
 
         // A resourceVersion in the new object is a precondition.

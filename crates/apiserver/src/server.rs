@@ -238,6 +238,7 @@ async fn route(
         return Err(Status::not_found_path());
     };
     let strategy = strategy::for_resource(resource);
+    let warnings = std::sync::Mutex::new(Vec::new());
     let ctx = Ctx {
         server: &server,
         info: resource,
@@ -246,6 +247,7 @@ async fn route(
         query: &query,
         accept,
         pretty,
+        warnings: &warnings,
     };
     let content_type = req
         .headers()
@@ -259,7 +261,18 @@ async fn route(
     } else {
         bytes::Bytes::new()
     };
-    dispatch(&ctx, &method, &content_type, &body).await
+    let result = dispatch(&ctx, &method, &content_type, &body).await;
+    let warnings = warnings.into_inner().unwrap_or_default();
+    result.map(|mut resp| {
+        for w in warnings {
+            // RFC 7234 warning: code 299, agent "-", the text quoted.
+            let quoted = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+            if let Ok(v) = HeaderValue::from_str(&quoted) {
+                resp.headers_mut().append(header::WARNING, v);
+            }
+        }
+        resp
+    })
 }
 
 /// Discovery and other paths that name no resource.

@@ -9,6 +9,7 @@
 pub mod fields;
 pub mod labels;
 pub mod meta;
+pub mod protobuf;
 pub mod registry;
 pub mod status;
 pub mod strategic_merge;

@@ -30,8 +30,8 @@ mod tests;
 use serde_json::{Map, Value};
 
 use crate::Status;
-pub use schema::{FieldKind, FieldMeta, ListType, Strategy};
 use schema::Schema;
+pub use schema::{FieldKind, FieldMeta, ListType, Strategy};
 
 pub use diff::{create_three_way_merge_patch, create_two_way_merge_patch};
 
@@ -71,7 +71,10 @@ pub enum Error {
     NoMergeKey { map: String, key: String },
     /// `mergepatch.ErrBadArgType`: a value of the wrong JSON type.
     #[error("expected a {expected}, but received a {actual}")]
-    BadArgType { expected: &'static str, actual: String },
+    BadArgType {
+        expected: &'static str,
+        actual: String,
+    },
     /// `mergepatch.ErrBadPatchType`: a `$patch` value other than
     /// `replace`/`delete` on a map, or an unknown one in a list.
     #[error("unknown patch type: {directive} in map: {map}")]
@@ -102,9 +105,6 @@ pub enum Error {
     /// `$patch` in an object being diffed is not a string.
     #[error("invalid value for special key: $patch")]
     BadDirectiveValue,
-    /// kubectl's conflict check of a three-way patch.
-    #[error("{0}")]
-    Conflict(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -151,8 +151,10 @@ struct MergeOptions {
     ignore_unmatched_nulls: bool,
 }
 
-const SERVER_SIDE: MergeOptions =
-    MergeOptions { merge_parallel_list: true, ignore_unmatched_nulls: true };
+const SERVER_SIDE: MergeOptions = MergeOptions {
+    merge_parallel_list: true,
+    ignore_unmatched_nulls: true,
+};
 
 /// Applies a strategic merge patch to `original`, an object of built-in
 /// `kind` in `group` (`""` for the core group), at the kind's preferred
@@ -202,6 +204,11 @@ pub fn patch_meta(group: &str, kind: &str, path: &[&str]) -> Option<FieldMeta> {
     schema::field_at(schema::root(group, kind)?, path)
 }
 
+/// Every built-in (group, version, kind) with patch metadata.
+pub fn known_kinds() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    schema::roots()
+}
+
 /// The patch metadata of the field at `path` in the named definition (e.g.
 /// `io.k8s.api.core.v1.PodSpec`).
 pub fn patch_meta_of_type(type_name: &str, path: &[&str]) -> Option<FieldMeta> {
@@ -237,15 +244,24 @@ const GO_MAP: &str = "map[string]interface {}";
 const GO_SLICE: &str = "[]interface {}";
 
 fn bad_arg_type(expected: &'static str, actual: &Value) -> Error {
-    Error::BadArgType { expected, actual: gofmt::type_name(actual).to_string() }
+    Error::BadArgType {
+        expected,
+        actual: gofmt::type_name(actual).to_string(),
+    }
 }
 
 fn no_merge_key(m: &Map<String, Value>, key: &str) -> Error {
-    Error::NoMergeKey { map: gofmt::map(m), key: key.to_string() }
+    Error::NoMergeKey {
+        map: gofmt::map(m),
+        key: key.to_string(),
+    }
 }
 
 fn bad_patch_type(directive: &Value, m: &Map<String, Value>) -> Error {
-    Error::BadPatchType { directive: gofmt::percent_s(directive), map: gofmt::map(m) }
+    Error::BadPatchType {
+        directive: gofmt::percent_s(directive),
+        map: gofmt::map(m),
+    }
 }
 
 fn is_directive(v: &Value, directive: &str) -> bool {
@@ -378,11 +394,15 @@ fn remove_directives(v: Value) -> Option<Value> {
             if m.contains_key(DIRECTIVE_MARKER) {
                 return None;
             }
-            let cleaned =
-                m.into_iter().filter_map(|(k, v)| remove_directives(v).map(|v| (k, v))).collect();
+            let cleaned = m
+                .into_iter()
+                .filter_map(|(k, v)| remove_directives(v).map(|v| (k, v)))
+                .collect();
             Some(Value::Object(cleaned))
         }
-        Value::Array(a) => Some(Value::Array(a.into_iter().filter_map(remove_directives).collect())),
+        Value::Array(a) => Some(Value::Array(
+            a.into_iter().filter_map(remove_directives).collect(),
+        )),
         other => Some(other),
     }
 }
@@ -413,7 +433,10 @@ fn apply_retain_keys_directive(
         // Combining patches: both must agree, the result keeps the list.
         match original.get(RETAIN_KEYS_DIRECTIVE) {
             Some(existing) if *existing != retain => {
-                return Err(Error::RetainKeysNotEqual(gofmt::value(existing), gofmt::value(&retain)));
+                return Err(Error::RetainKeysNotEqual(
+                    gofmt::value(existing),
+                    gofmt::value(&retain),
+                ));
             }
             Some(_) => {}
             None => {
@@ -451,10 +474,15 @@ fn merge_patch_into_original(
     schema: Schema,
     opts: MergeOptions,
 ) -> Result<()> {
-    let keys: Vec<String> =
-        patch.keys().filter(|k| k.starts_with(SET_ELEMENT_ORDER_PREFIX)).cloned().collect();
+    let keys: Vec<String> = patch
+        .keys()
+        .filter(|k| k.starts_with(SET_ELEMENT_ORDER_PREFIX))
+        .cloned()
+        .collect();
     for key in keys {
-        let Some(set_order) = patch.shift_remove(&key) else { continue };
+        let Some(set_order) = patch.shift_remove(&key) else {
+            continue;
+        };
         if !opts.merge_parallel_list {
             match original.get(&key) {
                 Some(existing) if *existing != set_order => {
@@ -504,7 +532,8 @@ fn merge_patch_into_original(
             partition_maps(merged, &set_order, merge_key)?
         };
         let original_list = original_list.unwrap_or_default();
-        let kind = slice_element_type(&[&original_list, patch_list.as_deref().unwrap_or_default()])?;
+        let kind =
+            slice_element_type(&[&original_list, patch_list.as_deref().unwrap_or_default()])?;
         let both = order::normalize_element_order(
             patch_items,
             server_only,
@@ -537,7 +566,10 @@ fn validate_patch_with_set_order_list(
             let Value::Object(m) = v else {
                 return Err(bad_arg_type(GO_MAP, v));
             };
-            if !m.get(DIRECTIVE_MARKER).is_some_and(|d| is_directive(d, DELETE_DIRECTIVE)) {
+            if !m
+                .get(DIRECTIVE_MARKER)
+                .is_some_and(|d| is_directive(d, DELETE_DIRECTIVE))
+            {
                 kept.push(v);
             }
         }
@@ -564,15 +596,20 @@ fn validate_patch_with_set_order_list(
 }
 
 fn contains_directive_marker(v: &Value) -> bool {
-    v.as_object().is_some_and(|m| m.contains_key(DIRECTIVE_MARKER))
+    v.as_object()
+        .is_some_and(|m| m.contains_key(DIRECTIVE_MARKER))
 }
 
 fn merge_key_value_equal(left: &Value, right: &Value, merge_key: &str) -> Result<bool> {
     if merge_key.is_empty() {
         return Ok(left == right);
     }
-    let Value::Object(l) = left else { return Err(bad_arg_type(GO_MAP, left)) };
-    let Value::Object(r) = right else { return Err(bad_arg_type(GO_MAP, right)) };
+    let Value::Object(l) = left else {
+        return Err(bad_arg_type(GO_MAP, left));
+    };
+    let Value::Object(r) = right else {
+        return Err(bad_arg_type(GO_MAP, right));
+    };
     let lv = l.get(merge_key).ok_or_else(|| no_merge_key(l, merge_key))?;
     let rv = r.get(merge_key).ok_or_else(|| no_merge_key(r, merge_key))?;
     Ok(lv == rv)
@@ -588,7 +625,14 @@ fn merge_slice_handler(
     opts: MergeOptions,
 ) -> Result<Vec<Value>> {
     if meta.strategy.base() == Strategy::Merge || is_delete_list {
-        merge_slice(original, patch, meta.schema, meta.merge_key, opts, is_delete_list)
+        merge_slice(
+            original,
+            patch,
+            meta.schema,
+            meta.merge_key,
+            opts,
+            is_delete_list,
+        )
     } else {
         Ok(patch)
     }
@@ -609,7 +653,10 @@ fn merge_slice(
     let kind = slice_element_type(&[&original, &patch])?;
     let (original, patch, merged) = if kind != GoType::Map {
         if opts.merge_parallel_list && is_delete_list {
-            return Ok(original.into_iter().filter(|v| !patch.contains(v)).collect());
+            return Ok(original
+                .into_iter()
+                .filter(|v| !patch.contains(v))
+                .collect());
         }
         let mut both = original.clone();
         both.extend(patch.iter().cloned());
@@ -666,7 +713,11 @@ fn merge_slice_with_special_elements(
             return Err(bad_patch_type(directive, m));
         }
     }
-    if replace { Ok((plain, Vec::new())) } else { Ok((original, plain)) }
+    if replace {
+        Ok((plain, Vec::new()))
+    } else {
+        Ok((original, plain))
+    }
 }
 
 fn delete_matching_entries(

@@ -68,8 +68,7 @@ pub async fn patch(ctx: &Ctx<'_>, part: Part, content_type: &str, body: &[u8]) -
             }
             let (group, kind) = (ctx.info.group, ctx.info.kind);
             let (obj, _) = update_object(ctx, &name, part, dry_run, |current| {
-                smp_apply(group, kind, current, &patch)
-                    .map_err(|e| Status::unprocessable(e.to_string()))
+                skiff_core::strategic_merge::apply(group, kind, current, &patch).map_err(|e| e.to_status())
             })
             .await?;
             Ok(ctx.respond(StatusCode::OK, &obj))
@@ -77,7 +76,3 @@ pub async fn patch(ctx: &Ctx<'_>, part: Part, content_type: &str, body: &[u8]) -
     }
 }
 
-// PENDING: replaced by skiff_core::strategic_merge::apply when it lands (same session).
-fn smp_apply(_group: &str, _kind: &str, _current: &Value, _patch: &Value) -> std::result::Result<Value, String> {
-    Err("strategic merge patch is not available yet".to_string())
-}

@@ -5,9 +5,9 @@ use serde_json::{Map, Value};
 
 use super::schema::{Lookup, Schema};
 use super::{
-    DIRECTIVE_MARKER, DELETE_DIRECTIVE, DELETE_FROM_PRIMITIVE_LIST_PREFIX, Error, GO_MAP,
-    GoType, MergeOptions, RETAIN_KEYS_DIRECTIVE, Result, SET_ELEMENT_ORDER_PREFIX, Strategy,
-    bad_arg_type, dedup_scalars, gofmt, merge_key_value_equal, merge_map, no_merge_key, order,
+    DELETE_DIRECTIVE, DELETE_FROM_PRIMITIVE_LIST_PREFIX, DIRECTIVE_MARKER, Error, GO_MAP, GoType,
+    MergeOptions, RETAIN_KEYS_DIRECTIVE, Result, SET_ELEMENT_ORDER_PREFIX, Strategy, bad_arg_type,
+    dedup_scalars, gofmt, merge_key_value_equal, merge_map, no_merge_key, order,
     slice_element_type,
 };
 
@@ -34,7 +34,10 @@ pub fn create_two_way_merge_patch(
 ) -> Result<Value> {
     let original = document(original)?;
     let modified = document(modified)?;
-    let opts = DiffOptions { set_element_order: true, ..DiffOptions::default() };
+    let opts = DiffOptions {
+        set_element_order: true,
+        ..DiffOptions::default()
+    };
     diff_maps(&original, &modified, Schema::for_kind(group, kind), opts).map(Value::Object)
 }
 
@@ -58,7 +61,11 @@ pub fn create_three_way_merge_patch(
         &current,
         &modified,
         schema,
-        DiffOptions { ignore_deletions: true, set_element_order: true, ..DiffOptions::default() },
+        DiffOptions {
+            ignore_deletions: true,
+            set_element_order: true,
+            ..DiffOptions::default()
+        },
     )?;
     let deletions = diff_maps(
         &original,
@@ -71,7 +78,10 @@ pub fn create_three_way_merge_patch(
         },
     )?;
     // Combining two patches: directives and nulls are kept for the server.
-    let opts = MergeOptions { merge_parallel_list: false, ignore_unmatched_nulls: false };
+    let opts = MergeOptions {
+        merge_parallel_list: false,
+        ignore_unmatched_nulls: false,
+    };
     merge_map(deletions, delta, schema, opts).map(Value::Object)
 }
 
@@ -150,10 +160,16 @@ fn diff_maps(
             }
         }
     }
-    let has_additional_field =
-        || original.iter().any(|(k, v)| !v.is_null() && !modified.contains_key(k));
+    let has_additional_field = || {
+        original
+            .iter()
+            .any(|(k, v)| !v.is_null() && !modified.contains_key(k))
+    };
     if !retain_keys.is_empty() && (!patch.is_empty() || has_additional_field()) {
-        patch.insert(RETAIN_KEYS_DIRECTIVE.to_string(), Value::Array(sort_scalars(retain_keys)));
+        patch.insert(
+            RETAIN_KEYS_DIRECTIVE.to_string(),
+            Value::Array(sort_scalars(retain_keys)),
+        );
     }
     Ok(patch)
 }
@@ -189,17 +205,26 @@ fn handle_slice_diff(
         );
         return Ok(());
     }
-    let opts = DiffOptions { build_retain_keys_directive: meta.strategy.retains_keys(), ..opts };
+    let opts = DiffOptions {
+        build_retain_keys_directive: meta.strategy.retains_keys(),
+        ..opts
+    };
     let (add, delete, set_order) =
         diff_lists(original, modified, meta.schema, meta.merge_key, opts)?;
     if !add.is_empty() {
         patch.insert(key.to_string(), Value::Array(add));
     }
     if !delete.is_empty() {
-        patch.insert(format!("{DELETE_FROM_PRIMITIVE_LIST_PREFIX}/{key}"), Value::Array(delete));
+        patch.insert(
+            format!("{DELETE_FROM_PRIMITIVE_LIST_PREFIX}/{key}"),
+            Value::Array(delete),
+        );
     }
     if !set_order.is_empty() {
-        patch.insert(format!("{SET_ELEMENT_ORDER_PREFIX}/{key}"), Value::Array(set_order));
+        patch.insert(
+            format!("{SET_ELEMENT_ORDER_PREFIX}/{key}"),
+            Value::Array(set_order),
+        );
     }
     Ok(())
 }
@@ -223,7 +248,8 @@ fn diff_lists(
     }
     let kind = slice_element_type(&[original, modified])?;
     if kind == GoType::Map {
-        let (patch_list, deletions) = diff_lists_of_maps(original, modified, schema, merge_key, opts)?;
+        let (patch_list, deletions) =
+            diff_lists_of_maps(original, modified, schema, merge_key, opts)?;
         let mut patch_list = order::normalize_slice_order(patch_list, modified, merge_key, kind)?;
         let order_same = is_order_same(original, modified, merge_key)?;
         // Deletions go last, in the patch list itself.
@@ -341,8 +367,7 @@ fn diff_lists_of_maps(
         let m = modified.get(mi);
         match (o, m) {
             (None, None) => break,
-            (Some((om, ov, os)), Some((mm, mv, ms))) if os == ms => {
-                let _ = ov;
+            (Some((om, _, os)), Some((mm, mv, ms))) if os == ms => {
                 let mut value = diff_maps(om, mm, schema, opts)?;
                 if !value.is_empty() {
                     value.insert(merge_key.to_string(), (*mv).clone());
@@ -361,7 +386,10 @@ fn diff_lists_of_maps(
                 if !opts.ignore_deletions {
                     let mut m = Map::new();
                     m.insert(merge_key.to_string(), (*ov).clone());
-                    m.insert(DIRECTIVE_MARKER.to_string(), Value::String(DELETE_DIRECTIVE.into()));
+                    m.insert(
+                        DIRECTIVE_MARKER.to_string(),
+                        Value::String(DELETE_DIRECTIVE.into()),
+                    );
                     deletions.push(Value::Object(m));
                 }
                 oi += 1;
@@ -372,11 +400,11 @@ fn diff_lists_of_maps(
     Ok((patch, deletions))
 }
 
-/// The maps of a list with their merge key and its `%v`, sorted by it.
-fn sorted_by_merge_key<'a>(
-    list: &'a [Value],
-    merge_key: &str,
-) -> Result<Vec<(&'a Map<String, Value>, &'a Value, String)>> {
+/// A map of a list, its merge key's value and that value's `%v`.
+type Keyed<'a> = (&'a Map<String, Value>, &'a Value, String);
+
+/// The maps of a list with their merge key, sorted by its `%v`.
+fn sorted_by_merge_key<'a>(list: &'a [Value], merge_key: &str) -> Result<Vec<Keyed<'a>>> {
     let mut out = Vec::with_capacity(list.len());
     for v in list {
         let Value::Object(m) = v else {

@@ -91,7 +91,11 @@ fn write_map(out: &mut String, m: &Map<String, Value>) {
 /// digits, in exponent form when the exponent is below -4 or at least 6.
 fn float(f: f64) -> String {
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     if !f.is_finite() {
         return if f.is_nan() {
@@ -112,16 +116,28 @@ fn float(f: f64) -> String {
     let sign = if negative { "-" } else { "" };
     if !(-4..6).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
     }
     // Plain decimal notation.
     let point = exp + 1;
     let body = if point <= 0 {
-        format!("0.{}{}", "0".repeat(usize::try_from(-point).unwrap_or(0)), digits)
+        format!(
+            "0.{}{}",
+            "0".repeat(usize::try_from(-point).unwrap_or(0)),
+            digits
+        )
     } else if point >= nd {
-        format!("{}{}", digits, "0".repeat(usize::try_from(point - nd).unwrap_or(0)))
+        format!(
+            "{}{}",
+            digits,
+            "0".repeat(usize::try_from(point - nd).unwrap_or(0))
+        )
     } else {
         let (int, frac) = digits.split_at(usize::try_from(point).unwrap_or(0));
         format!("{int}.{frac}")
@@ -136,9 +152,15 @@ mod tests {
 
     #[test]
     fn renders_like_go() {
-        assert_eq!(value(&json!({"name": "a", "image": "nginx"})), "map[image:nginx name:a]");
+        assert_eq!(
+            value(&json!({"name": "a", "image": "nginx"})),
+            "map[image:nginx name:a]"
+        );
         assert_eq!(value(&json!([1, "b", null, true])), "[1 b <nil> true]");
-        assert_eq!(value(&json!({"ports": [{"containerPort": 80}]})), "map[ports:[map[containerPort:80]]]");
+        assert_eq!(
+            value(&json!({"ports": [{"containerPort": 80}]})),
+            "map[ports:[map[containerPort:80]]]"
+        );
         for (f, go) in [
             (1.5, "1.5"),
             (1e6, "1e+06"),

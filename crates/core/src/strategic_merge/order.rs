@@ -25,7 +25,13 @@ pub(super) fn normalize_element_order(
 ) -> Result<Vec<Value>> {
     let patch = normalize_slice_order(patch, patch_order, merge_key, kind)?;
     let server_only = normalize_slice_order(server_only, server_order, merge_key, kind)?;
-    Ok(merge_sorted_slice(server_only, patch, server_order, merge_key, kind))
+    Ok(merge_sorted_slice(
+        server_only,
+        patch,
+        server_order,
+        merge_key,
+        kind,
+    ))
 }
 
 /// Upstream's `normalizeSliceOrder`: sorts `to_sort` by the places of its
@@ -46,16 +52,18 @@ pub(super) fn normalize_slice_order(
             }
         }
         to_sort.into_iter().partition::<Vec<_>, _>(|v| {
-            !v.get(DIRECTIVE_MARKER).is_some_and(|d| is_directive(d, DELETE_DIRECTIVE))
+            !v.get(DIRECTIVE_MARKER)
+                .is_some_and(|d| is_directive(d, DELETE_DIRECTIVE))
         })
     } else {
         (to_sort, Vec::new())
     };
-    stable_sort(&mut to_sort, &|a, b| {
-        match (index(order, a, merge_key, kind), index(order, b, merge_key, kind)) {
-            (Some(ia), Some(ib)) => ia < ib,
-            _ => true,
-        }
+    stable_sort(&mut to_sort, &|a, b| match (
+        index(order, a, merge_key, kind),
+        index(order, b, merge_key, kind),
+    ) {
+        (Some(ia), Some(ib)) => ia < ib,
+        _ => true,
     });
     to_sort.extend(to_delete);
     Ok(to_sort)
@@ -72,7 +80,10 @@ fn merge_sorted_slice(
     kind: GoType,
 ) -> Vec<Value> {
     let less = |l: &Value, r: &Value| -> bool {
-        match (index(server_order, l, merge_key, kind), index(server_order, r, merge_key, kind)) {
+        match (
+            index(server_order, l, merge_key, kind),
+            index(server_order, r, merge_key, kind),
+        ) {
             (Some(li), Some(ri)) => li < ri,
             _ => false,
         }
@@ -226,11 +237,13 @@ mod tests {
 
     #[test]
     fn stable_sort_sorts_and_keeps_ties_in_order() {
-        let mut v: Vec<(u32, usize)> =
-            (0..137).map(|i| ((i * 7919 % 13) as u32, i)).collect();
+        let mut v: Vec<(u32, usize)> = (0..137).map(|i| ((i * 7919 % 13) as u32, i)).collect();
         stable_sort(&mut v, &|a, b| a.0 < b.0);
         for w in v.windows(2) {
-            assert!(w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1), "{w:?}");
+            assert!(
+                w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1),
+                "{w:?}"
+            );
         }
     }
 }

@@ -125,11 +125,23 @@ const fn f(
     list_type: Option<ListType>,
     list_map_keys: &'static [&'static str],
 ) -> Field {
-    Field { name, shape, strategy, merge_key, list_type, list_map_keys }
+    Field {
+        name,
+        shape,
+        strategy,
+        merge_key,
+        list_type,
+        list_map_keys,
+    }
 }
 
 const fn r(group: &'static str, version: &'static str, kind: &'static str, ty: u16) -> Root {
-    Root { group, version, kind, ty }
+    Root {
+        group,
+        version,
+        kind,
+        ty,
+    }
 }
 
 fn type_at(i: u16) -> &'static TypeDef {
@@ -138,13 +150,19 @@ fn type_at(i: u16) -> &'static TypeDef {
 
 /// The type named `name` (e.g. `io.k8s.api.core.v1.PodSpec`).
 pub(crate) fn type_named(name: &str) -> Option<&'static TypeDef> {
-    table::TYPES.binary_search_by(|t| t.name.cmp(name)).ok().map(|i| &table::TYPES[i])
+    table::TYPES
+        .binary_search_by(|t| t.name.cmp(name))
+        .ok()
+        .map(|i| &table::TYPES[i])
 }
 
 /// The root type of a built-in kind at its preferred version (GA before
 /// beta before alpha, higher versions first).
 pub(crate) fn root(group: &str, kind: &str) -> Option<&'static TypeDef> {
-    table::ROOTS.iter().find(|r| r.group == group && r.kind == kind).map(|r| type_at(r.ty))
+    table::ROOTS
+        .iter()
+        .find(|r| r.group == group && r.kind == kind)
+        .map(|r| type_at(r.ty))
 }
 
 /// The root type of a built-in kind at one version.
@@ -163,7 +181,10 @@ pub(crate) fn roots() -> impl Iterator<Item = (&'static str, &'static str, &'sta
 impl TypeDef {
     fn field(&self, name: &str) -> Option<&'static Field> {
         let fields = self.fields;
-        fields.binary_search_by(|f| f.name.cmp(name)).ok().map(|i| &fields[i])
+        fields
+            .binary_search_by(|f| f.name.cmp(name))
+            .ok()
+            .map(|i| &fields[i])
     }
 }
 
@@ -195,10 +216,17 @@ impl Schema {
     /// The metadata of field `key` of this object (upstream's
     /// `LookupPatchMetadataForStruct` and `...ForSlice`).
     pub(crate) fn lookup(self, key: &str) -> Lookup {
-        let none = Lookup { schema: Schema::Unknown, strategy: Strategy::Plain, merge_key: "" };
+        let none = Lookup {
+            schema: Schema::Unknown,
+            strategy: Strategy::Plain,
+            merge_key: "",
+        };
         match self {
             Schema::Unknown => none,
-            Schema::MapOf(t) => Lookup { schema: Schema::Struct(t), ..none },
+            Schema::MapOf(t) => Lookup {
+                schema: Schema::Struct(t),
+                ..none
+            },
             Schema::Struct(t) => match t.field(key) {
                 None => none,
                 Some(field) => Lookup {

@@ -216,10 +216,11 @@ def main():
     w("")
     w("use super::schema::{Field, Kind, Message, Special, Ty};")
     w("use super::schema::Scalar::*;")
-    w("use super::schema::{inline, m, map, omit, ptr, rep, s, skip};")
+    w("use super::schema::{INLINE, OMIT, PTR, REP, SKIP, m, s};")
     w("")
     w("/// Every message, indexed by `Ty::Message`.")
     w("#[rustfmt::skip]")
+    w("#[allow(clippy::identity_op)]")
     w("pub(super) static MESSAGES: &[Message] = &[")
     kinds = []
     for pkg, rel, messages, structs, slices, group, version in packages:
@@ -246,17 +247,19 @@ def main():
                 ty = ty_expr(f["type"], pkg, index, full)
                 flags = []
                 if f["label"] == "map":
-                    ty = f"map({SCALARS[f['key']]}, &{ty})"
+                    # Enum constructors, not the helper fns, so that `&` is promoted to 'static.
+                    value = ty.replace("s(", "Ty::Scalar(").replace("m(", "Ty::Message(")
+                    ty = f"Ty::Map({SCALARS[f['key']]}, &{value})"
                 elif f["label"] == "repeated":
-                    flags.append("rep")
+                    flags.append("REP")
                 if info["omitempty"]:
-                    flags.append("omit")
+                    flags.append("OMIT")
                 if info["pointer"]:
-                    flags.append("ptr")
+                    flags.append("PTR")
                 if info["inline"]:
-                    flags.append("inline")
+                    flags.append("INLINE")
                 if info["skip"]:
-                    flags.append("skip")
+                    flags.append("SKIP")
                 fl = "|".join(flags) or "0"
                 rows.append(f'Field::new({f["num"]}, "{info["json"]}", {ty}, {fl})')
             sp = f"Special::{special}" if special else "Special::None"

@@ -17,7 +17,9 @@ Rerun (from the repository root):
     python3 crates/core/src/strategic_merge/gen/gen_schema.py \
       /tmp/kv/kubernetes_validate/kubernetes-json-schema/v1.33.0-local/_definitions.json \
       > crates/core/src/strategic_merge/schema/table.rs
-    rustfmt --edition 2024 crates/core/src/strategic_merge/schema/table.rs
+
+(The table is one row a line; `schema.rs` declares it `#[rustfmt::skip]`, so do
+not run rustfmt on it.)
 
 Only fields that hold an object, a list or a map are emitted: scalars need no
 patch metadata. Definitions without properties (Quantity, IntOrString, Time,

@@ -1,0 +1,60 @@
+//! Child server processes (skiff, etcd) owned by the harness: killed and
+//! reaped on drop, so an error anywhere leaves nothing running; plus the
+//! small facts read from the OS about them.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::Child;
+
+use anyhow::{Context, Result, bail};
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+pub struct Guard {
+    child: Child,
+    name: &'static str,
+}
+
+impl Guard {
+    pub fn new(child: Child, name: &'static str) -> Guard {
+        Guard { child, name }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails if the process has already exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => bail!("{} exited early with {status}", self.name),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("failed to poll {}", self.name)),
+        }
+    }
+
+    /// Resident set size (VmRSS) in MiB.
+    pub fn rss_mib(&self) -> Result<f64> {
+        let path = format!("/proc/{}/status", self.pid());
+        let status = std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .with_context(|| format!("no VmRSS line in {path}"))?;
+        Ok(kib / 1024.0)
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Wait too, so the data dir is no longer written when it is removed.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("failed to find a free port")?;
+    Ok(listener.local_addr().context("failed to read a local address")?.port())
+}
