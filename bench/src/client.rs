@@ -70,7 +70,12 @@ impl Conn {
     }
 
     /// Sends a request and returns the response with its body unread.
-    pub async fn send(&mut self, method: Method, path: &str, body: Bytes) -> Result<Response<Incoming>> {
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Response<Incoming>> {
         let request = Request::builder()
             .method(method.clone())
             .uri(path)
@@ -90,7 +95,12 @@ impl Conn {
     }
 
     /// Sends a request and reads the whole response body.
-    pub async fn call(&mut self, method: Method, path: &str, body: Bytes) -> Result<(StatusCode, Bytes)> {
+    pub async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
         let response = self.send(method.clone(), path, body).await?;
         let status = response.status();
         let body = response
@@ -104,7 +114,13 @@ impl Conn {
 
     /// Like [`Conn::call`], but any status other than `want` is an error
     /// carrying the start of the response body.
-    pub async fn expect(&mut self, method: Method, path: &str, body: Bytes, want: StatusCode) -> Result<Bytes> {
+    pub async fn expect(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        want: StatusCode,
+    ) -> Result<Bytes> {
         let (status, body) = self.call(method.clone(), path, body).await?;
         if status != want {
             let text = String::from_utf8_lossy(&body[..body.len().min(400)]).into_owned();
@@ -123,7 +139,10 @@ pub struct JsonStream {
 
 impl JsonStream {
     pub fn new(body: Incoming) -> JsonStream {
-        JsonStream { body, buf: Vec::new() }
+        JsonStream {
+            body,
+            buf: Vec::new(),
+        }
     }
 
     /// The next document, or `None` at the end of the body.

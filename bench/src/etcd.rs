@@ -35,7 +35,12 @@ pub fn version(bin: &Path) -> Result<String> {
     let out = Command::new(bin)
         .arg("--version")
         .output()
-        .with_context(|| format!("failed to run {} --version (install etcd-server: scripts/install-deps)", bin.display()))?;
+        .with_context(|| {
+            format!(
+                "failed to run {} --version (install etcd-server: scripts/install-deps)",
+                bin.display()
+            )
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text.lines().next().unwrap_or_default().trim().to_owned())
 }
@@ -43,18 +48,32 @@ pub fn version(bin: &Path) -> Result<String> {
 /// Starts etcd and waits until `/health` reports healthy; returns it with
 /// the time that took.
 pub async fn start(bin: &Path) -> Result<(Etcd, Duration)> {
-    let dir = tempfile::Builder::new().prefix("skiff-bench-etcd-").tempdir().context("failed to create a temp dir")?;
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-bench-etcd-")
+        .tempdir()
+        .context("failed to create a temp dir")?;
     let client = free_port()?;
     let peer = free_port()?;
     let client_url = format!("http://127.0.0.1:{client}");
     let peer_url = format!("http://127.0.0.1:{peer}");
-    let log = std::fs::File::create(dir.path().join("etcd.log")).context("failed to create the etcd log")?;
+    let log = std::fs::File::create(dir.path().join("etcd.log"))
+        .context("failed to create the etcd log")?;
     let start = Instant::now();
     let child = Command::new(bin)
         .args(["--name", "bench", "--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
-        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args([
+            "--listen-client-urls",
+            &client_url,
+            "--advertise-client-urls",
+            &client_url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
         .args(["--initial-cluster", &format!("bench={peer_url}")])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -94,7 +113,9 @@ async fn healthy(addr: SocketAddr) -> bool {
         return false;
     };
     match conn.call(Method::GET, "/health", Bytes::new()).await {
-        Ok((StatusCode::OK, body)) => serde_json::from_slice::<Health>(&body).is_ok_and(|h| h.health == "true"),
+        Ok((StatusCode::OK, body)) => {
+            serde_json::from_slice::<Health>(&body).is_ok_and(|h| h.health == "true")
+        }
         _ => false,
     }
 }
@@ -123,7 +144,12 @@ pub fn prefix_end(key: &str) -> Vec<u8> {
 pub async fn put(conn: &mut Conn, key: &str, value: &[u8]) -> Result<String> {
     let body = json!({ "key": B64.encode(key), "value": B64.encode(value) });
     let out = conn
-        .expect(Method::POST, "/v3/kv/put", Bytes::from(body.to_string()), StatusCode::OK)
+        .expect(
+            Method::POST,
+            "/v3/kv/put",
+            Bytes::from(body.to_string()),
+            StatusCode::OK,
+        )
         .await?;
     let out: WithHeader = serde_json::from_slice(&out).context("bad put response")?;
     Ok(out.header.revision)
@@ -138,7 +164,12 @@ pub async fn get(conn: &mut Conn, key: &str) -> Result<()> {
     }
     let body = json!({ "key": B64.encode(key) });
     let out = conn
-        .expect(Method::POST, "/v3/kv/range", Bytes::from(body.to_string()), StatusCode::OK)
+        .expect(
+            Method::POST,
+            "/v3/kv/range",
+            Bytes::from(body.to_string()),
+            StatusCode::OK,
+        )
         .await?;
     let out: Range = serde_json::from_slice(&out).context("bad range response")?;
     if out.kvs.len() != 1 {
@@ -149,7 +180,12 @@ pub async fn get(conn: &mut Conn, key: &str) -> Result<()> {
 
 /// Compare-and-swap on the mod revision, as kube-apiserver updates through
 /// etcd (`GuaranteedUpdate`); returns the new mod revision.
-pub async fn update(conn: &mut Conn, key: &str, value: &[u8], mod_revision: &str) -> Result<String> {
+pub async fn update(
+    conn: &mut Conn,
+    key: &str,
+    value: &[u8],
+    mod_revision: &str,
+) -> Result<String> {
     #[derive(Deserialize)]
     struct Txn {
         header: Header,
@@ -162,7 +198,12 @@ pub async fn update(conn: &mut Conn, key: &str, value: &[u8], mod_revision: &str
         "success": [{ "request_put": { "key": k, "value": B64.encode(value) } }],
     });
     let out = conn
-        .expect(Method::POST, "/v3/kv/txn", Bytes::from(body.to_string()), StatusCode::OK)
+        .expect(
+            Method::POST,
+            "/v3/kv/txn",
+            Bytes::from(body.to_string()),
+            StatusCode::OK,
+        )
         .await?;
     let out: Txn = serde_json::from_slice(&out).context("bad txn response")?;
     if !out.succeeded {
@@ -174,8 +215,13 @@ pub async fn update(conn: &mut Conn, key: &str, value: &[u8], mod_revision: &str
 /// Reads every key under `prefix` with values; returns the raw response.
 pub async fn range_prefix(conn: &mut Conn, prefix: &str) -> Result<Bytes> {
     let body = json!({ "key": B64.encode(prefix), "range_end": B64.encode(prefix_end(prefix)) });
-    conn.expect(Method::POST, "/v3/kv/range", Bytes::from(body.to_string()), StatusCode::OK)
-        .await
+    conn.expect(
+        Method::POST,
+        "/v3/kv/range",
+        Bytes::from(body.to_string()),
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// How many kvs a range response holds.
@@ -193,7 +239,9 @@ pub fn range_count(body: &[u8]) -> Result<usize> {
 /// it was created.
 pub async fn watch(conn: &mut Conn, prefix: &str) -> Result<crate::client::JsonStream> {
     let body = json!({ "create_request": { "key": B64.encode(prefix), "range_end": B64.encode(prefix_end(prefix)) } });
-    let response = conn.send(Method::POST, "/v3/watch", Bytes::from(body.to_string())).await?;
+    let response = conn
+        .send(Method::POST, "/v3/watch", Bytes::from(body.to_string()))
+        .await?;
     if response.status() != StatusCode::OK {
         bail!("etcd watch answered {}", response.status());
     }
@@ -202,7 +250,9 @@ pub async fn watch(conn: &mut Conn, prefix: &str) -> Result<crate::client::JsonS
         .await
         .context("etcd did not confirm the watch")??;
     match first {
-        Some(WatchMessage { result: Some(r), .. }) if r.created => Ok(stream),
+        Some(WatchMessage {
+            result: Some(r), ..
+        }) if r.created => Ok(stream),
         _ => bail!("etcd did not confirm the watch"),
     }
 }
@@ -243,7 +293,9 @@ impl WatchMessage {
         events
             .into_iter()
             .map(|e| {
-                let key = B64.decode(&e.kv.key).context("bad base64 key in a watch event")?;
+                let key = B64
+                    .decode(&e.kv.key)
+                    .context("bad base64 key in a watch event")?;
                 String::from_utf8(key).context("non-UTF-8 key in a watch event")
             })
             .collect()
@@ -256,6 +308,9 @@ mod tests {
 
     #[test]
     fn prefix_end_increments_the_last_byte() {
-        assert_eq!(prefix_end("/registry/configmaps/default/"), b"/registry/configmaps/default0");
+        assert_eq!(
+            prefix_end("/registry/configmaps/default/"),
+            b"/registry/configmaps/default0"
+        );
     }
 }

@@ -1,1 +1,112 @@
-fn main() {}
+//! `skiff-bench`: benchmarks of skiff against its peers. Each benchmark
+//! prints a table for people on stdout and, last, one JSON line with every
+//! figure; progress goes to stderr.
+
+mod api;
+mod client;
+mod etcd;
+mod process;
+mod report;
+mod skiff;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "skiff-bench", about = "Benchmarks of skiff against its peers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// API server: create, get, update, list and watch of 1 KiB ConfigMaps over
+    /// HTTPS, memory and cold start, beside etcd doing the same
+    Api(ApiArgs),
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// The skiff binary [default: `skiff` next to this binary]
+    #[arg(long, value_name = "PATH")]
+    skiff_bin: Option<PathBuf>,
+    /// The etcd binary (Debian package etcd-server)
+    #[arg(long, value_name = "PATH", default_value = "etcd")]
+    etcd_bin: PathBuf,
+    /// Measure skiff alone
+    #[arg(long)]
+    no_etcd: bool,
+    /// Objects created and listed
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    objects: u64,
+    /// Concurrent clients of the parallel runs
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(2..=256))]
+    clients: u64,
+    /// Fresh starts timed for the cold-start median
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=50))]
+    cold_starts: u64,
+}
+
+fn default_skiff_bin() -> Result<PathBuf> {
+    let me = std::env::current_exe().context("failed to find this binary's path")?;
+    let dir = me.parent().context("this binary has no parent directory")?;
+    Ok(dir.join("skiff"))
+}
+
+async fn api(args: ApiArgs) -> Result<()> {
+    let skiff_bin = match args.skiff_bin {
+        Some(path) => path,
+        None => default_skiff_bin()?,
+    };
+    if !skiff_bin.is_file() {
+        anyhow::bail!(
+            "no skiff binary at {} (build it: cargo build --release -p skiff, or pass --skiff-bin)",
+            skiff_bin.display()
+        );
+    }
+    let opts = api::Options {
+        skiff_bin,
+        etcd_bin: (!args.no_etcd).then_some(args.etcd_bin),
+        objects: args.objects as usize,
+        clients: args.clients as usize,
+        cold_starts: args.cold_starts as usize,
+        list_runs: 5,
+        watch_objects: 2_000,
+    };
+    let mut figures = api::run(&opts).await?;
+    let (table, json) = report::render(&mut figures, opts.clients);
+    println!("{table}");
+    println!("{json}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Api(args) => api(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -34,7 +34,8 @@ impl Guard {
     /// Resident set size (VmRSS) in MiB.
     pub fn rss_mib(&self) -> Result<f64> {
         let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
         let kib: f64 = status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
@@ -55,6 +56,10 @@ impl Drop for Guard {
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("failed to find a free port")?;
-    Ok(listener.local_addr().context("failed to read a local address")?.port())
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("failed to find a free port")?;
+    Ok(listener
+        .local_addr()
+        .context("failed to read a local address")?
+        .port())
 }

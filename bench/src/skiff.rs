@@ -34,9 +34,16 @@ pub struct Server {
 }
 
 fn spawn(bin: &Path, data_dir: &Path, port: u16) -> Result<(Guard, std::process::ChildStdout)> {
-    let log = std::fs::File::create(data_dir.join("skiff.log")).context("failed to create the server log")?;
+    let log = std::fs::File::create(data_dir.join("skiff.log"))
+        .context("failed to create the server log")?;
     let mut child = Command::new(bin)
-        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-listen-port"])
+        .args([
+            "server",
+            "--disable-agent",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+        ])
         .arg(port.to_string())
         .arg("--data-dir")
         .arg(data_dir)
@@ -63,7 +70,9 @@ fn roots(ca_pem: &[u8]) -> Result<rustls::RootCertStore> {
     let mut roots = rustls::RootCertStore::empty();
     let mut found = false;
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.context("bad CA certificate PEM")?).context("bad CA certificate")?;
+        roots
+            .add(cert.context("bad CA certificate PEM")?)
+            .context("bad CA certificate")?;
         found = true;
     }
     if !found {
@@ -82,7 +91,9 @@ fn builder() -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::Wants
 /// enough for `/readyz`.
 fn anonymous(data_dir: &Path) -> Result<Transport> {
     let ca = read_pem(&tls_dir(data_dir).join("ca.crt"))?;
-    let mut config = builder()?.with_root_certificates(roots(&ca)?).with_no_client_auth();
+    let mut config = builder()?
+        .with_root_certificates(roots(&ca)?)
+        .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Transport::Tls(Arc::new(config)))
 }
@@ -95,7 +106,8 @@ fn admin(data_dir: &Path) -> Result<Transport> {
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .context("bad admin certificate PEM")?;
-    let key = PrivateKeyDer::from_pem_slice(&read_pem(&dir.join("admin.key"))?).context("bad admin key PEM")?;
+    let key = PrivateKeyDer::from_pem_slice(&read_pem(&dir.join("admin.key"))?)
+        .context("bad admin key PEM")?;
     let mut config = builder()?
         .with_root_certificates(roots(&ca)?)
         .with_client_auth_cert(chain, key)
@@ -130,7 +142,10 @@ async fn wait_ready(process: &mut Guard, addr: SocketAddr, data_dir: &Path) -> R
 /// Time from spawn to the first 200 from `/readyz` of a server with a fresh
 /// data dir. The port is chosen beforehand so polling can start at once.
 pub async fn cold_start(bin: &Path) -> Result<Duration> {
-    let dir = tempfile::Builder::new().prefix("skiff-bench-").tempdir().context("failed to create a temp dir")?;
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-bench-")
+        .tempdir()
+        .context("failed to create a temp dir")?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let start = Instant::now();
     let (mut process, _stdout) = spawn(bin, dir.path(), addr.port())?;
@@ -145,7 +160,10 @@ pub async fn cold_start(bin: &Path) -> Result<Duration> {
 /// Starts a server on port 0, learns its address from the line it prints
 /// when listening, and waits for `/readyz`.
 pub async fn start(bin: &Path) -> Result<Server> {
-    let dir = tempfile::Builder::new().prefix("skiff-bench-").tempdir().context("failed to create a temp dir")?;
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-bench-")
+        .tempdir()
+        .context("failed to create a temp dir")?;
     let (mut process, stdout) = spawn(bin, dir.path(), 0)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     // Keeps draining stdout after the line so the child never blocks on it.
@@ -164,7 +182,10 @@ pub async fn start(bin: &Path) -> Result<Server> {
         Ok(Ok(hostport)) => hostport,
         _ => {
             process.check_running()?;
-            bail!("skiff server printed no address in {START_LIMIT:?}; log: {}", log_tail(dir.path()));
+            bail!(
+                "skiff server printed no address in {START_LIMIT:?}; log: {}",
+                log_tail(dir.path())
+            );
         }
     };
     let addr: SocketAddr = hostport

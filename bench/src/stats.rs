@@ -71,7 +71,9 @@ where
                     bail!("gave up after {limit:?} with {i} of {total} operations started");
                 }
                 let t0 = Instant::now();
-                conn = op(conn, i).await.with_context(|| format!("operation {i} failed"))?;
+                conn = op(conn, i)
+                    .await
+                    .with_context(|| format!("operation {i} failed"))?;
                 latencies.push(t0.elapsed());
             }
         }));
@@ -101,7 +103,10 @@ mod tests {
 
     #[test]
     fn nearest_rank_percentiles() {
-        let run = Run::from_latencies((1..=100).rev().map(Duration::from_millis).collect(), Duration::from_secs(1));
+        let run = Run::from_latencies(
+            (1..=100).rev().map(Duration::from_millis).collect(),
+            Duration::from_secs(1),
+        );
         assert_eq!(run.p50(), 50.0);
         assert_eq!(run.p99(), 99.0);
         assert_eq!(run.ms(1.0), 100.0);
@@ -110,7 +115,11 @@ mod tests {
 
     #[test]
     fn median_of_even_and_odd_counts() {
-        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect::<Vec<_>>();
+        let ms = |v: &[u64]| {
+            v.iter()
+                .map(|&m| Duration::from_millis(m))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(median_ms(&ms(&[30, 10, 20])), 20.0);
         assert_eq!(median_ms(&ms(&[40, 10, 20, 30])), 25.0);
     }

@@ -108,3 +108,51 @@ async fn watch_resumes_after_restart_without_relist() -> Result<()> {
     assert_eq!(names, ["during", "after"]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_leaving_a_selection_is_deleted_from_the_watch() -> Result<()> {
+    use kube::api::{Patch, PatchParams, WatchEvent, WatchParams};
+    let server = Server::start()?;
+    let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
+    let mut c = cm("sel", "0");
+    c.metadata.labels = Some([("tier".to_string(), "a".to_string())].into());
+    let created = api.create(&PostParams::default(), &c).await?;
+    let rv = created.metadata.resource_version.clone().unwrap_or_default();
+    let mut stream = api.watch(&WatchParams::default().labels("tier=a"), &rv).await?.boxed();
+    let patched = api
+        .patch("sel", &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"labels": {"tier": "b"}}})))
+        .await?;
+    match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await?? {
+        Some(WatchEvent::Deleted(o)) => {
+            assert_eq!(o.metadata.resource_version, patched.metadata.resource_version, "the event's revision");
+            assert_eq!(o.metadata.labels.and_then(|l| l.get("tier").cloned()).as_deref(), Some("a"), "the last state in the selection");
+        }
+        other => anyhow::bail!("expected DELETED, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_list_sends_initial_events_then_a_bookmark() -> Result<()> {
+    use kube::api::{WatchEvent, WatchParams};
+    let server = Server::start()?;
+    let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
+    for i in 0..3 {
+        api.create(&PostParams::default(), &cm(&format!("s{i}"), "0")).await?;
+    }
+    let wp = WatchParams::streaming_lists();
+    let mut stream = api.watch(&wp, "").await?.boxed();
+    let mut added = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await?? {
+            Some(WatchEvent::Added(o)) => added.push(o.metadata.name.unwrap_or_default()),
+            Some(WatchEvent::Bookmark(b)) => {
+                assert_eq!(b.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str), Some("true"));
+                break;
+            }
+            other => anyhow::bail!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, ["s0", "s1", "s2"]);
+    Ok(())
+}

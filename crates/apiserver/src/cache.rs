@@ -99,6 +99,8 @@ struct State {
     events: VecDeque<Arc<CacheEvent>>,
     /// Events with revision > `window_start` are all in `events`.
     window_start: i64,
+    /// Revision of the last event applied to this resource.
+    last_revision: i64,
 }
 
 /// The cache of one stored resource.
@@ -127,6 +129,7 @@ impl ResourceCache {
                 objects: BTreeMap::new(),
                 events: VecDeque::new(),
                 window_start: start,
+                last_revision: start,
             }),
             tx,
         }
@@ -149,6 +152,23 @@ impl ResourceCache {
             .map(|(_, e)| e.clone())
             .collect();
         Snapshot { revision, items }
+    }
+
+    /// The current objects under `key_prefix` and a live receiver of every later
+    /// event, taken atomically, with the revision the snapshot is at.
+    pub async fn snapshot_and_subscribe(
+        &self,
+        key_prefix: &str,
+    ) -> (Vec<Arc<Entry>>, broadcast::Receiver<Arc<CacheEvent>>, i64) {
+        let st = self.state.read().await;
+        let rx = self.tx.subscribe();
+        let items = st
+            .objects
+            .range(key_prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(key_prefix))
+            .map(|(_, e)| e.clone())
+            .collect();
+        (items, rx, st.last_revision)
     }
 
     /// Subscribes to events after `after`: the replayed window part and a live
@@ -221,6 +241,7 @@ impl ResourceCache {
             }
         };
         let event = Arc::new(event);
+        st.last_revision = revision;
         st.events.push_back(event.clone());
         while st.events.len() > EVENT_WINDOW {
             if let Some(old) = st.events.pop_front() {
@@ -303,10 +324,10 @@ impl Cache {
                 })
                 .await?;
             for kv in &page.kvs {
-                if let Some(rc) = cache.resource_for_key(&kv.key) {
-                    if let Some(entry) = rc.entry(&kv.key, &kv.value, kv.mod_revision) {
-                        rc.state.write().await.objects.insert(kv.key.clone(), Arc::new(entry));
-                    }
+                if let Some(rc) = cache.resource_for_key(&kv.key)
+                    && let Some(entry) = rc.entry(&kv.key, &kv.value, kv.mod_revision)
+                {
+                    rc.state.write().await.objects.insert(kv.key.clone(), Arc::new(entry));
                 }
             }
             match (page.more, page.kvs.last()) {
@@ -345,10 +366,10 @@ impl Cache {
     fn resource_for_key(&self, key: &str) -> Option<&Arc<ResourceCache>> {
         // Keys are <prefix>/<name> or <prefix>/<namespace>/<name>.
         let (head, _) = key.rsplit_once('/')?;
-        if let Some(rc) = self.by_prefix.get(&format!("{head}/")) {
-            if !rc.info.namespaced {
-                return Some(rc);
-            }
+        if let Some(rc) = self.by_prefix.get(&format!("{head}/"))
+            && !rc.info.namespaced
+        {
+            return Some(rc);
         }
         let (head, _) = head.rsplit_once('/')?;
         self.by_prefix

@@ -90,10 +90,10 @@ pub fn raw_json(code: StatusCode, bytes: impl Into<Bytes>) -> Response<Body> {
 pub fn status(s: &Status) -> Response<Body> {
     let code = StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = json(code, &s.to_json(), false);
-    if let Some(secs) = s.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(secs) = s.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
 }
@@ -106,11 +106,24 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<Value, Status> {
         "application/yaml" | "application/apply-patch+yaml" => decode_yaml(body),
         "" | "application/json" | "application/merge-patch+json" | "application/json-patch+json"
         | "application/strategic-merge-patch+json" | "*/*" => decode_json(body),
-        "application/vnd.kubernetes.protobuf" | "application/cbor" => {
-            Err(Status::unsupported_media_type(media))
-        }
+        "application/vnd.kubernetes.protobuf" => decode_protobuf(body),
+        "application/cbor" => Err(Status::unsupported_media_type(media)),
         other => Err(Status::unsupported_media_type(other)),
     }
+}
+
+/// Typed clients (kubectl's among them) send Kubernetes protobuf; it becomes
+/// the same JSON the object would have been sent as.
+fn decode_protobuf(body: &[u8]) -> Result<Value, Status> {
+    skiff_core::protobuf::decode(body).map_err(|e| {
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        Status::bad_request(format!("error decoding from protobuf: {message}"))
+    })
 }
 
 fn decode_json(body: &[u8]) -> Result<Value, Status> {

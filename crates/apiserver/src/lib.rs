@@ -18,6 +18,7 @@ mod bootstrap;
 pub mod cache;
 pub mod discovery;
 pub mod encoding;
+pub mod openapi;
 pub mod pki;
 pub mod request;
 pub mod rest;

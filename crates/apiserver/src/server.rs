@@ -213,6 +213,9 @@ async fn route(
     if user.is_none() {
         return Err(Status::unauthorized());
     }
+    if first == "openapi" {
+        return crate::openapi::serve(&server, &path, &query, req.headers()).await;
+    }
 
     let info = RequestInfo::parse(req.method(), &path, &query);
     if !info.is_resource {

@@ -16,6 +16,7 @@
 mod schema;
 mod table;
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 use base64::Engine as _;
@@ -36,8 +37,12 @@ const MAX_DEPTH: usize = 100;
 /// Why a protobuf body could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("provided data does not start with the kubernetes protobuf prefix \"k8s\\x00\"")]
+    #[error(
+        "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]"
+    )]
     BadMagic,
+    #[error("empty body")]
+    EmptyBody,
     #[error("truncated varint at byte {offset} of {message}")]
     TruncatedVarint {
         message: &'static str,
@@ -68,8 +73,10 @@ pub enum Error {
         name: &'static str,
         wire: u8,
     },
-    #[error("object 'Kind' is missing in the protobuf envelope")]
+    #[error("Object 'Kind' is missing in the protobuf envelope")]
     MissingKind,
+    #[error("Object 'apiVersion' is missing in the protobuf envelope")]
+    MissingVersion,
     #[error("no kind \"{kind}\" is registered for version \"{api_version}\"")]
     UnknownKind { api_version: String, kind: String },
     #[error("invalid timestamp {seconds}s{nanos}ns in {message}")]
@@ -107,15 +114,23 @@ pub fn decode(body: &[u8]) -> Result<Value> {
 }
 
 fn decode_at(body: &[u8], depth: usize) -> Result<Value> {
+    // Upstream's messages (runtime/serializer/protobuf Serializer.Decode).
     let rest = body.strip_prefix(MAGIC).ok_or(Error::BadMagic)?;
+    if rest.is_empty() {
+        return Err(Error::EmptyBody);
+    }
     let envelope = Envelope::parse(rest)?;
     if envelope.kind.is_empty() {
         return Err(Error::MissingKind);
     }
-    let index = lookup(&envelope.api_version, &envelope.kind).ok_or_else(|| Error::UnknownKind {
-        api_version: envelope.api_version.clone(),
-        kind: envelope.kind.clone(),
-    })?;
+    if envelope.api_version.is_empty() {
+        return Err(Error::MissingVersion);
+    }
+    let index =
+        lookup(&envelope.api_version, &envelope.kind).ok_or_else(|| Error::UnknownKind {
+            api_version: envelope.api_version.clone(),
+            kind: envelope.kind.clone(),
+        })?;
     let value = message_json(index, envelope.raw, depth + 1)?;
     // Go writes the inline TypeMeta first: kind, then apiVersion.
     let mut object = Map::new();
@@ -154,13 +169,15 @@ impl<'a> Envelope<'a> {
                         match (number, value) {
                             (1, Wire::Len(s)) => envelope.api_version = string(s),
                             (2, Wire::Len(s)) => envelope.kind = string(s),
-                            (1 | 2, other) => return Err(other.wrong(TYPE_META, number, "")),
+                            (1, other) => return Err(other.wrong(TYPE_META, 1, "apiVersion")),
+                            (2, other) => return Err(other.wrong(TYPE_META, 2, "kind")),
                             _ => {}
                         }
                     }
                 }
                 (2, Wire::Len(raw)) => envelope.raw = raw,
-                (1 | 2, other) => return Err(other.wrong(UNKNOWN, number, "")),
+                (1, other) => return Err(other.wrong(UNKNOWN, 1, "typeMeta")),
+                (2, other) => return Err(other.wrong(UNKNOWN, 2, "raw")),
                 _ => {}
             }
         }
@@ -307,7 +324,9 @@ impl<'a> Reader<'a> {
             0 => Wire::Varint(self.varint()?),
             1 => {
                 let b = self.take(number, 8)?;
-                Wire::Fixed64(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                Wire::Fixed64(u64::from_le_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ]))
             }
             2 => {
                 let len = self.varint()?;
@@ -391,11 +410,13 @@ fn message_json(index: u16, buf: &[u8], depth: usize) -> Result<Value> {
                 other => Err(Error::IntOrStringType(other)),
             }
         }
-        Special::RawExtension | Special::RawJson | Special::Json => match raw_bytes(message, buf)? {
-            Some(raw) => embedded_json(message, raw, depth),
-            // RawExtension and FieldsV1 with a nil Raw marshal as null.
-            None => Ok(Value::Null),
-        },
+        Special::RawExtension | Special::RawJson | Special::Json => {
+            match raw_bytes(message, buf)? {
+                Some(raw) => embedded_json(message, raw, depth),
+                // RawExtension and FieldsV1 with a nil Raw marshal as null.
+                None => Ok(Value::Null),
+            }
+        }
         // JSONSchemaPropsOrArray: the array when non-empty, else the schema.
         // JSONSchemaPropsOrStringArray: the same with a string array.
         Special::SchemaOrArray | Special::SchemaOrStringArray => {
@@ -515,7 +536,9 @@ fn collect<'a>(message: &'static Message, buf: &'a [u8], depth: usize) -> Result
                     (s, wire) => items.push(scalar_json(message, field, s, wire)?),
                 }
             }
-            Ty::Scalar(scalar) => slots[i] = Slot::Scalar(scalar_json(message, field, scalar, wire)?),
+            Ty::Scalar(scalar) => {
+                slots[i] = Slot::Scalar(scalar_json(message, field, scalar, wire)?)
+            }
             Ty::Message(_) => {
                 let Wire::Len(bytes) = wire else {
                     return Err(wire.wrong(message.name, number, field.json));
@@ -613,16 +636,19 @@ fn map_entry(
     let value = match (value, v) {
         (_, Some(v)) => v,
         (Ty::Scalar(s), None) => zero_scalar(*s),
-        (Ty::Message(index), None) => {
-            message_json(*index, &parts.concat(), depth + 1)?
-        }
+        (Ty::Message(index), None) => message_json(*index, &parts.concat(), depth + 1)?,
         (Ty::Map(..), None) => Value::Null,
     };
     Ok((key, value))
 }
 
 /// A scalar's JSON as Go writes it: numbers, strings, base64 for bytes.
-fn scalar_json(message: &'static Message, field: &Field, scalar: Scalar, wire: Wire<'_>) -> Result<Value> {
+fn scalar_json(
+    message: &'static Message,
+    field: &Field,
+    scalar: Scalar,
+    wire: Wire<'_>,
+) -> Result<Value> {
     let wrong = || wire.wrong(message.name, field.number, field.json);
     Ok(match (scalar, wire) {
         (Scalar::Str, Wire::Len(b)) => Value::String(string(b)),
@@ -655,7 +681,8 @@ fn float(message: &'static Message, field: &Field, f: f64) -> Result<Value> {
             field: field.number,
         });
     }
-    if f.fract() == 0.0 && f.abs() < 1e15 {
+    // Exact in an i64, and below 1e21 where Go switches to exponents.
+    if f.fract() == 0.0 && f.abs() < 1e18 {
         return Ok(Value::from(f as i64));
     }
     Ok(Number::from_f64(f).map_or(Value::Null, Value::Number))
@@ -782,7 +809,9 @@ fn rfc3339(message: &'static str, seconds: i64, nanos: i64, micro: bool) -> Resu
         seconds,
         nanos,
     };
-    let whole = seconds.checked_add(nanos.div_euclid(1_000_000_000)).ok_or_else(bad)?;
+    let whole = seconds
+        .checked_add(nanos.div_euclid(1_000_000_000))
+        .ok_or_else(bad)?;
     let t = time::OffsetDateTime::from_unix_timestamp(whole).map_err(|_| bad())?;
     if !(0..=9999).contains(&t.year()) {
         return Err(bad());

@@ -181,7 +181,8 @@ pub struct Status {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed: errors travel in every `Result`, and most have small details.
+    pub details: Option<Box<Value>>,
     /// Seconds a client should wait before retrying (`Retry-After`).
     pub retry_after: Option<u64>,
 }
@@ -222,7 +223,7 @@ impl Status {
     }
 
     fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -359,7 +360,7 @@ impl Status {
             "Too many requests, please try again later.",
         );
         s.retry_after = Some(retry_after);
-        s.details = Some(json!({"retryAfterSeconds": retry_after}));
+        s.details = Some(Box::new(json!({"retryAfterSeconds": retry_after})));
         s
     }
 
@@ -384,8 +385,8 @@ impl Status {
 
     /// Adds a cause to `details.causes`.
     pub fn with_cause(mut self, cause: Cause) -> Self {
-        let d = self.details.get_or_insert_with(|| json!({}));
-        if let Value::Object(m) = d {
+        let d = self.details.get_or_insert_with(|| Box::new(json!({})));
+        if let Value::Object(m) = d.as_mut() {
             let causes = m.entry("causes").or_insert_with(|| json!([]));
             if let Value::Array(a) = causes {
                 a.push(serde_json::to_value(cause).unwrap_or(Value::Null));
@@ -407,7 +408,7 @@ impl Status {
             m.insert("reason".into(), json!(self.reason));
         }
         if let Some(d) = &self.details {
-            m.insert("details".into(), d.clone());
+            m.insert("details".into(), (**d).clone());
         }
         m.insert("code".into(), json!(self.code));
         Value::Object(m)

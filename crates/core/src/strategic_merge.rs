@@ -127,7 +127,7 @@ impl Error {
                 let mut s = Status::unprocessable(
                     "the server rejected our request due to an error in our request",
                 );
-                s.details = Some(Value::Object(Map::new()));
+                s.details = Some(Box::new(Value::Object(Map::new())));
                 s
             }
             _ => Status {

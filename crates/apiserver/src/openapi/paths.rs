@@ -35,8 +35,6 @@ const PATCH_MEDIA: &[&str] = &[
 
 /// Paths of one group version, keyed and sorted by path.
 pub(super) struct Paths {
-    group: &'static str,
-    version: &'static str,
     prefix: String,
     /// `AppsV1` in operation ids.
     id: String,
@@ -66,7 +64,7 @@ impl Paths {
         let rest: String = parts.map(capitalize).collect();
         let id = format!("{}{}{}", capitalize(&first), rest, capitalize(version));
         let tag = format!("{first}{rest}_{version}");
-        Paths { group, version, prefix, id, tag, paths: BTreeMap::new() }
+        Paths { prefix, id, tag, paths: BTreeMap::new() }
     }
 
     /// `GET /apis/<group>/<version>/`: the group version's resources.
@@ -418,7 +416,6 @@ impl Paths {
 
     /// The `paths` object.
     pub(super) fn finish(self) -> Map<String, Value> {
-        debug_assert!(!self.group.is_empty() || self.version == "v1");
         self.paths.into_iter().map(|(k, v)| (k, Value::Object(v))).collect()
     }
 }

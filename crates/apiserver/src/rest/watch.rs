@@ -288,22 +288,19 @@ async fn run_watch(
 ) {
     let (replay, mut rx, mut last) = match start {
         Start::Initial { bookmark_after } => {
-            let rev = initial_rev.unwrap_or(0);
-            let Some((replay, rx)) = cache.subscribe(rev).await else {
-                return;
-            };
-            let snapshot = cache.snapshot(prefix, rev).await;
-            for e in snapshot.items.iter().filter(|e| e.revision <= rev) {
+            let (items, rx, at) = cache.snapshot_and_subscribe(prefix).await;
+            // The snapshot is at least as new as what the request waited for.
+            let rev = at.max(initial_rev.unwrap_or(0));
+            for e in &items {
                 if w.filter.matches(e) && !w.send("ADDED", e, 0).await {
                     return;
                 }
             }
-            // Objects changed between the snapshot and `rev` come as events.
             w.last_revision = rev;
             if bookmark_after && !w.bookmark(rev, true).await {
                 return;
             }
-            (replay, rx, rev)
+            (Vec::new(), rx, rev)
         }
         Start::After(after) => match cache.subscribe(after).await {
             Some((replay, rx)) => {

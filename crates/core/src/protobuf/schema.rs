@@ -2,6 +2,10 @@
 //! fields and the Go JSON facts the decoder needs about each field.
 
 /// A protobuf scalar type.
+#[allow(
+    dead_code,
+    reason = "the whole protobuf scalar set; Kubernetes messages use only some"
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Scalar {
     Str,

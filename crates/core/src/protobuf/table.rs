@@ -3,8 +3,8 @@
 // kubernetes/apiextensions-apiserver and kubernetes/kube-aggregator at v0.33.13.
 // Do not edit: rerun the generator (see the instructions at its top).
 
-use super::schema::{Field, Kind, Message, Special, Ty};
 use super::schema::Scalar::*;
+use super::schema::{Field, Kind, Message, Special, Ty};
 use super::schema::{INLINE, OMIT, PTR, REP, SKIP, m, s};
 
 /// Every message, indexed by `Ty::Message`.
@@ -105,11 +105,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(12, "matchConditions", m(8), REP|OMIT),
     ] },
     /* 11 */ Message { name: "k8s.io.api.admissionregistration.v1.MutatingWebhookConfiguration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "webhooks", m(10), REP|OMIT),
     ] },
     /* 12 */ Message { name: "k8s.io.api.admissionregistration.v1.MutatingWebhookConfigurationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(11), REP),
     ] },
     /* 13 */ Message { name: "k8s.io.api.admissionregistration.v1.NamedRuleWithOperations", special: Special::None, fields: &[
@@ -146,16 +146,16 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "expressionWarnings", m(7), REP|OMIT),
     ] },
     /* 20 */ Message { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicy", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(25), OMIT),
         Field::new(3, "status", m(26), OMIT),
     ] },
     /* 21 */ Message { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(23), OMIT),
     ] },
     /* 22 */ Message { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(21), REP),
     ] },
     /* 23 */ Message { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec", special: Special::None, fields: &[
@@ -165,7 +165,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "validationActions", s(Str), REP|OMIT),
     ] },
     /* 24 */ Message { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(20), REP),
     ] },
     /* 25 */ Message { name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicySpec", special: Special::None, fields: &[
@@ -196,11 +196,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(11, "matchConditions", m(8), REP|OMIT),
     ] },
     /* 28 */ Message { name: "k8s.io.api.admissionregistration.v1.ValidatingWebhookConfiguration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "webhooks", m(27), REP|OMIT),
     ] },
     /* 29 */ Message { name: "k8s.io.api.admissionregistration.v1.ValidatingWebhookConfigurationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(28), REP),
     ] },
     /* 30 */ Message { name: "k8s.io.api.admissionregistration.v1.Validation", special: Special::None, fields: &[
@@ -244,15 +244,15 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(7, "matchPolicy", s(Str), OMIT|PTR),
     ] },
     /* 39 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicy", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(44), OMIT),
     ] },
     /* 40 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(42), OMIT),
     ] },
     /* 41 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(40), REP),
     ] },
     /* 42 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyBindingSpec", special: Special::None, fields: &[
@@ -261,7 +261,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "matchResources", m(38), OMIT|PTR),
     ] },
     /* 43 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicyList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(39), REP),
     ] },
     /* 44 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec", special: Special::None, fields: &[
@@ -296,16 +296,16 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "expressionWarnings", m(35), REP|OMIT),
     ] },
     /* 50 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicy", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(55), OMIT),
         Field::new(3, "status", m(56), OMIT),
     ] },
     /* 51 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(53), OMIT),
     ] },
     /* 52 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(51), REP),
     ] },
     /* 53 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyBindingSpec", special: Special::None, fields: &[
@@ -315,7 +315,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "validationActions", s(Str), REP|OMIT),
     ] },
     /* 54 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicyList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(50), REP),
     ] },
     /* 55 */ Message { name: "k8s.io.api.admissionregistration.v1alpha1.ValidatingAdmissionPolicySpec", special: Special::None, fields: &[
@@ -376,11 +376,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(12, "matchConditions", m(61), REP|OMIT),
     ] },
     /* 64 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.MutatingWebhookConfiguration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "webhooks", m(63), REP|OMIT),
     ] },
     /* 65 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.MutatingWebhookConfigurationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(64), REP),
     ] },
     /* 66 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.NamedRuleWithOperations", special: Special::None, fields: &[
@@ -407,16 +407,16 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "expressionWarnings", m(60), REP|OMIT),
     ] },
     /* 71 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicy", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(76), OMIT),
         Field::new(3, "status", m(77), OMIT),
     ] },
     /* 72 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(74), OMIT),
     ] },
     /* 73 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(72), REP),
     ] },
     /* 74 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyBindingSpec", special: Special::None, fields: &[
@@ -426,7 +426,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "validationActions", s(Str), REP|OMIT),
     ] },
     /* 75 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicyList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(71), REP),
     ] },
     /* 76 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.ValidatingAdmissionPolicySpec", special: Special::None, fields: &[
@@ -457,11 +457,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(11, "matchConditions", m(61), REP|OMIT),
     ] },
     /* 79 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.ValidatingWebhookConfiguration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "webhooks", m(78), REP|OMIT),
     ] },
     /* 80 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.ValidatingWebhookConfigurationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(79), REP),
     ] },
     /* 81 */ Message { name: "k8s.io.api.admissionregistration.v1beta1.Validation", special: Special::None, fields: &[
@@ -480,11 +480,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "caBundle", s(Bytes), OMIT),
     ] },
     /* 84 */ Message { name: "k8s.io.api.apidiscovery.v2.APIGroupDiscovery", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "versions", m(88), REP|OMIT),
     ] },
     /* 85 */ Message { name: "k8s.io.api.apidiscovery.v2.APIGroupDiscoveryList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(84), REP),
     ] },
     /* 86 */ Message { name: "k8s.io.api.apidiscovery.v2.APIResourceDiscovery", special: Special::None, fields: &[
@@ -509,11 +509,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "freshness", s(Str), OMIT),
     ] },
     /* 89 */ Message { name: "k8s.io.api.apidiscovery.v2beta1.APIGroupDiscovery", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "versions", m(93), REP|OMIT),
     ] },
     /* 90 */ Message { name: "k8s.io.api.apidiscovery.v2beta1.APIGroupDiscoveryList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(89), REP),
     ] },
     /* 91 */ Message { name: "k8s.io.api.apidiscovery.v2beta1.APIResourceDiscovery", special: Special::None, fields: &[
@@ -544,7 +544,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "servedVersions", s(Str), REP|OMIT),
     ] },
     /* 95 */ Message { name: "k8s.io.api.apiserverinternal.v1alpha1.StorageVersion", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(98), 0),
         Field::new(3, "status", m(99), 0),
     ] },
@@ -557,7 +557,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(6, "message", s(Str), OMIT),
     ] },
     /* 97 */ Message { name: "k8s.io.api.apiserverinternal.v1alpha1.StorageVersionList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(95), REP),
     ] },
     /* 98 */ Message { name: "k8s.io.api.apiserverinternal.v1alpha1.StorageVersionSpec", special: Special::None, fields: &[
@@ -568,16 +568,16 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "conditions", m(96), REP|OMIT),
     ] },
     /* 100 */ Message { name: "k8s.io.api.apps.v1.ControllerRevision", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "data", m(1129), OMIT),
         Field::new(3, "revision", s(I64), 0),
     ] },
     /* 101 */ Message { name: "k8s.io.api.apps.v1.ControllerRevisionList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(100), REP),
     ] },
     /* 102 */ Message { name: "k8s.io.api.apps.v1.DaemonSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(105), OMIT),
         Field::new(3, "status", m(106), OMIT),
     ] },
@@ -589,7 +589,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 104 */ Message { name: "k8s.io.api.apps.v1.DaemonSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(102), REP),
     ] },
     /* 105 */ Message { name: "k8s.io.api.apps.v1.DaemonSetSpec", special: Special::None, fields: &[
@@ -616,7 +616,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "rollingUpdate", m(119), OMIT|PTR),
     ] },
     /* 108 */ Message { name: "k8s.io.api.apps.v1.Deployment", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(111), OMIT),
         Field::new(3, "status", m(112), OMIT),
     ] },
@@ -629,7 +629,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 110 */ Message { name: "k8s.io.api.apps.v1.DeploymentList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(108), REP),
     ] },
     /* 111 */ Message { name: "k8s.io.api.apps.v1.DeploymentSpec", special: Special::None, fields: &[
@@ -658,7 +658,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "rollingUpdate", m(120), OMIT|PTR),
     ] },
     /* 114 */ Message { name: "k8s.io.api.apps.v1.ReplicaSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(117), OMIT),
         Field::new(3, "status", m(118), OMIT),
     ] },
@@ -670,7 +670,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 116 */ Message { name: "k8s.io.api.apps.v1.ReplicaSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(114), REP),
     ] },
     /* 117 */ Message { name: "k8s.io.api.apps.v1.ReplicaSetSpec", special: Special::None, fields: &[
@@ -701,7 +701,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "maxUnavailable", m(1132), OMIT|PTR),
     ] },
     /* 122 */ Message { name: "k8s.io.api.apps.v1.StatefulSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(127), OMIT),
         Field::new(3, "status", m(128), OMIT),
     ] },
@@ -713,7 +713,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 124 */ Message { name: "k8s.io.api.apps.v1.StatefulSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(122), REP),
     ] },
     /* 125 */ Message { name: "k8s.io.api.apps.v1.StatefulSetOrdinals", special: Special::None, fields: &[
@@ -753,16 +753,16 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "rollingUpdate", m(121), OMIT|PTR),
     ] },
     /* 130 */ Message { name: "k8s.io.api.apps.v1beta1.ControllerRevision", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "data", m(1129), OMIT),
         Field::new(3, "revision", s(I64), 0),
     ] },
     /* 131 */ Message { name: "k8s.io.api.apps.v1beta1.ControllerRevisionList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(130), REP),
     ] },
     /* 132 */ Message { name: "k8s.io.api.apps.v1beta1.Deployment", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(136), OMIT),
         Field::new(3, "status", m(137), OMIT),
     ] },
@@ -775,7 +775,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 134 */ Message { name: "k8s.io.api.apps.v1beta1.DeploymentList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(132), REP),
     ] },
     /* 135 */ Message { name: "k8s.io.api.apps.v1beta1.DeploymentRollback", special: Special::None, fields: &[
@@ -821,7 +821,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "maxUnavailable", m(1132), OMIT|PTR),
     ] },
     /* 142 */ Message { name: "k8s.io.api.apps.v1beta1.Scale", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(143), OMIT),
         Field::new(3, "status", m(144), OMIT),
     ] },
@@ -834,7 +834,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "targetSelector", s(Str), OMIT),
     ] },
     /* 145 */ Message { name: "k8s.io.api.apps.v1beta1.StatefulSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(150), OMIT),
         Field::new(3, "status", m(151), OMIT),
     ] },
@@ -846,7 +846,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 147 */ Message { name: "k8s.io.api.apps.v1beta1.StatefulSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(145), REP),
     ] },
     /* 148 */ Message { name: "k8s.io.api.apps.v1beta1.StatefulSetOrdinals", special: Special::None, fields: &[
@@ -886,16 +886,16 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "rollingUpdate", m(141), OMIT|PTR),
     ] },
     /* 153 */ Message { name: "k8s.io.api.apps.v1beta2.ControllerRevision", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "data", m(1129), OMIT),
         Field::new(3, "revision", s(I64), 0),
     ] },
     /* 154 */ Message { name: "k8s.io.api.apps.v1beta2.ControllerRevisionList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(153), REP),
     ] },
     /* 155 */ Message { name: "k8s.io.api.apps.v1beta2.DaemonSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(158), OMIT),
         Field::new(3, "status", m(159), OMIT),
     ] },
@@ -907,7 +907,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 157 */ Message { name: "k8s.io.api.apps.v1beta2.DaemonSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(155), REP),
     ] },
     /* 158 */ Message { name: "k8s.io.api.apps.v1beta2.DaemonSetSpec", special: Special::None, fields: &[
@@ -934,7 +934,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "rollingUpdate", m(172), OMIT|PTR),
     ] },
     /* 161 */ Message { name: "k8s.io.api.apps.v1beta2.Deployment", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(164), OMIT),
         Field::new(3, "status", m(165), OMIT),
     ] },
@@ -947,7 +947,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 163 */ Message { name: "k8s.io.api.apps.v1beta2.DeploymentList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(161), REP),
     ] },
     /* 164 */ Message { name: "k8s.io.api.apps.v1beta2.DeploymentSpec", special: Special::None, fields: &[
@@ -976,7 +976,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "rollingUpdate", m(173), OMIT|PTR),
     ] },
     /* 167 */ Message { name: "k8s.io.api.apps.v1beta2.ReplicaSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(170), OMIT),
         Field::new(3, "status", m(171), OMIT),
     ] },
@@ -988,7 +988,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 169 */ Message { name: "k8s.io.api.apps.v1beta2.ReplicaSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(167), REP),
     ] },
     /* 170 */ Message { name: "k8s.io.api.apps.v1beta2.ReplicaSetSpec", special: Special::None, fields: &[
@@ -1019,7 +1019,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "maxUnavailable", m(1132), OMIT|PTR),
     ] },
     /* 175 */ Message { name: "k8s.io.api.apps.v1beta2.Scale", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(176), OMIT),
         Field::new(3, "status", m(177), OMIT),
     ] },
@@ -1032,7 +1032,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "targetSelector", s(Str), OMIT),
     ] },
     /* 178 */ Message { name: "k8s.io.api.apps.v1beta2.StatefulSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(183), OMIT),
         Field::new(3, "status", m(184), OMIT),
     ] },
@@ -1044,7 +1044,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 180 */ Message { name: "k8s.io.api.apps.v1beta2.StatefulSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(178), REP),
     ] },
     /* 181 */ Message { name: "k8s.io.api.apps.v1beta2.StatefulSetOrdinals", special: Special::None, fields: &[
@@ -1093,14 +1093,14 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "items", s(Str), REP),
     ] },
     /* 188 */ Message { name: "k8s.io.api.authentication.v1.SelfSubjectReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "status", m(189), OMIT),
     ] },
     /* 189 */ Message { name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus", special: Special::None, fields: &[
         Field::new(1, "userInfo", m(196), OMIT),
     ] },
     /* 190 */ Message { name: "k8s.io.api.authentication.v1.TokenRequest", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(191), 0),
         Field::new(3, "status", m(192), OMIT),
     ] },
@@ -1114,7 +1114,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "expirationTimestamp", m(1122), 0),
     ] },
     /* 193 */ Message { name: "k8s.io.api.authentication.v1.TokenReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(194), 0),
         Field::new(3, "status", m(195), OMIT),
     ] },
@@ -1135,7 +1135,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "extra", Ty::Map(Str, &Ty::Message(187)), OMIT),
     ] },
     /* 197 */ Message { name: "k8s.io.api.authentication.v1alpha1.SelfSubjectReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "status", m(198), OMIT),
     ] },
     /* 198 */ Message { name: "k8s.io.api.authentication.v1alpha1.SelfSubjectReviewStatus", special: Special::None, fields: &[
@@ -1145,14 +1145,14 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "items", s(Str), REP),
     ] },
     /* 200 */ Message { name: "k8s.io.api.authentication.v1beta1.SelfSubjectReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "status", m(201), OMIT),
     ] },
     /* 201 */ Message { name: "k8s.io.api.authentication.v1beta1.SelfSubjectReviewStatus", special: Special::None, fields: &[
         Field::new(1, "userInfo", m(196), OMIT),
     ] },
     /* 202 */ Message { name: "k8s.io.api.authentication.v1beta1.TokenReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(203), 0),
         Field::new(3, "status", m(204), OMIT),
     ] },
@@ -1184,7 +1184,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "requirements", m(1103), REP|OMIT),
     ] },
     /* 209 */ Message { name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(219), 0),
         Field::new(3, "status", m(220), OMIT),
     ] },
@@ -1214,7 +1214,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "resourceNames", s(Str), REP|OMIT),
     ] },
     /* 214 */ Message { name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(215), 0),
         Field::new(3, "status", m(220), OMIT),
     ] },
@@ -1223,7 +1223,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "nonResourceAttributes", m(210), OMIT|PTR),
     ] },
     /* 216 */ Message { name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(217), 0),
         Field::new(3, "status", m(221), OMIT),
     ] },
@@ -1231,7 +1231,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "namespace", s(Str), OMIT),
     ] },
     /* 218 */ Message { name: "k8s.io.api.authorization.v1.SubjectAccessReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(219), 0),
         Field::new(3, "status", m(220), OMIT),
     ] },
@@ -1259,7 +1259,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "items", s(Str), REP),
     ] },
     /* 223 */ Message { name: "k8s.io.api.authorization.v1beta1.LocalSubjectAccessReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(233), 0),
         Field::new(3, "status", m(234), OMIT),
     ] },
@@ -1289,7 +1289,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "resourceNames", s(Str), REP|OMIT),
     ] },
     /* 228 */ Message { name: "k8s.io.api.authorization.v1beta1.SelfSubjectAccessReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(229), 0),
         Field::new(3, "status", m(234), OMIT),
     ] },
@@ -1298,7 +1298,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "nonResourceAttributes", m(224), OMIT|PTR),
     ] },
     /* 230 */ Message { name: "k8s.io.api.authorization.v1beta1.SelfSubjectRulesReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(231), 0),
         Field::new(3, "status", m(235), OMIT),
     ] },
@@ -1306,7 +1306,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "namespace", s(Str), OMIT),
     ] },
     /* 232 */ Message { name: "k8s.io.api.authorization.v1beta1.SubjectAccessReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(233), 0),
         Field::new(3, "status", m(234), OMIT),
     ] },
@@ -1360,7 +1360,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "currentAverageValue", m(1081), OMIT|PTR),
     ] },
     /* 241 */ Message { name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscaler", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(244), OMIT),
         Field::new(3, "status", m(245), OMIT),
     ] },
@@ -1372,7 +1372,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 243 */ Message { name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(241), REP),
     ] },
     /* 244 */ Message { name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerSpec", special: Special::None, fields: &[
@@ -1439,7 +1439,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "currentAverageValue", m(1081), 0),
     ] },
     /* 254 */ Message { name: "k8s.io.api.autoscaling.v1.Scale", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(255), OMIT),
         Field::new(3, "status", m(256), OMIT),
     ] },
@@ -1485,7 +1485,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "tolerance", m(1081), OMIT|PTR),
     ] },
     /* 264 */ Message { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(268), OMIT),
         Field::new(3, "status", m(269), OMIT),
     ] },
@@ -1501,7 +1501,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 267 */ Message { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(264), REP),
     ] },
     /* 268 */ Message { name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec", special: Special::None, fields: &[
@@ -1606,7 +1606,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "currentAverageValue", m(1081), OMIT|PTR),
     ] },
     /* 286 */ Message { name: "k8s.io.api.autoscaling.v2beta1.HorizontalPodAutoscaler", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(289), OMIT),
         Field::new(3, "status", m(290), OMIT),
     ] },
@@ -1618,7 +1618,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 288 */ Message { name: "k8s.io.api.autoscaling.v2beta1.HorizontalPodAutoscalerList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(286), REP),
     ] },
     /* 289 */ Message { name: "k8s.io.api.autoscaling.v2beta1.HorizontalPodAutoscalerSpec", special: Special::None, fields: &[
@@ -1719,7 +1719,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "policies", m(304), REP|OMIT),
     ] },
     /* 306 */ Message { name: "k8s.io.api.autoscaling.v2beta2.HorizontalPodAutoscaler", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(310), OMIT),
         Field::new(3, "status", m(311), OMIT),
     ] },
@@ -1735,7 +1735,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 309 */ Message { name: "k8s.io.api.autoscaling.v2beta2.HorizontalPodAutoscalerList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(306), REP),
     ] },
     /* 310 */ Message { name: "k8s.io.api.autoscaling.v2beta2.HorizontalPodAutoscalerSpec", special: Special::None, fields: &[
@@ -1811,12 +1811,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "current", m(316), 0),
     ] },
     /* 323 */ Message { name: "k8s.io.api.batch.v1.CronJob", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(325), OMIT),
         Field::new(3, "status", m(326), OMIT),
     ] },
     /* 324 */ Message { name: "k8s.io.api.batch.v1.CronJobList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(323), REP),
     ] },
     /* 325 */ Message { name: "k8s.io.api.batch.v1.CronJobSpec", special: Special::None, fields: &[
@@ -1835,7 +1835,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "lastSuccessfulTime", m(1122), OMIT|PTR),
     ] },
     /* 327 */ Message { name: "k8s.io.api.batch.v1.Job", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(330), OMIT),
         Field::new(3, "status", m(331), OMIT),
     ] },
@@ -1848,7 +1848,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(6, "message", s(Str), OMIT),
     ] },
     /* 329 */ Message { name: "k8s.io.api.batch.v1.JobList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(327), REP),
     ] },
     /* 330 */ Message { name: "k8s.io.api.batch.v1.JobSpec", special: Special::None, fields: &[
@@ -1883,7 +1883,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(9, "ready", s(I32), OMIT|PTR),
     ] },
     /* 332 */ Message { name: "k8s.io.api.batch.v1.JobTemplateSpec", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(330), OMIT),
     ] },
     /* 333 */ Message { name: "k8s.io.api.batch.v1.PodFailurePolicy", special: Special::None, fields: &[
@@ -1915,12 +1915,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "failed", s(Str), REP|OMIT),
     ] },
     /* 340 */ Message { name: "k8s.io.api.batch.v1beta1.CronJob", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(342), OMIT),
         Field::new(3, "status", m(343), OMIT),
     ] },
     /* 341 */ Message { name: "k8s.io.api.batch.v1beta1.CronJobList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(340), REP),
     ] },
     /* 342 */ Message { name: "k8s.io.api.batch.v1beta1.CronJobSpec", special: Special::None, fields: &[
@@ -1939,11 +1939,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "lastSuccessfulTime", m(1122), OMIT|PTR),
     ] },
     /* 344 */ Message { name: "k8s.io.api.batch.v1beta1.JobTemplateSpec", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(330), OMIT),
     ] },
     /* 345 */ Message { name: "k8s.io.api.certificates.v1.CertificateSigningRequest", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(348), 0),
         Field::new(3, "status", m(349), OMIT),
     ] },
@@ -1956,7 +1956,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "lastTransitionTime", m(1122), OMIT),
     ] },
     /* 347 */ Message { name: "k8s.io.api.certificates.v1.CertificateSigningRequestList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(345), REP),
     ] },
     /* 348 */ Message { name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec", special: Special::None, fields: &[
@@ -1977,11 +1977,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "items", s(Str), REP),
     ] },
     /* 351 */ Message { name: "k8s.io.api.certificates.v1alpha1.ClusterTrustBundle", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(353), 0),
     ] },
     /* 352 */ Message { name: "k8s.io.api.certificates.v1alpha1.ClusterTrustBundleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(351), REP),
     ] },
     /* 353 */ Message { name: "k8s.io.api.certificates.v1alpha1.ClusterTrustBundleSpec", special: Special::None, fields: &[
@@ -1989,7 +1989,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "trustBundle", s(Str), 0),
     ] },
     /* 354 */ Message { name: "k8s.io.api.certificates.v1beta1.CertificateSigningRequest", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(357), 0),
         Field::new(3, "status", m(358), OMIT),
     ] },
@@ -2002,7 +2002,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "lastTransitionTime", m(1122), OMIT),
     ] },
     /* 356 */ Message { name: "k8s.io.api.certificates.v1beta1.CertificateSigningRequestList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(354), REP),
     ] },
     /* 357 */ Message { name: "k8s.io.api.certificates.v1beta1.CertificateSigningRequestSpec", special: Special::None, fields: &[
@@ -2020,11 +2020,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "certificate", s(Bytes), OMIT),
     ] },
     /* 359 */ Message { name: "k8s.io.api.certificates.v1beta1.ClusterTrustBundle", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(361), 0),
     ] },
     /* 360 */ Message { name: "k8s.io.api.certificates.v1beta1.ClusterTrustBundleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(359), REP),
     ] },
     /* 361 */ Message { name: "k8s.io.api.certificates.v1beta1.ClusterTrustBundleSpec", special: Special::None, fields: &[
@@ -2035,11 +2035,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "items", s(Str), REP),
     ] },
     /* 363 */ Message { name: "k8s.io.api.coordination.v1.Lease", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(365), OMIT),
     ] },
     /* 364 */ Message { name: "k8s.io.api.coordination.v1.LeaseList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(363), REP),
     ] },
     /* 365 */ Message { name: "k8s.io.api.coordination.v1.LeaseSpec", special: Special::None, fields: &[
@@ -2052,11 +2052,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(7, "preferredHolder", s(Str), OMIT|PTR),
     ] },
     /* 366 */ Message { name: "k8s.io.api.coordination.v1alpha2.LeaseCandidate", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(368), OMIT),
     ] },
     /* 367 */ Message { name: "k8s.io.api.coordination.v1alpha2.LeaseCandidateList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(366), REP),
     ] },
     /* 368 */ Message { name: "k8s.io.api.coordination.v1alpha2.LeaseCandidateSpec", special: Special::None, fields: &[
@@ -2068,15 +2068,15 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(6, "strategy", s(Str), OMIT),
     ] },
     /* 369 */ Message { name: "k8s.io.api.coordination.v1beta1.Lease", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(374), OMIT),
     ] },
     /* 370 */ Message { name: "k8s.io.api.coordination.v1beta1.LeaseCandidate", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(372), OMIT),
     ] },
     /* 371 */ Message { name: "k8s.io.api.coordination.v1beta1.LeaseCandidateList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(370), REP),
     ] },
     /* 372 */ Message { name: "k8s.io.api.coordination.v1beta1.LeaseCandidateSpec", special: Special::None, fields: &[
@@ -2088,7 +2088,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(6, "strategy", s(Str), OMIT),
     ] },
     /* 373 */ Message { name: "k8s.io.api.coordination.v1beta1.LeaseList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(369), REP),
     ] },
     /* 374 */ Message { name: "k8s.io.api.coordination.v1beta1.LeaseSpec", special: Special::None, fields: &[
@@ -2142,7 +2142,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "readOnly", s(Bool), OMIT),
     ] },
     /* 383 */ Message { name: "k8s.io.api.core.v1.Binding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "target", m(491), 0),
     ] },
     /* 384 */ Message { name: "k8s.io.api.core.v1.CSIPersistentVolumeSource", special: Special::None, fields: &[
@@ -2213,15 +2213,15 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "error", s(Str), OMIT),
     ] },
     /* 394 */ Message { name: "k8s.io.api.core.v1.ComponentStatus", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "conditions", m(393), REP|OMIT),
     ] },
     /* 395 */ Message { name: "k8s.io.api.core.v1.ComponentStatusList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(394), REP),
     ] },
     /* 396 */ Message { name: "k8s.io.api.core.v1.ConfigMap", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(4, "immutable", s(Bool), OMIT|PTR),
         Field::new(2, "data", Ty::Map(Str, &Ty::Scalar(Str)), OMIT),
         Field::new(3, "binaryData", Ty::Map(Str, &Ty::Scalar(Bytes)), OMIT),
@@ -2236,7 +2236,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "optional", s(Bool), OMIT|PTR),
     ] },
     /* 399 */ Message { name: "k8s.io.api.core.v1.ConfigMapList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(396), REP),
     ] },
     /* 400 */ Message { name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource", special: Special::None, fields: &[
@@ -2377,11 +2377,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "ports", m(419), REP|OMIT),
     ] },
     /* 421 */ Message { name: "k8s.io.api.core.v1.Endpoints", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "subsets", m(420), REP|OMIT),
     ] },
     /* 422 */ Message { name: "k8s.io.api.core.v1.EndpointsList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(421), REP),
     ] },
     /* 423 */ Message { name: "k8s.io.api.core.v1.EnvFromSource", special: Special::None, fields: &[
@@ -2434,7 +2434,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "volumeClaimTemplate", m(498), OMIT|PTR),
     ] },
     /* 429 */ Message { name: "k8s.io.api.core.v1.Event", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), INLINE),
+        Field::new(1, "metadata", m(1109), 0),
         Field::new(2, "involvedObject", m(491), 0),
         Field::new(3, "reason", s(Str), OMIT),
         Field::new(4, "message", s(Str), OMIT),
@@ -2451,7 +2451,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(15, "reportingInstance", s(Str), 0),
     ] },
     /* 430 */ Message { name: "k8s.io.api.core.v1.EventList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(429), REP),
     ] },
     /* 431 */ Message { name: "k8s.io.api.core.v1.EventSeries", special: Special::None, fields: &[
@@ -2585,7 +2585,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "sleep", m(583), OMIT|PTR),
     ] },
     /* 454 */ Message { name: "k8s.io.api.core.v1.LimitRange", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(457), OMIT),
     ] },
     /* 455 */ Message { name: "k8s.io.api.core.v1.LimitRangeItem", special: Special::None, fields: &[
@@ -2597,7 +2597,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(6, "maxLimitRequestRatio", Ty::Map(Str, &Ty::Message(1081)), OMIT),
     ] },
     /* 456 */ Message { name: "k8s.io.api.core.v1.LimitRangeList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(454), REP),
     ] },
     /* 457 */ Message { name: "k8s.io.api.core.v1.LimitRangeSpec", special: Special::None, fields: &[
@@ -2609,7 +2609,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "supplementalGroups", s(I64), REP|OMIT),
     ] },
     /* 459 */ Message { name: "k8s.io.api.core.v1.List", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1129), REP),
     ] },
     /* 460 */ Message { name: "k8s.io.api.core.v1.LoadBalancerIngress", special: Special::None, fields: &[
@@ -2638,7 +2638,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "readOnly", s(Bool), OMIT),
     ] },
     /* 466 */ Message { name: "k8s.io.api.core.v1.Namespace", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(469), OMIT),
         Field::new(3, "status", m(470), OMIT),
     ] },
@@ -2650,7 +2650,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(6, "message", s(Str), OMIT),
     ] },
     /* 468 */ Message { name: "k8s.io.api.core.v1.NamespaceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(466), REP),
     ] },
     /* 469 */ Message { name: "k8s.io.api.core.v1.NamespaceSpec", special: Special::None, fields: &[
@@ -2661,7 +2661,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "conditions", m(467), REP|OMIT),
     ] },
     /* 471 */ Message { name: "k8s.io.api.core.v1.Node", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(486), OMIT),
         Field::new(3, "status", m(487), OMIT),
     ] },
@@ -2697,7 +2697,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "supplementalGroupsPolicy", s(Bool), OMIT|PTR),
     ] },
     /* 479 */ Message { name: "k8s.io.api.core.v1.NodeList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(471), REP),
     ] },
     /* 480 */ Message { name: "k8s.io.api.core.v1.NodeProxyOptions", special: Special::None, fields: &[
@@ -2777,12 +2777,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(7, "fieldPath", s(Str), OMIT),
     ] },
     /* 492 */ Message { name: "k8s.io.api.core.v1.PersistentVolume", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(502), OMIT),
         Field::new(3, "status", m(503), OMIT),
     ] },
     /* 493 */ Message { name: "k8s.io.api.core.v1.PersistentVolumeClaim", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(496), OMIT),
         Field::new(3, "status", m(497), OMIT),
     ] },
@@ -2795,7 +2795,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(6, "message", s(Str), OMIT),
     ] },
     /* 495 */ Message { name: "k8s.io.api.core.v1.PersistentVolumeClaimList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(493), REP),
     ] },
     /* 496 */ Message { name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec", special: Special::None, fields: &[
@@ -2820,7 +2820,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(9, "modifyVolumeStatus", m(464), OMIT|PTR),
     ] },
     /* 498 */ Message { name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(496), 0),
     ] },
     /* 499 */ Message { name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource", special: Special::None, fields: &[
@@ -2828,7 +2828,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "readOnly", s(Bool), OMIT),
     ] },
     /* 500 */ Message { name: "k8s.io.api.core.v1.PersistentVolumeList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(492), REP),
     ] },
     /* 501 */ Message { name: "k8s.io.api.core.v1.PersistentVolumeSource", special: Special::None, fields: &[
@@ -2878,7 +2878,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "fsType", s(Str), OMIT),
     ] },
     /* 505 */ Message { name: "k8s.io.api.core.v1.Pod", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(526), OMIT),
         Field::new(3, "status", m(527), OMIT),
     ] },
@@ -2935,7 +2935,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "ip", s(Str), 0),
     ] },
     /* 515 */ Message { name: "k8s.io.api.core.v1.PodList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(505), REP),
     ] },
     /* 516 */ Message { name: "k8s.io.api.core.v1.PodLogOptions", special: Special::None, fields: &[
@@ -3054,19 +3054,19 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(15, "resourceClaimStatuses", m(522), REP|OMIT),
     ] },
     /* 528 */ Message { name: "k8s.io.api.core.v1.PodStatusResult", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "status", m(527), OMIT),
     ] },
     /* 529 */ Message { name: "k8s.io.api.core.v1.PodTemplate", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "template", m(531), OMIT),
     ] },
     /* 530 */ Message { name: "k8s.io.api.core.v1.PodTemplateList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(529), REP),
     ] },
     /* 531 */ Message { name: "k8s.io.api.core.v1.PodTemplateSpec", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(526), OMIT),
     ] },
     /* 532 */ Message { name: "k8s.io.api.core.v1.PortStatus", special: Special::None, fields: &[
@@ -3140,12 +3140,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(8, "readOnly", s(Bool), OMIT),
     ] },
     /* 543 */ Message { name: "k8s.io.api.core.v1.RangeAllocation", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "range", s(Str), 0),
         Field::new(3, "data", s(Bytes), 0),
     ] },
     /* 544 */ Message { name: "k8s.io.api.core.v1.ReplicationController", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(547), OMIT),
         Field::new(3, "status", m(548), OMIT),
     ] },
@@ -3157,7 +3157,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 546 */ Message { name: "k8s.io.api.core.v1.ReplicationControllerList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(544), REP),
     ] },
     /* 547 */ Message { name: "k8s.io.api.core.v1.ReplicationControllerSpec", special: Special::None, fields: &[
@@ -3188,12 +3188,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "health", s(Str), OMIT),
     ] },
     /* 552 */ Message { name: "k8s.io.api.core.v1.ResourceQuota", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(554), OMIT),
         Field::new(3, "status", m(555), OMIT),
     ] },
     /* 553 */ Message { name: "k8s.io.api.core.v1.ResourceQuotaList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(552), REP),
     ] },
     /* 554 */ Message { name: "k8s.io.api.core.v1.ResourceQuotaSpec", special: Special::None, fields: &[
@@ -3257,7 +3257,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "localhostProfile", s(Str), OMIT|PTR),
     ] },
     /* 564 */ Message { name: "k8s.io.api.core.v1.Secret", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(5, "immutable", s(Bool), OMIT|PTR),
         Field::new(2, "data", Ty::Map(Str, &Ty::Scalar(Bytes)), OMIT),
         Field::new(4, "stringData", Ty::Map(Str, &Ty::Scalar(Str)), OMIT),
@@ -3273,7 +3273,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "optional", s(Bool), OMIT|PTR),
     ] },
     /* 567 */ Message { name: "k8s.io.api.core.v1.SecretList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(564), REP),
     ] },
     /* 568 */ Message { name: "k8s.io.api.core.v1.SecretProjection", special: Special::None, fields: &[
@@ -3309,18 +3309,18 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "reference", m(491), OMIT),
     ] },
     /* 573 */ Message { name: "k8s.io.api.core.v1.Service", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(580), OMIT),
         Field::new(3, "status", m(581), OMIT),
     ] },
     /* 574 */ Message { name: "k8s.io.api.core.v1.ServiceAccount", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "secrets", m(491), REP|OMIT),
         Field::new(3, "imagePullSecrets", m(462), REP|OMIT),
         Field::new(4, "automountServiceAccountToken", s(Bool), OMIT|PTR),
     ] },
     /* 575 */ Message { name: "k8s.io.api.core.v1.ServiceAccountList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(574), REP),
     ] },
     /* 576 */ Message { name: "k8s.io.api.core.v1.ServiceAccountTokenProjection", special: Special::None, fields: &[
@@ -3329,7 +3329,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "path", s(Str), 0),
     ] },
     /* 577 */ Message { name: "k8s.io.api.core.v1.ServiceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(573), REP),
     ] },
     /* 578 */ Message { name: "k8s.io.api.core.v1.ServicePort", special: Special::None, fields: &[
@@ -3549,13 +3549,13 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "appProtocol", s(Str), OMIT|PTR),
     ] },
     /* 610 */ Message { name: "k8s.io.api.discovery.v1.EndpointSlice", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(4, "addressType", s(Str), 0),
         Field::new(2, "endpoints", m(606), REP),
         Field::new(3, "ports", m(609), REP),
     ] },
     /* 611 */ Message { name: "k8s.io.api.discovery.v1.EndpointSliceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(610), REP),
     ] },
     /* 612 */ Message { name: "k8s.io.api.discovery.v1.ForNode", special: Special::None, fields: &[
@@ -3589,13 +3589,13 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "appProtocol", s(Str), OMIT|PTR),
     ] },
     /* 618 */ Message { name: "k8s.io.api.discovery.v1beta1.EndpointSlice", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(4, "addressType", s(Str), 0),
         Field::new(2, "endpoints", m(614), REP),
         Field::new(3, "ports", m(617), REP),
     ] },
     /* 619 */ Message { name: "k8s.io.api.discovery.v1beta1.EndpointSliceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(618), REP),
     ] },
     /* 620 */ Message { name: "k8s.io.api.discovery.v1beta1.ForNode", special: Special::None, fields: &[
@@ -3605,7 +3605,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "name", s(Str), 0),
     ] },
     /* 622 */ Message { name: "k8s.io.api.events.v1.Event", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), INLINE),
+        Field::new(1, "metadata", m(1109), 0),
         Field::new(2, "eventTime", m(1108), 0),
         Field::new(3, "series", m(624), OMIT|PTR),
         Field::new(4, "reportingController", s(Str), OMIT),
@@ -3622,7 +3622,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(15, "deprecatedCount", s(I32), OMIT),
     ] },
     /* 623 */ Message { name: "k8s.io.api.events.v1.EventList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(622), REP),
     ] },
     /* 624 */ Message { name: "k8s.io.api.events.v1.EventSeries", special: Special::None, fields: &[
@@ -3630,7 +3630,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "lastObservedTime", m(1108), 0),
     ] },
     /* 625 */ Message { name: "k8s.io.api.events.v1beta1.Event", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), INLINE),
+        Field::new(1, "metadata", m(1109), 0),
         Field::new(2, "eventTime", m(1108), 0),
         Field::new(3, "series", m(627), OMIT|PTR),
         Field::new(4, "reportingController", s(Str), OMIT),
@@ -3647,7 +3647,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(15, "deprecatedCount", s(I32), OMIT),
     ] },
     /* 626 */ Message { name: "k8s.io.api.events.v1beta1.EventList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(625), REP),
     ] },
     /* 627 */ Message { name: "k8s.io.api.events.v1beta1.EventSeries", special: Special::None, fields: &[
@@ -3655,7 +3655,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "lastObservedTime", m(1108), 0),
     ] },
     /* 628 */ Message { name: "k8s.io.api.extensions.v1beta1.DaemonSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(631), OMIT),
         Field::new(3, "status", m(632), OMIT),
     ] },
@@ -3667,7 +3667,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 630 */ Message { name: "k8s.io.api.extensions.v1beta1.DaemonSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(628), REP),
     ] },
     /* 631 */ Message { name: "k8s.io.api.extensions.v1beta1.DaemonSetSpec", special: Special::None, fields: &[
@@ -3695,7 +3695,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "rollingUpdate", m(668), OMIT|PTR),
     ] },
     /* 634 */ Message { name: "k8s.io.api.extensions.v1beta1.Deployment", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(638), OMIT),
         Field::new(3, "status", m(639), OMIT),
     ] },
@@ -3708,7 +3708,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 636 */ Message { name: "k8s.io.api.extensions.v1beta1.DeploymentList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(634), REP),
     ] },
     /* 637 */ Message { name: "k8s.io.api.extensions.v1beta1.DeploymentRollback", special: Special::None, fields: &[
@@ -3755,7 +3755,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "except", s(Str), REP|OMIT),
     ] },
     /* 644 */ Message { name: "k8s.io.api.extensions.v1beta1.Ingress", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(652), OMIT),
         Field::new(3, "status", m(653), OMIT),
     ] },
@@ -3765,7 +3765,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "resource", m(593), OMIT|PTR),
     ] },
     /* 646 */ Message { name: "k8s.io.api.extensions.v1beta1.IngressList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(644), REP),
     ] },
     /* 647 */ Message { name: "k8s.io.api.extensions.v1beta1.IngressLoadBalancerIngress", special: Special::None, fields: &[
@@ -3802,7 +3802,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "secretName", s(Str), OMIT),
     ] },
     /* 655 */ Message { name: "k8s.io.api.extensions.v1beta1.NetworkPolicy", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(661), OMIT),
     ] },
     /* 656 */ Message { name: "k8s.io.api.extensions.v1beta1.NetworkPolicyEgressRule", special: Special::None, fields: &[
@@ -3814,7 +3814,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "from", m(659), REP|OMIT),
     ] },
     /* 658 */ Message { name: "k8s.io.api.extensions.v1beta1.NetworkPolicyList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(655), REP),
     ] },
     /* 659 */ Message { name: "k8s.io.api.extensions.v1beta1.NetworkPolicyPeer", special: Special::None, fields: &[
@@ -3834,7 +3834,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "policyTypes", s(Str), REP|OMIT),
     ] },
     /* 662 */ Message { name: "k8s.io.api.extensions.v1beta1.ReplicaSet", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(665), OMIT),
         Field::new(3, "status", m(666), OMIT),
     ] },
@@ -3846,7 +3846,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 664 */ Message { name: "k8s.io.api.extensions.v1beta1.ReplicaSetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(662), REP),
     ] },
     /* 665 */ Message { name: "k8s.io.api.extensions.v1beta1.ReplicaSetSpec", special: Special::None, fields: &[
@@ -3876,7 +3876,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "maxSurge", m(1132), OMIT|PTR),
     ] },
     /* 670 */ Message { name: "k8s.io.api.extensions.v1beta1.Scale", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(671), OMIT),
         Field::new(3, "status", m(672), OMIT),
     ] },
@@ -3896,7 +3896,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "type", s(Str), 0),
     ] },
     /* 675 */ Message { name: "k8s.io.api.flowcontrol.v1.FlowSchema", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(678), OMIT),
         Field::new(3, "status", m(679), OMIT),
     ] },
@@ -3908,7 +3908,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 677 */ Message { name: "k8s.io.api.flowcontrol.v1.FlowSchemaList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(675), REP),
     ] },
     /* 678 */ Message { name: "k8s.io.api.flowcontrol.v1.FlowSchemaSpec", special: Special::None, fields: &[
@@ -3943,7 +3943,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "nonResourceRules", m(683), REP|OMIT),
     ] },
     /* 685 */ Message { name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfiguration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(689), OMIT),
         Field::new(3, "status", m(690), OMIT),
     ] },
@@ -3955,7 +3955,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 687 */ Message { name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(685), REP),
     ] },
     /* 688 */ Message { name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationReference", special: Special::None, fields: &[
@@ -4002,7 +4002,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "type", s(Str), 0),
     ] },
     /* 698 */ Message { name: "k8s.io.api.flowcontrol.v1beta1.FlowSchema", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(701), OMIT),
         Field::new(3, "status", m(702), OMIT),
     ] },
@@ -4014,7 +4014,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 700 */ Message { name: "k8s.io.api.flowcontrol.v1beta1.FlowSchemaList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(698), REP),
     ] },
     /* 701 */ Message { name: "k8s.io.api.flowcontrol.v1beta1.FlowSchemaSpec", special: Special::None, fields: &[
@@ -4049,7 +4049,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "nonResourceRules", m(706), REP|OMIT),
     ] },
     /* 708 */ Message { name: "k8s.io.api.flowcontrol.v1beta1.PriorityLevelConfiguration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(712), OMIT),
         Field::new(3, "status", m(713), OMIT),
     ] },
@@ -4061,7 +4061,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 710 */ Message { name: "k8s.io.api.flowcontrol.v1beta1.PriorityLevelConfigurationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(708), REP),
     ] },
     /* 711 */ Message { name: "k8s.io.api.flowcontrol.v1beta1.PriorityLevelConfigurationReference", special: Special::None, fields: &[
@@ -4108,7 +4108,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "type", s(Str), 0),
     ] },
     /* 721 */ Message { name: "k8s.io.api.flowcontrol.v1beta2.FlowSchema", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(724), OMIT),
         Field::new(3, "status", m(725), OMIT),
     ] },
@@ -4120,7 +4120,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 723 */ Message { name: "k8s.io.api.flowcontrol.v1beta2.FlowSchemaList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(721), REP),
     ] },
     /* 724 */ Message { name: "k8s.io.api.flowcontrol.v1beta2.FlowSchemaSpec", special: Special::None, fields: &[
@@ -4155,7 +4155,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "nonResourceRules", m(729), REP|OMIT),
     ] },
     /* 731 */ Message { name: "k8s.io.api.flowcontrol.v1beta2.PriorityLevelConfiguration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(735), OMIT),
         Field::new(3, "status", m(736), OMIT),
     ] },
@@ -4167,7 +4167,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 733 */ Message { name: "k8s.io.api.flowcontrol.v1beta2.PriorityLevelConfigurationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(731), REP),
     ] },
     /* 734 */ Message { name: "k8s.io.api.flowcontrol.v1beta2.PriorityLevelConfigurationReference", special: Special::None, fields: &[
@@ -4214,7 +4214,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "type", s(Str), 0),
     ] },
     /* 744 */ Message { name: "k8s.io.api.flowcontrol.v1beta3.FlowSchema", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(747), OMIT),
         Field::new(3, "status", m(748), OMIT),
     ] },
@@ -4226,7 +4226,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 746 */ Message { name: "k8s.io.api.flowcontrol.v1beta3.FlowSchemaList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(744), REP),
     ] },
     /* 747 */ Message { name: "k8s.io.api.flowcontrol.v1beta3.FlowSchemaSpec", special: Special::None, fields: &[
@@ -4261,7 +4261,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "nonResourceRules", m(752), REP|OMIT),
     ] },
     /* 754 */ Message { name: "k8s.io.api.flowcontrol.v1beta3.PriorityLevelConfiguration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(758), OMIT),
         Field::new(3, "status", m(759), OMIT),
     ] },
@@ -4273,7 +4273,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 756 */ Message { name: "k8s.io.api.flowcontrol.v1beta3.PriorityLevelConfigurationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(754), REP),
     ] },
     /* 757 */ Message { name: "k8s.io.api.flowcontrol.v1beta3.PriorityLevelConfigurationReference", special: Special::None, fields: &[
@@ -4313,7 +4313,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "name", s(Str), 0),
     ] },
     /* 765 */ Message { name: "k8s.io.api.imagepolicy.v1alpha1.ImageReview", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(767), 0),
         Field::new(3, "status", m(768), OMIT),
     ] },
@@ -4339,11 +4339,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "paths", m(769), REP),
     ] },
     /* 771 */ Message { name: "k8s.io.api.networking.v1.IPAddress", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(773), OMIT),
     ] },
     /* 772 */ Message { name: "k8s.io.api.networking.v1.IPAddressList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(771), REP),
     ] },
     /* 773 */ Message { name: "k8s.io.api.networking.v1.IPAddressSpec", special: Special::None, fields: &[
@@ -4354,7 +4354,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "except", s(Str), REP|OMIT),
     ] },
     /* 775 */ Message { name: "k8s.io.api.networking.v1.Ingress", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(788), OMIT),
         Field::new(3, "status", m(789), OMIT),
     ] },
@@ -4363,11 +4363,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "resource", m(593), OMIT|PTR),
     ] },
     /* 777 */ Message { name: "k8s.io.api.networking.v1.IngressClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(780), OMIT),
     ] },
     /* 778 */ Message { name: "k8s.io.api.networking.v1.IngressClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(777), REP),
     ] },
     /* 779 */ Message { name: "k8s.io.api.networking.v1.IngressClassParametersReference", special: Special::None, fields: &[
@@ -4382,7 +4382,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "parameters", m(779), OMIT|PTR),
     ] },
     /* 781 */ Message { name: "k8s.io.api.networking.v1.IngressList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(775), REP),
     ] },
     /* 782 */ Message { name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress", special: Special::None, fields: &[
@@ -4423,7 +4423,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "secretName", s(Str), OMIT),
     ] },
     /* 791 */ Message { name: "k8s.io.api.networking.v1.NetworkPolicy", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(797), OMIT),
     ] },
     /* 792 */ Message { name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule", special: Special::None, fields: &[
@@ -4435,7 +4435,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "from", m(795), REP|OMIT),
     ] },
     /* 794 */ Message { name: "k8s.io.api.networking.v1.NetworkPolicyList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(791), REP),
     ] },
     /* 795 */ Message { name: "k8s.io.api.networking.v1.NetworkPolicyPeer", special: Special::None, fields: &[
@@ -4465,12 +4465,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "number", s(I32), OMIT),
     ] },
     /* 800 */ Message { name: "k8s.io.api.networking.v1.ServiceCIDR", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(802), OMIT),
         Field::new(3, "status", m(803), OMIT),
     ] },
     /* 801 */ Message { name: "k8s.io.api.networking.v1.ServiceCIDRList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(800), REP),
     ] },
     /* 802 */ Message { name: "k8s.io.api.networking.v1.ServiceCIDRSpec", special: Special::None, fields: &[
@@ -4480,11 +4480,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "conditions", m(1089), REP|OMIT),
     ] },
     /* 804 */ Message { name: "k8s.io.api.networking.v1alpha1.IPAddress", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(806), OMIT),
     ] },
     /* 805 */ Message { name: "k8s.io.api.networking.v1alpha1.IPAddressList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(804), REP),
     ] },
     /* 806 */ Message { name: "k8s.io.api.networking.v1alpha1.IPAddressSpec", special: Special::None, fields: &[
@@ -4497,12 +4497,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "name", s(Str), OMIT),
     ] },
     /* 808 */ Message { name: "k8s.io.api.networking.v1alpha1.ServiceCIDR", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(810), OMIT),
         Field::new(3, "status", m(811), OMIT),
     ] },
     /* 809 */ Message { name: "k8s.io.api.networking.v1alpha1.ServiceCIDRList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(808), REP),
     ] },
     /* 810 */ Message { name: "k8s.io.api.networking.v1alpha1.ServiceCIDRSpec", special: Special::None, fields: &[
@@ -4520,18 +4520,18 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "paths", m(812), REP),
     ] },
     /* 814 */ Message { name: "k8s.io.api.networking.v1beta1.IPAddress", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(816), OMIT),
     ] },
     /* 815 */ Message { name: "k8s.io.api.networking.v1beta1.IPAddressList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(814), REP),
     ] },
     /* 816 */ Message { name: "k8s.io.api.networking.v1beta1.IPAddressSpec", special: Special::None, fields: &[
         Field::new(1, "parentRef", m(832), OMIT|PTR),
     ] },
     /* 817 */ Message { name: "k8s.io.api.networking.v1beta1.Ingress", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(829), OMIT),
         Field::new(3, "status", m(830), OMIT),
     ] },
@@ -4541,11 +4541,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "resource", m(593), OMIT|PTR),
     ] },
     /* 819 */ Message { name: "k8s.io.api.networking.v1beta1.IngressClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(822), OMIT),
     ] },
     /* 820 */ Message { name: "k8s.io.api.networking.v1beta1.IngressClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(819), REP),
     ] },
     /* 821 */ Message { name: "k8s.io.api.networking.v1beta1.IngressClassParametersReference", special: Special::None, fields: &[
@@ -4560,7 +4560,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "parameters", m(821), OMIT|PTR),
     ] },
     /* 823 */ Message { name: "k8s.io.api.networking.v1beta1.IngressList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(817), REP),
     ] },
     /* 824 */ Message { name: "k8s.io.api.networking.v1beta1.IngressLoadBalancerIngress", special: Special::None, fields: &[
@@ -4603,12 +4603,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "name", s(Str), OMIT),
     ] },
     /* 833 */ Message { name: "k8s.io.api.networking.v1beta1.ServiceCIDR", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(835), OMIT),
         Field::new(3, "status", m(836), OMIT),
     ] },
     /* 834 */ Message { name: "k8s.io.api.networking.v1beta1.ServiceCIDRList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(833), REP),
     ] },
     /* 835 */ Message { name: "k8s.io.api.networking.v1beta1.ServiceCIDRSpec", special: Special::None, fields: &[
@@ -4621,13 +4621,13 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "podFixed", Ty::Map(Str, &Ty::Message(1081)), OMIT),
     ] },
     /* 838 */ Message { name: "k8s.io.api.node.v1.RuntimeClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "handler", s(Str), 0),
         Field::new(3, "overhead", m(837), OMIT|PTR),
         Field::new(4, "scheduling", m(840), OMIT|PTR),
     ] },
     /* 839 */ Message { name: "k8s.io.api.node.v1.RuntimeClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(838), REP),
     ] },
     /* 840 */ Message { name: "k8s.io.api.node.v1.Scheduling", special: Special::None, fields: &[
@@ -4638,11 +4638,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "podFixed", Ty::Map(Str, &Ty::Message(1081)), OMIT),
     ] },
     /* 842 */ Message { name: "k8s.io.api.node.v1alpha1.RuntimeClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(844), 0),
     ] },
     /* 843 */ Message { name: "k8s.io.api.node.v1alpha1.RuntimeClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(842), REP),
     ] },
     /* 844 */ Message { name: "k8s.io.api.node.v1alpha1.RuntimeClassSpec", special: Special::None, fields: &[
@@ -4658,13 +4658,13 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "podFixed", Ty::Map(Str, &Ty::Message(1081)), OMIT),
     ] },
     /* 847 */ Message { name: "k8s.io.api.node.v1beta1.RuntimeClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "handler", s(Str), 0),
         Field::new(3, "overhead", m(846), OMIT|PTR),
         Field::new(4, "scheduling", m(849), OMIT|PTR),
     ] },
     /* 848 */ Message { name: "k8s.io.api.node.v1beta1.RuntimeClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(847), REP),
     ] },
     /* 849 */ Message { name: "k8s.io.api.node.v1beta1.Scheduling", special: Special::None, fields: &[
@@ -4672,16 +4672,16 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "tolerations", m(589), REP|OMIT),
     ] },
     /* 850 */ Message { name: "k8s.io.api.policy.v1.Eviction", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "deleteOptions", m(1091), OMIT|PTR),
     ] },
     /* 851 */ Message { name: "k8s.io.api.policy.v1.PodDisruptionBudget", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(853), OMIT),
         Field::new(3, "status", m(854), OMIT),
     ] },
     /* 852 */ Message { name: "k8s.io.api.policy.v1.PodDisruptionBudgetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(851), REP),
     ] },
     /* 853 */ Message { name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec", special: Special::None, fields: &[
@@ -4700,16 +4700,16 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(7, "conditions", m(1089), REP|OMIT),
     ] },
     /* 855 */ Message { name: "k8s.io.api.policy.v1beta1.Eviction", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "deleteOptions", m(1091), OMIT|PTR),
     ] },
     /* 856 */ Message { name: "k8s.io.api.policy.v1beta1.PodDisruptionBudget", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(858), OMIT),
         Field::new(3, "status", m(859), OMIT),
     ] },
     /* 857 */ Message { name: "k8s.io.api.policy.v1beta1.PodDisruptionBudgetList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(856), REP),
     ] },
     /* 858 */ Message { name: "k8s.io.api.policy.v1beta1.PodDisruptionBudgetSpec", special: Special::None, fields: &[
@@ -4731,21 +4731,21 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "clusterRoleSelectors", m(1102), REP|OMIT),
     ] },
     /* 861 */ Message { name: "k8s.io.api.rbac.v1.ClusterRole", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "rules", m(865), REP),
         Field::new(3, "aggregationRule", m(860), OMIT|PTR),
     ] },
     /* 862 */ Message { name: "k8s.io.api.rbac.v1.ClusterRoleBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "subjects", m(871), REP|OMIT),
         Field::new(3, "roleRef", m(870), 0),
     ] },
     /* 863 */ Message { name: "k8s.io.api.rbac.v1.ClusterRoleBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(862), REP),
     ] },
     /* 864 */ Message { name: "k8s.io.api.rbac.v1.ClusterRoleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(861), REP),
     ] },
     /* 865 */ Message { name: "k8s.io.api.rbac.v1.PolicyRule", special: Special::None, fields: &[
@@ -4756,20 +4756,20 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "nonResourceURLs", s(Str), REP|OMIT),
     ] },
     /* 866 */ Message { name: "k8s.io.api.rbac.v1.Role", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "rules", m(865), REP),
     ] },
     /* 867 */ Message { name: "k8s.io.api.rbac.v1.RoleBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "subjects", m(871), REP|OMIT),
         Field::new(3, "roleRef", m(870), 0),
     ] },
     /* 868 */ Message { name: "k8s.io.api.rbac.v1.RoleBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(867), REP),
     ] },
     /* 869 */ Message { name: "k8s.io.api.rbac.v1.RoleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(866), REP),
     ] },
     /* 870 */ Message { name: "k8s.io.api.rbac.v1.RoleRef", special: Special::None, fields: &[
@@ -4787,21 +4787,21 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "clusterRoleSelectors", m(1102), REP|OMIT),
     ] },
     /* 873 */ Message { name: "k8s.io.api.rbac.v1alpha1.ClusterRole", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "rules", m(877), REP),
         Field::new(3, "aggregationRule", m(872), OMIT|PTR),
     ] },
     /* 874 */ Message { name: "k8s.io.api.rbac.v1alpha1.ClusterRoleBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "subjects", m(883), REP|OMIT),
         Field::new(3, "roleRef", m(882), 0),
     ] },
     /* 875 */ Message { name: "k8s.io.api.rbac.v1alpha1.ClusterRoleBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(874), REP),
     ] },
     /* 876 */ Message { name: "k8s.io.api.rbac.v1alpha1.ClusterRoleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(873), REP),
     ] },
     /* 877 */ Message { name: "k8s.io.api.rbac.v1alpha1.PolicyRule", special: Special::None, fields: &[
@@ -4812,20 +4812,20 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(6, "nonResourceURLs", s(Str), REP|OMIT),
     ] },
     /* 878 */ Message { name: "k8s.io.api.rbac.v1alpha1.Role", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "rules", m(877), REP),
     ] },
     /* 879 */ Message { name: "k8s.io.api.rbac.v1alpha1.RoleBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "subjects", m(883), REP|OMIT),
         Field::new(3, "roleRef", m(882), 0),
     ] },
     /* 880 */ Message { name: "k8s.io.api.rbac.v1alpha1.RoleBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(879), REP),
     ] },
     /* 881 */ Message { name: "k8s.io.api.rbac.v1alpha1.RoleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(878), REP),
     ] },
     /* 882 */ Message { name: "k8s.io.api.rbac.v1alpha1.RoleRef", special: Special::None, fields: &[
@@ -4843,21 +4843,21 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "clusterRoleSelectors", m(1102), REP|OMIT),
     ] },
     /* 885 */ Message { name: "k8s.io.api.rbac.v1beta1.ClusterRole", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "rules", m(889), REP),
         Field::new(3, "aggregationRule", m(884), OMIT|PTR),
     ] },
     /* 886 */ Message { name: "k8s.io.api.rbac.v1beta1.ClusterRoleBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "subjects", m(895), REP|OMIT),
         Field::new(3, "roleRef", m(894), 0),
     ] },
     /* 887 */ Message { name: "k8s.io.api.rbac.v1beta1.ClusterRoleBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(886), REP),
     ] },
     /* 888 */ Message { name: "k8s.io.api.rbac.v1beta1.ClusterRoleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(885), REP),
     ] },
     /* 889 */ Message { name: "k8s.io.api.rbac.v1beta1.PolicyRule", special: Special::None, fields: &[
@@ -4868,20 +4868,20 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "nonResourceURLs", s(Str), REP|OMIT),
     ] },
     /* 890 */ Message { name: "k8s.io.api.rbac.v1beta1.Role", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "rules", m(889), REP),
     ] },
     /* 891 */ Message { name: "k8s.io.api.rbac.v1beta1.RoleBinding", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "subjects", m(895), REP|OMIT),
         Field::new(3, "roleRef", m(894), 0),
     ] },
     /* 892 */ Message { name: "k8s.io.api.rbac.v1beta1.RoleBindingList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(891), REP),
     ] },
     /* 893 */ Message { name: "k8s.io.api.rbac.v1beta1.RoleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(890), REP),
     ] },
     /* 894 */ Message { name: "k8s.io.api.rbac.v1beta1.RoleRef", special: Special::None, fields: &[
@@ -4955,14 +4955,14 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "DeviceConfiguration", m(912), INLINE),
     ] },
     /* 908 */ Message { name: "k8s.io.api.resource.v1alpha3.DeviceClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(911), 0),
     ] },
     /* 909 */ Message { name: "k8s.io.api.resource.v1alpha3.DeviceClassConfiguration", special: Special::None, fields: &[
         Field::new(1, "DeviceConfiguration", m(912), INLINE),
     ] },
     /* 910 */ Message { name: "k8s.io.api.resource.v1alpha3.DeviceClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(908), REP),
     ] },
     /* 911 */ Message { name: "k8s.io.api.resource.v1alpha3.DeviceClassSpec", special: Special::None, fields: &[
@@ -5016,11 +5016,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "timeAdded", m(1122), OMIT|PTR),
     ] },
     /* 920 */ Message { name: "k8s.io.api.resource.v1alpha3.DeviceTaintRule", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(922), 0),
     ] },
     /* 921 */ Message { name: "k8s.io.api.resource.v1alpha3.DeviceTaintRuleList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(920), REP),
     ] },
     /* 922 */ Message { name: "k8s.io.api.resource.v1alpha3.DeviceTaintRuleSpec", special: Special::None, fields: &[
@@ -5051,7 +5051,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "parameters", m(1129), 0),
     ] },
     /* 927 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceClaim", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(930), 0),
         Field::new(3, "status", m(931), OMIT),
     ] },
@@ -5062,7 +5062,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "uid", s(Str), 0),
     ] },
     /* 929 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceClaimList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(927), REP),
     ] },
     /* 930 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceClaimSpec", special: Special::None, fields: &[
@@ -5074,15 +5074,15 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "devices", m(896), REP|OMIT),
     ] },
     /* 932 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceClaimTemplate", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(934), 0),
     ] },
     /* 933 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceClaimTemplateList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(932), REP),
     ] },
     /* 934 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceClaimTemplateSpec", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(930), 0),
     ] },
     /* 935 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourcePool", special: Special::None, fields: &[
@@ -5091,11 +5091,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "resourceSliceCount", s(I64), 0),
     ] },
     /* 936 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceSlice", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(938), 0),
     ] },
     /* 937 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceSliceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(936), REP),
     ] },
     /* 938 */ Message { name: "k8s.io.api.resource.v1alpha3.ResourceSliceSpec", special: Special::None, fields: &[
@@ -5171,14 +5171,14 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "DeviceConfiguration", m(956), INLINE),
     ] },
     /* 952 */ Message { name: "k8s.io.api.resource.v1beta1.DeviceClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(955), 0),
     ] },
     /* 953 */ Message { name: "k8s.io.api.resource.v1beta1.DeviceClassConfiguration", special: Special::None, fields: &[
         Field::new(1, "DeviceConfiguration", m(956), INLINE),
     ] },
     /* 954 */ Message { name: "k8s.io.api.resource.v1beta1.DeviceClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(952), REP),
     ] },
     /* 955 */ Message { name: "k8s.io.api.resource.v1beta1.DeviceClassSpec", special: Special::None, fields: &[
@@ -5248,7 +5248,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "parameters", m(1129), 0),
     ] },
     /* 967 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceClaim", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(970), 0),
         Field::new(3, "status", m(971), OMIT),
     ] },
@@ -5259,7 +5259,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "uid", s(Str), 0),
     ] },
     /* 969 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceClaimList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(967), REP),
     ] },
     /* 970 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceClaimSpec", special: Special::None, fields: &[
@@ -5271,15 +5271,15 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "devices", m(939), REP|OMIT),
     ] },
     /* 972 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceClaimTemplate", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(974), 0),
     ] },
     /* 973 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceClaimTemplateList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(972), REP),
     ] },
     /* 974 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceClaimTemplateSpec", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(970), 0),
     ] },
     /* 975 */ Message { name: "k8s.io.api.resource.v1beta1.ResourcePool", special: Special::None, fields: &[
@@ -5288,11 +5288,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "resourceSliceCount", s(I64), 0),
     ] },
     /* 976 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceSlice", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(978), 0),
     ] },
     /* 977 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceSliceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(976), REP),
     ] },
     /* 978 */ Message { name: "k8s.io.api.resource.v1beta1.ResourceSliceSpec", special: Special::None, fields: &[
@@ -5365,14 +5365,14 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "DeviceConfiguration", m(995), INLINE),
     ] },
     /* 991 */ Message { name: "k8s.io.api.resource.v1beta2.DeviceClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(994), 0),
     ] },
     /* 992 */ Message { name: "k8s.io.api.resource.v1beta2.DeviceClassConfiguration", special: Special::None, fields: &[
         Field::new(1, "DeviceConfiguration", m(995), INLINE),
     ] },
     /* 993 */ Message { name: "k8s.io.api.resource.v1beta2.DeviceClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(991), REP),
     ] },
     /* 994 */ Message { name: "k8s.io.api.resource.v1beta2.DeviceClassSpec", special: Special::None, fields: &[
@@ -5445,7 +5445,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "parameters", m(1129), 0),
     ] },
     /* 1007 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceClaim", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1010), 0),
         Field::new(3, "status", m(1011), OMIT),
     ] },
@@ -5456,7 +5456,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "uid", s(Str), 0),
     ] },
     /* 1009 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceClaimList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1007), REP),
     ] },
     /* 1010 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceClaimSpec", special: Special::None, fields: &[
@@ -5468,15 +5468,15 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "devices", m(979), REP|OMIT),
     ] },
     /* 1012 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceClaimTemplate", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1014), 0),
     ] },
     /* 1013 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceClaimTemplateList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1012), REP),
     ] },
     /* 1014 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceClaimTemplateSpec", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1010), 0),
     ] },
     /* 1015 */ Message { name: "k8s.io.api.resource.v1beta2.ResourcePool", special: Special::None, fields: &[
@@ -5485,11 +5485,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "resourceSliceCount", s(I64), 0),
     ] },
     /* 1016 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceSlice", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1018), 0),
     ] },
     /* 1017 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceSliceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1016), REP),
     ] },
     /* 1018 */ Message { name: "k8s.io.api.resource.v1beta2.ResourceSliceSpec", special: Special::None, fields: &[
@@ -5503,44 +5503,44 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(8, "sharedCounters", m(983), REP|OMIT),
     ] },
     /* 1019 */ Message { name: "k8s.io.api.scheduling.v1.PriorityClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "value", s(I32), 0),
         Field::new(3, "globalDefault", s(Bool), OMIT),
         Field::new(4, "description", s(Str), OMIT),
         Field::new(5, "preemptionPolicy", s(Str), OMIT|PTR),
     ] },
     /* 1020 */ Message { name: "k8s.io.api.scheduling.v1.PriorityClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1019), REP),
     ] },
     /* 1021 */ Message { name: "k8s.io.api.scheduling.v1alpha1.PriorityClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "value", s(I32), 0),
         Field::new(3, "globalDefault", s(Bool), OMIT),
         Field::new(4, "description", s(Str), OMIT),
         Field::new(5, "preemptionPolicy", s(Str), OMIT|PTR),
     ] },
     /* 1022 */ Message { name: "k8s.io.api.scheduling.v1alpha1.PriorityClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1021), REP),
     ] },
     /* 1023 */ Message { name: "k8s.io.api.scheduling.v1beta1.PriorityClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "value", s(I32), 0),
         Field::new(3, "globalDefault", s(Bool), OMIT),
         Field::new(4, "description", s(Str), OMIT),
         Field::new(5, "preemptionPolicy", s(Str), OMIT|PTR),
     ] },
     /* 1024 */ Message { name: "k8s.io.api.scheduling.v1beta1.PriorityClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1023), REP),
     ] },
     /* 1025 */ Message { name: "k8s.io.api.storage.v1.CSIDriver", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1027), 0),
     ] },
     /* 1026 */ Message { name: "k8s.io.api.storage.v1.CSIDriverList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1025), REP),
     ] },
     /* 1027 */ Message { name: "k8s.io.api.storage.v1.CSIDriverSpec", special: Special::None, fields: &[
@@ -5555,7 +5555,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(9, "nodeAllocatableUpdatePeriodSeconds", s(I64), OMIT|PTR),
     ] },
     /* 1028 */ Message { name: "k8s.io.api.storage.v1.CSINode", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1031), 0),
     ] },
     /* 1029 */ Message { name: "k8s.io.api.storage.v1.CSINodeDriver", special: Special::None, fields: &[
@@ -5565,25 +5565,25 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "allocatable", m(1043), OMIT|PTR),
     ] },
     /* 1030 */ Message { name: "k8s.io.api.storage.v1.CSINodeList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1028), REP),
     ] },
     /* 1031 */ Message { name: "k8s.io.api.storage.v1.CSINodeSpec", special: Special::None, fields: &[
         Field::new(1, "drivers", m(1029), REP),
     ] },
     /* 1032 */ Message { name: "k8s.io.api.storage.v1.CSIStorageCapacity", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "nodeTopology", m(1102), OMIT|PTR),
         Field::new(3, "storageClassName", s(Str), 0),
         Field::new(4, "capacity", m(1081), OMIT|PTR),
         Field::new(5, "maximumVolumeSize", m(1081), OMIT|PTR),
     ] },
     /* 1033 */ Message { name: "k8s.io.api.storage.v1.CSIStorageCapacityList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1032), REP),
     ] },
     /* 1034 */ Message { name: "k8s.io.api.storage.v1.StorageClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "provisioner", s(Str), 0),
         Field::new(3, "parameters", Ty::Map(Str, &Ty::Scalar(Str)), OMIT),
         Field::new(4, "reclaimPolicy", s(Str), OMIT|PTR),
@@ -5593,7 +5593,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(8, "allowedTopologies", m(591), REP|OMIT),
     ] },
     /* 1035 */ Message { name: "k8s.io.api.storage.v1.StorageClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1034), REP),
     ] },
     /* 1036 */ Message { name: "k8s.io.api.storage.v1.TokenRequest", special: Special::None, fields: &[
@@ -5601,12 +5601,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "expirationSeconds", s(I64), OMIT|PTR),
     ] },
     /* 1037 */ Message { name: "k8s.io.api.storage.v1.VolumeAttachment", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1040), 0),
         Field::new(3, "status", m(1041), OMIT),
     ] },
     /* 1038 */ Message { name: "k8s.io.api.storage.v1.VolumeAttachmentList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1037), REP),
     ] },
     /* 1039 */ Message { name: "k8s.io.api.storage.v1.VolumeAttachmentSource", special: Special::None, fields: &[
@@ -5633,23 +5633,23 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(1, "count", s(I32), OMIT|PTR),
     ] },
     /* 1044 */ Message { name: "k8s.io.api.storage.v1alpha1.CSIStorageCapacity", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "nodeTopology", m(1102), OMIT|PTR),
         Field::new(3, "storageClassName", s(Str), 0),
         Field::new(4, "capacity", m(1081), OMIT|PTR),
         Field::new(5, "maximumVolumeSize", m(1081), OMIT|PTR),
     ] },
     /* 1045 */ Message { name: "k8s.io.api.storage.v1alpha1.CSIStorageCapacityList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1044), REP),
     ] },
     /* 1046 */ Message { name: "k8s.io.api.storage.v1alpha1.VolumeAttachment", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1049), 0),
         Field::new(3, "status", m(1050), OMIT),
     ] },
     /* 1047 */ Message { name: "k8s.io.api.storage.v1alpha1.VolumeAttachmentList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1046), REP),
     ] },
     /* 1048 */ Message { name: "k8s.io.api.storage.v1alpha1.VolumeAttachmentSource", special: Special::None, fields: &[
@@ -5668,12 +5668,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "detachError", m(1053), OMIT|PTR),
     ] },
     /* 1051 */ Message { name: "k8s.io.api.storage.v1alpha1.VolumeAttributesClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "driverName", s(Str), 0),
         Field::new(3, "parameters", Ty::Map(Str, &Ty::Scalar(Str)), OMIT),
     ] },
     /* 1052 */ Message { name: "k8s.io.api.storage.v1alpha1.VolumeAttributesClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1051), REP),
     ] },
     /* 1053 */ Message { name: "k8s.io.api.storage.v1alpha1.VolumeError", special: Special::None, fields: &[
@@ -5682,11 +5682,11 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "errorCode", s(I32), OMIT|PTR),
     ] },
     /* 1054 */ Message { name: "k8s.io.api.storage.v1beta1.CSIDriver", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1056), 0),
     ] },
     /* 1055 */ Message { name: "k8s.io.api.storage.v1beta1.CSIDriverList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1054), REP),
     ] },
     /* 1056 */ Message { name: "k8s.io.api.storage.v1beta1.CSIDriverSpec", special: Special::None, fields: &[
@@ -5701,7 +5701,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(9, "nodeAllocatableUpdatePeriodSeconds", s(I64), OMIT|PTR),
     ] },
     /* 1057 */ Message { name: "k8s.io.api.storage.v1beta1.CSINode", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1060), 0),
     ] },
     /* 1058 */ Message { name: "k8s.io.api.storage.v1beta1.CSINodeDriver", special: Special::None, fields: &[
@@ -5711,25 +5711,25 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "allocatable", m(1074), OMIT|PTR),
     ] },
     /* 1059 */ Message { name: "k8s.io.api.storage.v1beta1.CSINodeList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1057), REP),
     ] },
     /* 1060 */ Message { name: "k8s.io.api.storage.v1beta1.CSINodeSpec", special: Special::None, fields: &[
         Field::new(1, "drivers", m(1058), REP),
     ] },
     /* 1061 */ Message { name: "k8s.io.api.storage.v1beta1.CSIStorageCapacity", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "nodeTopology", m(1102), OMIT|PTR),
         Field::new(3, "storageClassName", s(Str), 0),
         Field::new(4, "capacity", m(1081), OMIT|PTR),
         Field::new(5, "maximumVolumeSize", m(1081), OMIT|PTR),
     ] },
     /* 1062 */ Message { name: "k8s.io.api.storage.v1beta1.CSIStorageCapacityList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1061), REP),
     ] },
     /* 1063 */ Message { name: "k8s.io.api.storage.v1beta1.StorageClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "provisioner", s(Str), 0),
         Field::new(3, "parameters", Ty::Map(Str, &Ty::Scalar(Str)), OMIT),
         Field::new(4, "reclaimPolicy", s(Str), OMIT|PTR),
@@ -5739,7 +5739,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(8, "allowedTopologies", m(591), REP|OMIT),
     ] },
     /* 1064 */ Message { name: "k8s.io.api.storage.v1beta1.StorageClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1063), REP),
     ] },
     /* 1065 */ Message { name: "k8s.io.api.storage.v1beta1.TokenRequest", special: Special::None, fields: &[
@@ -5747,12 +5747,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "expirationSeconds", s(I64), OMIT|PTR),
     ] },
     /* 1066 */ Message { name: "k8s.io.api.storage.v1beta1.VolumeAttachment", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1069), 0),
         Field::new(3, "status", m(1070), OMIT),
     ] },
     /* 1067 */ Message { name: "k8s.io.api.storage.v1beta1.VolumeAttachmentList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1066), REP),
     ] },
     /* 1068 */ Message { name: "k8s.io.api.storage.v1beta1.VolumeAttachmentSource", special: Special::None, fields: &[
@@ -5771,12 +5771,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(4, "detachError", m(1073), OMIT|PTR),
     ] },
     /* 1071 */ Message { name: "k8s.io.api.storage.v1beta1.VolumeAttributesClass", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "driverName", s(Str), 0),
         Field::new(3, "parameters", Ty::Map(Str, &Ty::Scalar(Str)), OMIT),
     ] },
     /* 1072 */ Message { name: "k8s.io.api.storage.v1beta1.VolumeAttributesClassList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1071), REP),
     ] },
     /* 1073 */ Message { name: "k8s.io.api.storage.v1beta1.VolumeError", special: Special::None, fields: &[
@@ -5800,12 +5800,12 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 1077 */ Message { name: "k8s.io.api.storagemigration.v1alpha1.StorageVersionMigration", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1079), OMIT),
         Field::new(3, "status", m(1080), OMIT),
     ] },
     /* 1078 */ Message { name: "k8s.io.api.storagemigration.v1alpha1.StorageVersionMigrationList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1077), REP),
     ] },
     /* 1079 */ Message { name: "k8s.io.api.storagemigration.v1alpha1.StorageVersionMigrationSpec", special: Special::None, fields: &[
@@ -5927,7 +5927,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "values", s(Str), REP|OMIT),
     ] },
     /* 1104 */ Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.List", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1129), REP),
     ] },
     /* 1105 */ Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.ListMeta", special: Special::None, fields: &[
@@ -5987,10 +5987,10 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(7, "blockOwnerDeletion", s(Bool), OMIT|PTR),
     ] },
     /* 1111 */ Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
     ] },
     /* 1112 */ Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadataList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1111), REP),
     ] },
     /* 1113 */ Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Patch", special: Special::None, fields: &[
@@ -6013,7 +6013,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "serverAddress", s(Str), 0),
     ] },
     /* 1118 */ Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1.Status", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "status", s(Str), OMIT),
         Field::new(3, "message", s(Str), OMIT),
         Field::new(4, "reason", s(Str), OMIT),
@@ -6061,7 +6061,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "object", m(1129), 0),
     ] },
     /* 1128 */ Message { name: "k8s.io.apimachinery.pkg.apis.meta.v1beta1.PartialObjectMetadataList", special: Special::None, fields: &[
-        Field::new(2, "metadata", m(1105), OMIT|INLINE),
+        Field::new(2, "metadata", m(1105), OMIT),
         Field::new(1, "items", m(1111), REP),
     ] },
     /* 1129 */ Message { name: "k8s.io.apimachinery.pkg.runtime.RawExtension", special: Special::RawExtension, fields: &[
@@ -6109,7 +6109,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "webhook", m(1159), OMIT|PTR),
     ] },
     /* 1138 */ Message { name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1142), 0),
         Field::new(3, "status", m(1143), OMIT),
     ] },
@@ -6121,7 +6121,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 1140 */ Message { name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1138), REP),
     ] },
     /* 1141 */ Message { name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames", special: Special::None, fields: &[
@@ -6289,7 +6289,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "conversionReviewVersions", s(Str), REP|OMIT),
     ] },
     /* 1165 */ Message { name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinition", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1169), 0),
         Field::new(3, "status", m(1170), OMIT),
     ] },
@@ -6301,7 +6301,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 1167 */ Message { name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1165), REP),
     ] },
     /* 1168 */ Message { name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1beta1.CustomResourceDefinitionNames", special: Special::None, fields: &[
@@ -6443,7 +6443,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(2, "caBundle", s(Bytes), OMIT),
     ] },
     /* 1186 */ Message { name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIService", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1189), OMIT),
         Field::new(3, "status", m(1190), OMIT),
     ] },
@@ -6455,7 +6455,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 1188 */ Message { name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIServiceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1186), REP),
     ] },
     /* 1189 */ Message { name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIServiceSpec", special: Special::None, fields: &[
@@ -6476,7 +6476,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(3, "port", s(I32), OMIT|PTR),
     ] },
     /* 1192 */ Message { name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.APIService", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1109), OMIT|INLINE),
+        Field::new(1, "metadata", m(1109), OMIT),
         Field::new(2, "spec", m(1195), OMIT),
         Field::new(3, "status", m(1196), OMIT),
     ] },
@@ -6488,7 +6488,7 @@ pub(super) static MESSAGES: &[Message] = &[
         Field::new(5, "message", s(Str), OMIT),
     ] },
     /* 1194 */ Message { name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.APIServiceList", special: Special::None, fields: &[
-        Field::new(1, "metadata", m(1105), OMIT|INLINE),
+        Field::new(1, "metadata", m(1105), OMIT),
         Field::new(2, "items", m(1192), REP),
     ] },
     /* 1195 */ Message { name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1beta1.APIServiceSpec", special: Special::None, fields: &[

@@ -19,11 +19,15 @@ Fields are joined on the field number, which the Go struct tag
 Rerun (from the repository root):
 
     for r in api apimachinery apiextensions-apiserver kube-aggregator; do
-      mkdir -p /tmp/pbsrc/$r
-      git -C <mirror of kubernetes/$r> archive v0.33.13 | tar -x -C /tmp/pbsrc/$r
+      git clone -q --depth 1 --branch v0.33.13 \
+        https://github.com/kubernetes/$r /tmp/pbsrc/$r
     done
     python3 crates/core/src/protobuf/gen/gen_tables.py /tmp/pbsrc \
       > crates/core/src/protobuf/table.rs
+
+The output is rustfmt-stable (the tables carry `#[rustfmt::skip]`). The script
+stops with an error when a message has no matching Go struct or field, so a
+new upstream shape is noticed rather than guessed.
 """
 
 import os
@@ -160,7 +164,8 @@ def parse_go(directory):
                     json=jname,
                     skip=jparts[0] == "-" or js == "",
                     omitempty="omitempty" in jparts[1:],
-                    inline="inline" in jparts[1:] or len(parts) == 1,
+                    # encoding/json inlines an embedded struct unless its tag names it.
+                    inline="inline" in jparts[1:] or (len(parts) == 1 and jparts[0] == ""),
                     pointer=gotype.startswith("*"),
                 )
                 if js == "":
@@ -214,8 +219,8 @@ def main():
     w(f"// kubernetes/apiextensions-apiserver and kubernetes/kube-aggregator at {TAG}.")
     w("// Do not edit: rerun the generator (see the instructions at its top).")
     w("")
-    w("use super::schema::{Field, Kind, Message, Special, Ty};")
     w("use super::schema::Scalar::*;")
+    w("use super::schema::{Field, Kind, Message, Special, Ty};")
     w("use super::schema::{INLINE, OMIT, PTR, REP, SKIP, m, s};")
     w("")
     w("/// Every message, indexed by `Ty::Message`.")

@@ -1,0 +1,230 @@
+//! The results: a table for people, then one JSON line for machines.
+
+use serde_json::{Map, Value};
+
+/// Every figure of a run by key, in the order measured.
+#[derive(Default)]
+pub struct Figures(Map<String, Value>);
+
+impl Figures {
+    pub fn set(&mut self, key: &str, value: f64) {
+        // Two decimals is below the noise of every figure here.
+        let rounded = (value * 100.0).round() / 100.0;
+        let value = serde_json::Number::from_f64(rounded).map_or(Value::Null, Value::Number);
+        self.0.insert(key.to_owned(), value);
+    }
+
+    pub fn set_text(&mut self, key: &str, value: &str) {
+        self.0
+            .insert(key.to_owned(), Value::String(value.to_owned()));
+    }
+
+    pub fn get(&self, key: &str) -> Option<f64> {
+        self.0.get(key).and_then(Value::as_f64)
+    }
+}
+
+/// A goal from the project's issue.
+enum Goal {
+    AtMost(f64),
+    /// At least the value of another figure (the peer's).
+    AtLeastKey(&'static str),
+}
+
+struct Target {
+    key: &'static str,
+    goal: Goal,
+}
+
+const TARGETS: &[Target] = &[
+    Target {
+        key: "idle_rss_mib",
+        goal: Goal::AtMost(30.0),
+    },
+    Target {
+        key: "ready_ms",
+        goal: Goal::AtMost(300.0),
+    },
+    Target {
+        key: "create_p99_ms_1",
+        goal: Goal::AtMost(5.0),
+    },
+    Target {
+        key: "creates_per_s_32",
+        goal: Goal::AtLeastKey("etcd_puts_per_s_32"),
+    },
+];
+
+impl Target {
+    fn describe(&self) -> String {
+        match self.goal {
+            Goal::AtMost(v) => format!("<= {v}"),
+            Goal::AtLeastKey(_) => ">= etcd".to_owned(),
+        }
+    }
+
+    /// `None` when a figure is missing (e.g. no etcd peer).
+    fn met(&self, figures: &Figures) -> Option<bool> {
+        let value = figures.get(self.key)?;
+        match self.goal {
+            Goal::AtMost(limit) => Some(value <= limit),
+            Goal::AtLeastKey(other) => Some(value >= figures.get(other)?),
+        }
+    }
+}
+
+/// Table rows: label, skiff key, etcd key.
+fn rows(clients: usize) -> Vec<(String, String, String)> {
+    let mut rows = vec![
+        (
+            "cold start to ready (ms, median)".to_owned(),
+            "ready_ms".to_owned(),
+            "etcd_ready_ms".to_owned(),
+        ),
+        (
+            "RSS idle (MiB)".to_owned(),
+            "idle_rss_mib".to_owned(),
+            "etcd_idle_rss_mib".to_owned(),
+        ),
+        (
+            "RSS with 10k objects (MiB)".to_owned(),
+            "rss_10k_mib".to_owned(),
+            "etcd_rss_10k_mib".to_owned(),
+        ),
+    ];
+    for (label, skiff, etcd) in [
+        ("create / put", "create", "put"),
+        ("get / range one", "get", "get"),
+        ("update / txn CAS", "update", "update"),
+    ] {
+        for c in [1, clients] {
+            rows.push((
+                format!("{label} x{c} (ops/s)"),
+                format!("{skiff}s_per_s_{c}"),
+                format!("etcd_{etcd}s_per_s_{c}"),
+            ));
+            for q in ["p50", "p99"] {
+                rows.push((
+                    format!("{label} x{c} {q} (ms)"),
+                    format!("{skiff}_{q}_ms_{c}"),
+                    format!("etcd_{etcd}_{q}_ms_{c}"),
+                ));
+            }
+        }
+    }
+    rows.push((
+        "list 10k (ms, median)".to_owned(),
+        "list_10k_ms".to_owned(),
+        "etcd_range_10k_ms".to_owned(),
+    ));
+    rows.push((
+        "list 10k (ms, max)".to_owned(),
+        "list_10k_max_ms".to_owned(),
+        "etcd_range_10k_max_ms".to_owned(),
+    ));
+    for (writers, suffix) in [(1, "_1"), (clients, "")] {
+        rows.push((
+            format!("watch, {writers} writers (events/s)"),
+            format!("watch_events_per_s{suffix}"),
+            format!("etcd_watch_events_per_s{suffix}"),
+        ));
+        for q in ["p50", "p99"] {
+            rows.push((
+                format!("watch, {writers} writers, create->event {q} (ms)"),
+                format!("watch_{q}_ms{suffix}"),
+                format!("etcd_watch_{q}_ms{suffix}"),
+            ));
+        }
+    }
+    rows
+}
+
+fn cell(value: Option<f64>) -> String {
+    match value {
+        None => "-".to_owned(),
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+/// Adds the verdicts on the targets and renders the table and the JSON line.
+pub fn render(figures: &mut Figures, clients: usize) -> (String, String) {
+    let mut missed = Vec::new();
+    let mut all_known = true;
+    for target in TARGETS {
+        match target.met(figures) {
+            Some(false) => missed.push(Value::String(target.key.to_owned())),
+            Some(true) => {}
+            None => all_known = false,
+        }
+    }
+    let met = if all_known {
+        Value::Bool(missed.is_empty())
+    } else {
+        Value::Null
+    };
+    figures.0.insert("targets_met".to_owned(), met);
+    figures
+        .0
+        .insert("targets_missed".to_owned(), Value::Array(missed));
+
+    let rows = rows(clients);
+    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let mut table = format!(
+        "{:<width$} | {:>9} | {:>9} | {:<8} | met\n",
+        "metric", "skiff", "etcd", "target"
+    );
+    table.push_str(&format!(
+        "{:-<width$}-+-{:->9}-+-{:->9}-+-{:-<8}-+----\n",
+        "", "", "", ""
+    ));
+    for (label, skiff, etcd) in rows {
+        let target = TARGETS.iter().find(|t| t.key == skiff);
+        let goal = target.map(Target::describe).unwrap_or_default();
+        let met = match target.map(|t| t.met(figures)) {
+            Some(Some(true)) => "yes",
+            Some(Some(false)) => "NO",
+            Some(None) => "?",
+            None => "",
+        };
+        table.push_str(&format!(
+            "{label:<width$} | {:>9} | {:>9} | {goal:<8} | {met}\n",
+            cell(figures.get(&skiff)),
+            cell(figures.get(&etcd)),
+        ));
+    }
+    let json = Value::Object(figures.0.clone()).to_string();
+    (table, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_compare_with_limits_and_the_peer() {
+        let mut f = Figures::default();
+        f.set("idle_rss_mib", 12.0);
+        f.set("ready_ms", 350.0);
+        f.set("create_p99_ms_1", 1.5);
+        f.set("creates_per_s_32", 900.0);
+        f.set("etcd_puts_per_s_32", 1000.0);
+        let (table, json) = render(&mut f, 32);
+        let v: Value = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(v["targets_met"], Value::Bool(false));
+        assert_eq!(
+            v["targets_missed"],
+            serde_json::json!(["ready_ms", "creates_per_s_32"])
+        );
+        assert!(table.contains("NO"));
+    }
+
+    #[test]
+    fn unknown_peer_leaves_the_verdict_open() {
+        let mut f = Figures::default();
+        f.set("creates_per_s_32", 900.0);
+        let (_, json) = render(&mut f, 32);
+        let v: Value = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(v["targets_met"], Value::Null);
+    }
+}
