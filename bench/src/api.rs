@@ -484,7 +484,7 @@ impl Phases<'_> {
         self.figures
             .set(&format!("{p}watch_p99_ms{suffix}"), run.p99());
         eprintln!(
-            "  {p}watch, {clients} writers: {:.0} events/s, create->event p50 {:.2} ms, p99 {:.2} ms",
+            "  {p}watch, {clients} writing clients: {:.0} events/s, create->event p50 {:.2} ms, p99 {:.2} ms",
             run.per_s(),
             run.p50(),
             run.p99()
@@ -527,9 +527,9 @@ async fn idle_rss(process: &crate::process::Guard) -> Result<f64> {
 pub async fn run(opts: &Options) -> Result<Figures> {
     let mut figures = Figures::default();
     figures.set_text("benchmark", "api");
-    figures.set("objects", opts.objects as f64);
-    figures.set("clients", opts.clients as f64);
-    figures.set("value_bytes", VALUE_BYTES as f64);
+    figures.set_count("objects", opts.objects);
+    figures.set_count("clients", opts.clients);
+    figures.set_count("value_bytes", VALUE_BYTES);
 
     eprintln!("skiff: {}", opts.skiff_bin.display());
     let mut samples = Vec::with_capacity(opts.cold_starts);

@@ -30,7 +30,7 @@ pub struct Etcd {
     _dir: TempDir,
 }
 
-/// `etcd --version`'s first line, or why it failed.
+/// The version `etcd --version` reports, e.g. `3.4.23`.
 pub fn version(bin: &Path) -> Result<String> {
     let out = Command::new(bin)
         .arg("--version")
@@ -42,7 +42,8 @@ pub fn version(bin: &Path) -> Result<String> {
             )
         })?;
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+    let first = text.lines().next().unwrap_or_default();
+    Ok(first.trim_start_matches("etcd Version:").trim().to_owned())
 }
 
 /// Starts etcd and waits until `/health` reports healthy; returns it with

@@ -79,7 +79,7 @@ async fn api(args: ApiArgs) -> Result<()> {
         watch_objects: 2_000,
     };
     let mut figures = api::run(&opts).await?;
-    let (table, json) = report::render(&mut figures, opts.clients);
+    let (table, json) = report::render(&mut figures, opts.clients, opts.objects);
     println!("{table}");
     println!("{json}");
     Ok(())

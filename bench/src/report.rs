@@ -14,6 +14,10 @@ impl Figures {
         self.0.insert(key.to_owned(), value);
     }
 
+    pub fn set_count(&mut self, key: &str, value: usize) {
+        self.0.insert(key.to_owned(), Value::from(value));
+    }
+
     pub fn set_text(&mut self, key: &str, value: &str) {
         self.0
             .insert(key.to_owned(), Value::String(value.to_owned()));
@@ -74,7 +78,12 @@ impl Target {
 }
 
 /// Table rows: label, skiff key, etcd key.
-fn rows(clients: usize) -> Vec<(String, String, String)> {
+fn rows(clients: usize, objects: usize) -> Vec<(String, String, String)> {
+    let n = if objects % 1000 == 0 {
+        format!("{}k", objects / 1000)
+    } else {
+        objects.to_string()
+    };
     let mut rows = vec![
         (
             "cold start to ready (ms, median)".to_owned(),
@@ -124,13 +133,13 @@ fn rows(clients: usize) -> Vec<(String, String, String)> {
     ));
     for (writers, suffix) in [(1, "_1"), (clients, "")] {
         rows.push((
-            format!("watch, {writers} writers (events/s)"),
+            format!("watch, {writers} writing clients (events/s)"),
             format!("watch_events_per_s{suffix}"),
             format!("etcd_watch_events_per_s{suffix}"),
         ));
         for q in ["p50", "p99"] {
             rows.push((
-                format!("watch, {writers} writers, create->event {q} (ms)"),
+                format!("watch, {writers} writing clients, create->event {q} (ms)"),
                 format!("watch_{q}_ms{suffix}"),
                 format!("etcd_watch_{q}_ms{suffix}"),
             ));
@@ -148,7 +157,7 @@ fn cell(value: Option<f64>) -> String {
 }
 
 /// Adds the verdicts on the targets and renders the table and the JSON line.
-pub fn render(figures: &mut Figures, clients: usize) -> (String, String) {
+pub fn render(figures: &mut Figures, clients: usize, objects: usize) -> (String, String) {
     let mut missed = Vec::new();
     let mut all_known = true;
     for target in TARGETS {
@@ -168,7 +177,7 @@ pub fn render(figures: &mut Figures, clients: usize) -> (String, String) {
         .0
         .insert("targets_missed".to_owned(), Value::Array(missed));
 
-    let rows = rows(clients);
+    let rows = rows(clients, objects);
     let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     let mut table = format!(
         "{:<width$} | {:>9} | {:>9} | {:<8} | met\n",
@@ -209,7 +218,7 @@ mod tests {
         f.set("create_p99_ms_1", 1.5);
         f.set("creates_per_s_32", 900.0);
         f.set("etcd_puts_per_s_32", 1000.0);
-        let (table, json) = render(&mut f, 32);
+        let (table, json) = render(&mut f, 32, 10_000);
         let v: Value = serde_json::from_str(&json).expect("valid JSON");
         assert_eq!(v["targets_met"], Value::Bool(false));
         assert_eq!(
@@ -223,7 +232,7 @@ mod tests {
     fn unknown_peer_leaves_the_verdict_open() {
         let mut f = Figures::default();
         f.set("creates_per_s_32", 900.0);
-        let (_, json) = render(&mut f, 32);
+        let (_, json) = render(&mut f, 32, 10_000);
         let v: Value = serde_json::from_str(&json).expect("valid JSON");
         assert_eq!(v["targets_met"], Value::Null);
     }

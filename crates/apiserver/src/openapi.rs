@@ -70,19 +70,23 @@ static INDEX: OnceLock<Index> = OnceLock::new();
 
 /// Every group version served, in discovery order.
 fn group_versions() -> impl Iterator<Item = (&'static str, &'static str)> {
-    registry::groups().iter().flat_map(|g| g.versions.iter().map(move |v| (g.name, *v)))
+    registry::groups()
+        .iter()
+        .flat_map(|g| g.versions.iter().map(move |v| (g.name, *v)))
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// The OpenAPI v3 document of `group`/`version`, or `None` when the registry
 /// serves nothing there.
 pub fn v3_document(group: &'static str, version: &'static str) -> Option<Value> {
-    if registry::resources_in(group, version).next().is_none() {
-        return None;
-    }
+    registry::resources_in(group, version).next()?;
     let mut components = schemas::Components::new();
     let mut paths = paths::Paths::new(group, version);
     paths.api_resources();
@@ -114,29 +118,73 @@ fn v3_bytes(group: &'static str, version: &'static str) -> Option<Bytes> {
     serde_json::to_vec(&doc).ok().map(Bytes::from)
 }
 
-/// The v2 document of every group version.
-pub fn v2_document() -> Value {
-    v2::document(group_versions().filter_map(|(g, v)| v3_document(g, v)), GIT_VERSION)
+/// The v2 document of every group version, as JSON or protobuf.
+pub fn v2_bytes(protobuf: bool) -> Vec<u8> {
+    v2::encode(
+        group_versions().filter_map(|(g, v)| v3_document(g, v)),
+        GIT_VERSION,
+        protobuf,
+    )
 }
 
 fn etag_of(bytes: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA512, bytes);
-    digest.as_ref().iter().map(|b| format!("{b:02X}")).collect()
+    hex(ring::digest::digest(&ring::digest::SHA512, bytes).as_ref())
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Feeds serialized JSON straight into the hash, so a document's bytes are
+/// never held just to hash them.
+struct Hasher(ring::digest::Context);
+
+impl std::io::Write for Hasher {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The ETag of a v3 document: SHA-512 of its JSON as served.
+fn v3_hash(group: &'static str, version: &'static str) -> Option<String> {
+    let doc = v3_document(group, version)?;
+    let mut hasher = Hasher(ring::digest::Context::new(&ring::digest::SHA512));
+    serde_json::to_writer(&mut hasher, &doc).ok()?;
+    Some(hex(hasher.0.finish().as_ref()))
 }
 
 fn build_index() -> Index {
     let mut entries = Vec::new();
     let mut paths = Map::new();
     for (group, version) in group_versions() {
-        let Some(bytes) = v3_bytes(group, version) else { continue };
+        let Some(hash) = v3_hash(group, version) else {
+            continue;
+        };
         let path = gv_path(group, version);
-        let hash = etag_of(&bytes);
-        paths.insert(path.clone(), json!({ "serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}") }));
-        entries.push(Entry { path, group, version, hash });
+        paths.insert(
+            path.clone(),
+            json!({ "serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}") }),
+        );
+        entries.push(Entry {
+            path,
+            group,
+            version,
+            hash,
+        });
     }
     let json = Bytes::from(json!({ "paths": paths }).to_string());
     let etag = etag_of(&json);
-    Index { entries, json, etag, built: SystemTime::now() }
+    Index {
+        entries,
+        json,
+        etag,
+        built: SystemTime::now(),
+    }
 }
 
 async fn index() -> rest::Result<&'static Index> {
@@ -149,12 +197,26 @@ async fn index() -> rest::Result<&'static Index> {
 }
 
 /// Serves `/openapi/...` (the caller has authenticated the request).
-pub async fn serve(_server: &ApiServer, path: &str, query: &Query, headers: &HeaderMap) -> rest::Result<Response<Body>> {
-    let rest = path.trim_start_matches('/').trim_start_matches("openapi").trim_matches('/');
+pub async fn serve(
+    _server: &ApiServer,
+    path: &str,
+    query: &Query,
+    headers: &HeaderMap,
+) -> rest::Result<Response<Body>> {
+    let rest = path
+        .trim_start_matches('/')
+        .trim_start_matches("openapi")
+        .trim_matches('/');
     match rest {
         "v3" => {
             let index = index().await?;
-            Ok(respond(index.json.clone(), JSON, &index.etag, index.built, headers))
+            Ok(respond(
+                index.json.clone(),
+                JSON,
+                &index.etag,
+                index.built,
+                headers,
+            ))
         }
         "v2" => serve_v2(headers).await,
         _ => match rest.strip_prefix("v3/") {
@@ -171,7 +233,7 @@ async fn serve_v3(gv: &str, query: &Query, headers: &HeaderMap) -> rest::Result<
     };
     // Only JSON: clients that take nothing else (protobuf) get 406, as from
     // kube-apiserver for a type it does not know.
-    if !accepts(headers, &[JSON]).is_some() {
+    if accepts(headers, &[JSON]).is_none() {
         return Ok(not_acceptable());
     }
     let hash = query.get("hash").filter(|h| !h.is_empty());
@@ -196,10 +258,14 @@ async fn serve_v3(gv: &str, query: &Query, headers: &HeaderMap) -> rest::Result<
             .ok_or_else(Status::not_found_path)?
     };
     let mut resp = respond(bytes, JSON, &entry.hash, index.built, headers);
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
-    if hash.is_some() && resp.status() == StatusCode::OK {
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    if hash.is_some() {
         let h = resp.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, immutable"),
+        );
         let in_a_year = SystemTime::now() + std::time::Duration::from_secs(365 * 24 * 3600);
         if let Ok(v) = HeaderValue::from_str(&http_date(in_a_year)) {
             h.insert(header::EXPIRES, v);
@@ -214,11 +280,11 @@ async fn serve_v2(headers: &HeaderMap) -> rest::Result<Response<Body>> {
     };
     let protobuf = media != JSON;
     let (bytes, etag) = tokio::task::spawn_blocking(move || {
-        let doc = v2_document();
-        let json = serde_json::to_vec(&doc).unwrap_or_default();
-        // One ETag for both encodings, from the JSON (kube-openapi does the same).
-        let etag = etag_of(&json);
-        let bytes = if protobuf { v2::to_protobuf(&doc) } else { json };
+        let bytes = v2_bytes(protobuf);
+        // kube-openapi tags both encodings with the JSON's hash; building the
+        // other encoding just for that would double the work, so each one
+        // carries its own (responses vary by Accept anyway).
+        let etag = etag_of(&bytes);
         (Bytes::from(bytes), etag)
     })
     .await
@@ -226,15 +292,26 @@ async fn serve_v2(headers: &HeaderMap) -> rest::Result<Response<Body>> {
     let content_type = if protobuf { V2_PROTOBUF } else { JSON };
     let built = INDEX.get().map_or_else(SystemTime::now, |i| i.built);
     let mut resp = respond(bytes, content_type, &etag, built, headers);
-    resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept"));
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
     Ok(resp)
 }
 
 /// 200 with the body, or 304 when the client has this ETag already
 /// (`http.ServeContent`).
-fn respond(bytes: Bytes, content_type: &str, etag: &str, modified: SystemTime, headers: &HeaderMap) -> Response<Body> {
+fn respond(
+    bytes: Bytes,
+    content_type: &str,
+    etag: &str,
+    modified: SystemTime,
+    headers: &HeaderMap,
+) -> Response<Body> {
     let not_modified = if_none_match(headers, etag);
-    let mut resp = Response::new(encoding::full(if not_modified { Bytes::new() } else { bytes }));
+    let mut resp = Response::new(encoding::full(if not_modified {
+        Bytes::new()
+    } else {
+        bytes
+    }));
     if not_modified {
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
     }
@@ -276,7 +353,11 @@ fn accepts(headers: &HeaderMap, offered: &[&'static str]) -> Option<&'static str
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
         .join(",");
-    let header = if header.trim().is_empty() { "*/*".to_string() } else { header };
+    let header = if header.trim().is_empty() {
+        "*/*".to_string()
+    } else {
+        header
+    };
     let mut clauses: Vec<(f32, String)> = header
         .split(',')
         .filter_map(|clause| {
@@ -324,9 +405,18 @@ mod tests {
         for g in registry::groups() {
             for v in g.versions {
                 let key = gv_path(g.name, v);
-                let url = paths[&key]["serverRelativeURL"].as_str().unwrap_or_default();
-                assert!(url.starts_with(&format!("/openapi/v3/{key}?hash=")), "{key}: {url}");
-                assert_eq!(url.len() - url.find("hash=").unwrap_or(0) - 5, 128, "{key}: SHA-512 hex");
+                let url = paths[&key]["serverRelativeURL"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(
+                    url.starts_with(&format!("/openapi/v3/{key}?hash=")),
+                    "{key}: {url}"
+                );
+                assert_eq!(
+                    url.len() - url.find("hash=").unwrap_or(0) - 5,
+                    128,
+                    "{key}: SHA-512 hex"
+                );
             }
         }
         assert_eq!(paths.len(), group_versions().count());
@@ -337,7 +427,11 @@ mod tests {
         let a = v3_bytes("apps", "v1").unwrap_or_default();
         let b = v3_bytes("apps", "v1").unwrap_or_default();
         assert_eq!(etag_of(&a), etag_of(&b));
-        assert_ne!(etag_of(&a), etag_of(&v3_bytes("", "v1").unwrap_or_default()));
+        assert_eq!(v3_hash("apps", "v1"), Some(etag_of(&a)));
+        assert_ne!(
+            etag_of(&a),
+            etag_of(&v3_bytes("", "v1").unwrap_or_default())
+        );
     }
 
     /// What cli-runtime's `supportsQueryParamV3` and kubectl's
@@ -354,19 +448,43 @@ mod tests {
                 .filter_map(|(_, item)| item.get("patch"))
                 .filter(|op| op["x-kubernetes-group-version-kind"] == want)
                 .collect();
-            assert_eq!(!patches.is_empty(), r.has_verb("patch"), "{} {}", r.api_version(), r.kind);
+            assert_eq!(
+                !patches.is_empty(),
+                r.has_verb("patch"),
+                "{} {}",
+                r.api_version(),
+                r.kind
+            );
             for op in patches {
-                let names: Vec<&str> =
-                    op["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
-                assert!(names.contains(&"fieldValidation"), "{} {}", r.api_version(), r.kind);
-                assert!(op["requestBody"]["content"].get("application/strategic-merge-patch+json").is_some());
+                let names: Vec<&str> = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["name"].as_str())
+                    .collect();
+                assert!(
+                    names.contains(&"fieldValidation"),
+                    "{} {}",
+                    r.api_version(),
+                    r.kind
+                );
+                assert!(
+                    op["requestBody"]["content"]
+                        .get("application/strategic-merge-patch+json")
+                        .is_some()
+                );
             }
             // The kind's schema carries its GVK (apply looks it up by that).
-            let schemas = d["components"]["schemas"].as_object().cloned().unwrap_or_default();
+            let schemas = d["components"]["schemas"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             assert!(
-                schemas.values().any(|s| s["x-kubernetes-group-version-kind"]
-                    .as_array()
-                    .is_some_and(|l| l.contains(&want))),
+                schemas
+                    .values()
+                    .any(|s| s["x-kubernetes-group-version-kind"]
+                        .as_array()
+                        .is_some_and(|l| l.contains(&want))),
                 "{} {} has no schema",
                 r.api_version(),
                 r.kind
@@ -378,8 +496,14 @@ mod tests {
     fn apps_v1_has_the_deployment_schema_and_its_patch_operation() {
         let d = doc("apps", "v1");
         let deployment = &d["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"];
-        assert_eq!(deployment["x-kubernetes-group-version-kind"], json!([{ "group": "apps", "kind": "Deployment", "version": "v1" }]));
-        assert!(deployment.get("required").is_none(), "metadata is not required upstream");
+        assert_eq!(
+            deployment["x-kubernetes-group-version-kind"],
+            json!([{ "group": "apps", "kind": "Deployment", "version": "v1" }])
+        );
+        assert!(
+            deployment.get("required").is_none(),
+            "metadata is not required upstream"
+        );
         assert_eq!(
             deployment["properties"]["spec"]["allOf"][0]["$ref"],
             "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"
@@ -387,9 +511,22 @@ mod tests {
         let op = &d["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(op["x-kubernetes-action"], "patch");
         assert_eq!(op["operationId"], "patchAppsV1NamespacedDeployment");
-        let names: Vec<&str> = op["parameters"].as_array().into_iter().flatten().filter_map(|p| p["name"].as_str()).collect();
-        assert_eq!(names, ["dryRun", "fieldManager", "fieldValidation", "force"]);
-        let media: Vec<&String> = op["requestBody"]["content"].as_object().into_iter().flatten().map(|(k, _)| k).collect();
+        let names: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["dryRun", "fieldManager", "fieldValidation", "force"]
+        );
+        let media: Vec<&String> = op["requestBody"]["content"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(media.len(), 4);
 
         let pod_spec = &d["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"];
@@ -398,28 +535,55 @@ mod tests {
         assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
         assert_eq!(containers["x-kubernetes-list-type"], "map");
         assert_eq!(containers["x-kubernetes-list-map-keys"], json!(["name"]));
-        assert_eq!(pod_spec["properties"]["nodeSelector"]["x-kubernetes-map-type"], "atomic");
-        let selector = &d["components"]["schemas"]["io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"];
+        assert_eq!(
+            pod_spec["properties"]["nodeSelector"]["x-kubernetes-map-type"],
+            "atomic"
+        );
+        let selector =
+            &d["components"]["schemas"]["io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"];
         assert_eq!(selector["x-kubernetes-map-type"], "atomic");
-        let int_or_string = &d["components"]["schemas"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
+        let int_or_string =
+            &d["components"]["schemas"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
         assert_eq!(int_or_string["format"], "int-or-string");
-        assert!(d["paths"].get("/apis/apps/v1/watch/namespaces/{namespace}/deployments/{name}").is_some());
-        assert!(d["paths"].get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale").is_some());
-        assert!(d["components"]["schemas"].get("io.k8s.api.apps.v1.DeploymentList").is_some());
+        assert!(
+            int_or_string.get("type").is_none(),
+            "explain shows <IntOrString>"
+        );
+        assert!(
+            d["paths"]
+                .get("/apis/apps/v1/watch/namespaces/{namespace}/deployments/{name}")
+                .is_some()
+        );
+        assert!(
+            d["paths"]
+                .get("/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale")
+                .is_some()
+        );
+        assert!(
+            d["components"]["schemas"]
+                .get("io.k8s.api.apps.v1.DeploymentList")
+                .is_some()
+        );
     }
 
     #[test]
     fn every_reference_resolves() {
         for (g, v) in group_versions() {
             let d = doc(g, v);
-            let schemas = d["components"]["schemas"].as_object().cloned().unwrap_or_default();
+            let schemas = d["components"]["schemas"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             let text = d.to_string();
             for part in text.split("\"$ref\":\"").skip(1) {
                 let target = part.split('"').next().unwrap_or_default();
                 let name = target.strip_prefix(schemas::REF_PREFIX).unwrap_or(target);
                 assert!(schemas.contains_key(name), "{g}/{v}: dangling {target}");
             }
-            assert!(!text.contains("\"nullable\":true"), "{g}/{v}: nullable is not upstream's");
+            assert!(
+                !text.contains("\"nullable\":true"),
+                "{g}/{v}: nullable is not upstream's"
+            );
         }
     }
 
@@ -427,22 +591,47 @@ mod tests {
     fn accept_negotiation_follows_quality() {
         let mut h = HeaderMap::new();
         assert_eq!(accepts(&h, &[JSON]), Some(JSON));
-        h.insert(header::ACCEPT, HeaderValue::from_static(V2_PROTOBUF_DEPRECATED));
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(V2_PROTOBUF_DEPRECATED),
+        );
         assert_eq!(accepts(&h, &[JSON]), None);
-        assert_eq!(accepts(&h, &[JSON, V2_PROTOBUF_DEPRECATED, V2_PROTOBUF]), Some(V2_PROTOBUF_DEPRECATED));
-        h.insert(header::ACCEPT, HeaderValue::from_static("application/yaml, application/json;q=0.5"));
+        assert_eq!(
+            accepts(&h, &[JSON, V2_PROTOBUF_DEPRECATED, V2_PROTOBUF]),
+            Some(V2_PROTOBUF_DEPRECATED)
+        );
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/yaml, application/json;q=0.5"),
+        );
         assert_eq!(accepts(&h, &[JSON]), Some(JSON));
     }
 
     #[test]
     fn v2_has_definitions_and_patch_paths() {
-        let d = v2_document();
+        let d: Value = serde_json::from_slice(&v2_bytes(false)).unwrap_or_default();
         assert_eq!(d["swagger"], "2.0");
         let deployment = &d["definitions"]["io.k8s.api.apps.v1.Deployment"];
-        assert_eq!(deployment["properties"]["spec"]["$ref"], "#/definitions/io.k8s.api.apps.v1.DeploymentSpec");
+        assert_eq!(
+            deployment["properties"]["spec"]["$ref"],
+            "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+        );
         let op = &d["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-        assert!(op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == "fieldValidation"));
+        assert!(
+            op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["name"] == "fieldValidation")
+        );
         assert_eq!(op["parameters"][0]["in"], "body");
-        assert!(!v2::to_protobuf(&d).is_empty());
+        assert_eq!(d["info"]["version"], GIT_VERSION);
+        let int_or_string = &d["definitions"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"];
+        assert_eq!(
+            (&int_or_string["type"], &int_or_string["format"]),
+            (&json!("string"), &json!("int-or-string"))
+        );
+        assert!(d["securityDefinitions"]["BearerToken"].is_object());
+        assert!(v2_bytes(true).starts_with(&[0x0a, 3, b'2', b'.', b'0']));
     }
 }

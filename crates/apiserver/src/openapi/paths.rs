@@ -16,7 +16,11 @@ use skiff_core::registry::{ResourceInfo, SubresourceInfo};
 use super::schemas::{self, Components, reference};
 
 /// Media types of object responses (kube-apiserver also lists CBOR).
-const OBJECT_MEDIA: &[&str] = &["application/json", "application/vnd.kubernetes.protobuf", "application/yaml"];
+const OBJECT_MEDIA: &[&str] = &[
+    "application/json",
+    "application/vnd.kubernetes.protobuf",
+    "application/yaml",
+];
 /// Media types of list and watch responses.
 const STREAM_MEDIA: &[&str] = &[
     "application/json",
@@ -57,14 +61,27 @@ struct Op<'a> {
 
 impl Paths {
     pub(super) fn new(group: &'static str, version: &'static str) -> Paths {
-        let prefix = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
-        let group_name = if group.is_empty() { "core" } else { group.trim_end_matches(".k8s.io") };
+        let prefix = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let group_name = if group.is_empty() {
+            "core"
+        } else {
+            group.trim_end_matches(".k8s.io")
+        };
         let mut parts = group_name.split('.');
         let first = parts.next().unwrap_or_default().to_string();
         let rest: String = parts.map(capitalize).collect();
         let id = format!("{}{}{}", capitalize(&first), rest, capitalize(version));
         let tag = format!("{first}{rest}_{version}");
-        Paths { prefix, id, tag, paths: BTreeMap::new() }
+        Paths {
+            prefix,
+            id,
+            tag,
+            paths: BTreeMap::new(),
+        }
     }
 
     /// `GET /apis/<group>/<version>/`: the group version's resources.
@@ -89,10 +106,16 @@ impl Paths {
         let (collection, item) = if r.namespaced {
             (
                 format!("{}/namespaces/{{namespace}}/{}", self.prefix, r.resource),
-                format!("{}/namespaces/{{namespace}}/{}/{{name}}", self.prefix, r.resource),
+                format!(
+                    "{}/namespaces/{{namespace}}/{}/{{name}}",
+                    self.prefix, r.resource
+                ),
             )
         } else {
-            (format!("{}/{}", self.prefix, r.resource), format!("{}/{}/{{name}}", self.prefix, r.resource))
+            (
+                format!("{}/{}", self.prefix, r.resource),
+                format!("{}/{}/{{name}}", self.prefix, r.resource),
+            )
         };
         let mut collection_params = Vec::new();
         if r.namespaced {
@@ -104,34 +127,44 @@ impl Paths {
 
         if r.has_verb("list") {
             let list = components.list(&schema, r.group, r.version, kind);
-            self.op(&collection, Op {
-                method: "get",
-                action: "list",
-                id: format!("list{}{ns}{kind}", self.id),
-                description: format!("list or watch objects of kind {kind}"),
-                gvk,
-                params: list_params(),
-                body: None,
-                responses: responses(&[("200", "OK")], &list, STREAM_MEDIA),
-            });
-            if r.namespaced {
-                let all = format!("{}/{}", self.prefix, r.resource);
-                self.op(&all, Op {
+            self.op(
+                &collection,
+                Op {
                     method: "get",
                     action: "list",
-                    id: format!("list{}{kind}ForAllNamespaces", self.id),
+                    id: format!("list{}{ns}{kind}", self.id),
                     description: format!("list or watch objects of kind {kind}"),
                     gvk,
-                    params: vec![],
+                    params: list_params(),
                     body: None,
                     responses: responses(&[("200", "OK")], &list, STREAM_MEDIA),
-                });
+                },
+            );
+            if r.namespaced {
+                let all = format!("{}/{}", self.prefix, r.resource);
+                self.op(
+                    &all,
+                    Op {
+                        method: "get",
+                        action: "list",
+                        id: format!("list{}{kind}ForAllNamespaces", self.id),
+                        description: format!("list or watch objects of kind {kind}"),
+                        gvk,
+                        params: vec![],
+                        body: None,
+                        responses: responses(&[("200", "OK")], &list, STREAM_MEDIA),
+                    },
+                );
                 self.path_params(&all, watch_path_params());
             }
         }
         if r.has_verb("watch") {
             components.shared(schemas::WATCH_EVENT, r.group, r.version, "WatchEvent");
-            let watch = format!("{}/watch{}", self.prefix, collection.trim_start_matches(&self.prefix));
+            let watch = format!(
+                "{}/watch{}",
+                self.prefix,
+                collection.trim_start_matches(&self.prefix)
+            );
             self.op(&watch, Op {
                 method: "get",
                 action: "watchlist",
@@ -145,10 +178,18 @@ impl Paths {
                 responses: responses(&[("200", "OK")], schemas::WATCH_EVENT, STREAM_MEDIA),
             });
             let mut params = collection_params.clone();
-            params.extend(watch_path_params().into_iter().filter(|p| p["name"] != "pretty"));
+            params.extend(
+                watch_path_params()
+                    .into_iter()
+                    .filter(|p| p["name"] != "pretty"),
+            );
             self.path_params(&watch, params);
 
-            let watch_item = format!("{}/watch{}", self.prefix, item.trim_start_matches(&self.prefix));
+            let watch_item = format!(
+                "{}/watch{}",
+                self.prefix,
+                item.trim_start_matches(&self.prefix)
+            );
             self.op(&watch_item, Op {
                 method: "get",
                 action: "watch",
@@ -162,7 +203,11 @@ impl Paths {
                 responses: responses(&[("200", "OK")], schemas::WATCH_EVENT, STREAM_MEDIA),
             });
             let mut params = item_params.clone();
-            params.extend(watch_path_params().into_iter().filter(|p| p["name"] != "pretty"));
+            params.extend(
+                watch_path_params()
+                    .into_iter()
+                    .filter(|p| p["name"] != "pretty"),
+            );
             self.path_params(&watch_item, params);
 
             if r.namespaced {
@@ -183,32 +228,46 @@ impl Paths {
             }
         }
         if r.has_verb("create") {
-            self.op(&collection, Op {
-                method: "post",
-                action: "post",
-                id: format!("create{}{ns}{kind}", self.id),
-                description: format!("create a {kind}"),
-                gvk,
-                params: write_params(false),
-                body: Some(object_body(&schema)),
-                responses: responses(&[("200", "OK"), ("201", "Created"), ("202", "Accepted")], &schema, OBJECT_MEDIA),
-            });
+            self.op(
+                &collection,
+                Op {
+                    method: "post",
+                    action: "post",
+                    id: format!("create{}{ns}{kind}", self.id),
+                    description: format!("create a {kind}"),
+                    gvk,
+                    params: write_params(false),
+                    body: Some(object_body(&schema)),
+                    responses: responses(
+                        &[("200", "OK"), ("201", "Created"), ("202", "Accepted")],
+                        &schema,
+                        OBJECT_MEDIA,
+                    ),
+                },
+            );
         }
         if r.has_verb("deletecollection") {
             components.shared(schemas::DELETE_OPTIONS, r.group, r.version, "DeleteOptions");
             let mut params = delete_params();
-            params.extend(list_params().into_iter().filter(|p| !matches!(p["name"].as_str(), Some("allowWatchBookmarks" | "watch"))));
+            params.extend(
+                list_params().into_iter().filter(|p| {
+                    !matches!(p["name"].as_str(), Some("allowWatchBookmarks" | "watch"))
+                }),
+            );
             params.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-            self.op(&collection, Op {
-                method: "delete",
-                action: "deletecollection",
-                id: format!("delete{}Collection{ns}{kind}", self.id),
-                description: format!("delete collection of {kind}"),
-                gvk,
-                params,
-                body: Some(object_body(schemas::DELETE_OPTIONS)),
-                responses: responses(&[("200", "OK")], schemas::STATUS, OBJECT_MEDIA),
-            });
+            self.op(
+                &collection,
+                Op {
+                    method: "delete",
+                    action: "deletecollection",
+                    id: format!("delete{}Collection{ns}{kind}", self.id),
+                    description: format!("delete collection of {kind}"),
+                    gvk,
+                    params,
+                    body: Some(object_body(schemas::DELETE_OPTIONS)),
+                    responses: responses(&[("200", "OK")], schemas::STATUS, OBJECT_MEDIA),
+                },
+            );
         }
         if self.paths.contains_key(&collection) {
             self.path_params(&collection, collection_params.clone());
@@ -226,59 +285,102 @@ impl Paths {
 
     /// GET/PUT/PATCH/DELETE on one object (or a subresource that reads and
     /// writes the object, such as `status`).
-    fn item_ops(&mut self, path: &str, schema: &str, gvk: (&str, &str, &str), verbs: &[&str], ns: &str, sub: &str) {
+    fn item_ops(
+        &mut self,
+        path: &str,
+        schema: &str,
+        gvk: (&str, &str, &str),
+        verbs: &[&str],
+        ns: &str,
+        sub: &str,
+    ) {
         let kind = gvk.2;
-        let what = if sub.is_empty() { String::new() } else { format!("{} of ", sub.to_lowercase()) };
+        let what = if sub.is_empty() {
+            String::new()
+        } else {
+            format!("{} of ", sub.to_lowercase())
+        };
         let suffix = capitalize(sub);
         if verbs.contains(&"get") {
-            self.op(path, Op {
-                method: "get",
-                action: "get",
-                id: format!("read{}{ns}{kind}{suffix}", self.id),
-                description: format!("read {what}the specified {kind}"),
-                gvk,
-                params: vec![],
-                body: None,
-                responses: responses(&[("200", "OK")], schema, OBJECT_MEDIA),
-            });
+            self.op(
+                path,
+                Op {
+                    method: "get",
+                    action: "get",
+                    id: format!("read{}{ns}{kind}{suffix}", self.id),
+                    description: format!("read {what}the specified {kind}"),
+                    gvk,
+                    params: vec![],
+                    body: None,
+                    responses: responses(&[("200", "OK")], schema, OBJECT_MEDIA),
+                },
+            );
         }
         if verbs.contains(&"update") {
-            self.op(path, Op {
-                method: "put",
-                action: "put",
-                id: format!("replace{}{ns}{kind}{suffix}", self.id),
-                description: format!("replace {what}the specified {kind}"),
-                gvk,
-                params: write_params(false),
-                body: Some(object_body(schema)),
-                responses: responses(&[("200", "OK"), ("201", "Created")], schema, OBJECT_MEDIA),
-            });
+            self.op(
+                path,
+                Op {
+                    method: "put",
+                    action: "put",
+                    id: format!("replace{}{ns}{kind}{suffix}", self.id),
+                    description: format!("replace {what}the specified {kind}"),
+                    gvk,
+                    params: write_params(false),
+                    body: Some(object_body(schema)),
+                    responses: responses(
+                        &[("200", "OK"), ("201", "Created")],
+                        schema,
+                        OBJECT_MEDIA,
+                    ),
+                },
+            );
         }
         if verbs.contains(&"patch") {
-            let content: Map<String, Value> =
-                PATCH_MEDIA.iter().map(|m| ((*m).to_string(), json!({ "schema": reference(schemas::PATCH) }))).collect();
-            self.op(path, Op {
-                method: "patch",
-                action: "patch",
-                id: format!("patch{}{ns}{kind}{suffix}", self.id),
-                description: format!("partially update {what}the specified {kind}"),
-                gvk,
-                params: write_params(true),
-                body: Some(json!({ "content": content, "required": true })),
-                responses: responses(&[("200", "OK"), ("201", "Created")], schema, OBJECT_MEDIA),
-            });
+            let content: Map<String, Value> = PATCH_MEDIA
+                .iter()
+                .map(|m| {
+                    (
+                        (*m).to_string(),
+                        json!({ "schema": reference(schemas::PATCH) }),
+                    )
+                })
+                .collect();
+            self.op(
+                path,
+                Op {
+                    method: "patch",
+                    action: "patch",
+                    id: format!("patch{}{ns}{kind}{suffix}", self.id),
+                    description: format!("partially update {what}the specified {kind}"),
+                    gvk,
+                    params: write_params(true),
+                    body: Some(json!({ "content": content, "required": true })),
+                    responses: responses(
+                        &[("200", "OK"), ("201", "Created")],
+                        schema,
+                        OBJECT_MEDIA,
+                    ),
+                },
+            );
         }
         if verbs.contains(&"delete") && sub.is_empty() {
-            self.op(path, Op {
-                method: "delete",
-                action: "delete",
-                id: format!("delete{}{ns}{kind}", self.id),
-                description: format!("delete a {kind}"),
-                gvk,
-                params: delete_params(),
-                body: Some(object_body(schemas::DELETE_OPTIONS)),
-                responses: responses(&[("200", "OK"), ("202", "Accepted")], schemas::STATUS, OBJECT_MEDIA),
-            });
+            self.op(
+                path,
+                Op {
+                    method: "delete",
+                    action: "delete",
+                    id: format!("delete{}{ns}{kind}", self.id),
+                    description: format!("delete a {kind}"),
+                    gvk,
+                    params: delete_params(),
+                    body: Some(object_body(schemas::DELETE_OPTIONS)),
+                    responses: responses(
+                        &[("200", "OK"), ("202", "Accepted")],
+                        schemas::STATUS,
+                        OBJECT_MEDIA,
+                    ),
+                },
+            );
         }
     }
 
@@ -298,58 +400,74 @@ impl Paths {
         let gvk = (s.group, s.version, s.kind);
         match s.name {
             "log" => {
-                self.op(&path, Op {
-                    method: "get",
-                    action: "get",
-                    id: format!("read{}{ns}{kind}Log", self.id),
-                    description: format!("read log of the specified {kind}"),
-                    gvk,
-                    params: log_params(),
-                    body: None,
-                    responses: text_responses(),
-                });
+                self.op(
+                    &path,
+                    Op {
+                        method: "get",
+                        action: "get",
+                        id: format!("read{}{ns}{kind}Log", self.id),
+                        description: format!("read log of the specified {kind}"),
+                        gvk,
+                        params: log_params(),
+                        body: None,
+                        responses: text_responses(),
+                    },
+                );
             }
             _ if s.kind.ends_with("Options") => {
                 // Streaming and proxy subresources (exec, attach,
                 // portforward, proxy): connect actions without bodies.
                 let params = connect_params(s.name);
-                for (verb, method) in
-                    [("get", "get"), ("create", "post"), ("update", "put"), ("patch", "patch"), ("delete", "delete")]
-                {
+                for (verb, method) in [
+                    ("get", "get"),
+                    ("create", "post"),
+                    ("update", "put"),
+                    ("patch", "patch"),
+                    ("delete", "delete"),
+                ] {
                     if !s.verbs.contains(&verb) {
                         continue;
                     }
                     let m = capitalize(method);
-                    self.op(&path, Op {
-                        method,
-                        action: "connect",
-                        id: format!("connect{}{m}{ns}{kind}{suffix}", self.id),
-                        description: format!("connect {method} requests to {} of {kind}", s.name),
-                        gvk,
-                        params: params.clone(),
-                        body: None,
-                        responses: text_responses(),
-                    });
-                    if s.name == "proxy" {
-                        let with_path = format!("{path}/{{path}}");
-                        self.op(&with_path, Op {
+                    self.op(
+                        &path,
+                        Op {
                             method,
                             action: "connect",
-                            id: format!("connect{}{m}{ns}{kind}{suffix}WithPath", self.id),
-                            description: format!("connect {method} requests to {} of {kind}", s.name),
+                            id: format!("connect{}{m}{ns}{kind}{suffix}", self.id),
+                            description: format!(
+                                "connect {method} requests to {} of {kind}",
+                                s.name
+                            ),
                             gvk,
                             params: params.clone(),
                             body: None,
                             responses: text_responses(),
-                        });
+                        },
+                    );
+                    if s.name == "proxy" {
+                        let with_path = format!("{path}/{{path}}");
+                        self.op(
+                            &with_path,
+                            Op {
+                                method,
+                                action: "connect",
+                                id: format!("connect{}{m}{ns}{kind}{suffix}WithPath", self.id),
+                                description: format!(
+                                    "connect {method} requests to {} of {kind}",
+                                    s.name
+                                ),
+                                gvk,
+                                params: params.clone(),
+                                body: None,
+                                responses: text_responses(),
+                            },
+                        );
                     }
                 }
                 if s.name == "proxy" {
                     let mut with_path = item_params.to_vec();
-                    with_path.insert(
-                        1,
-                        path_param("path", "path to the resource"),
-                    );
+                    with_path.insert(1, path_param("path", "path to the resource"));
                     with_path.retain(|p| p["name"] != "pretty");
                     self.path_params(&format!("{path}/{{path}}"), with_path);
                 }
@@ -362,21 +480,26 @@ impl Paths {
             }
             _ if s.verbs == ["create"] => {
                 // binding, eviction, token: POST a different kind.
-                let Some(sub_schema) = components.kind(s.group, s.version, s.kind) else { return };
-                self.op(&path, Op {
-                    method: "post",
-                    action: "post",
-                    id: format!("create{}{ns}{kind}{suffix}", self.id),
-                    description: format!("create {} of a {kind}", s.name),
-                    gvk,
-                    params: write_params(false),
-                    body: Some(object_body(&sub_schema)),
-                    responses: responses(
-                        &[("200", "OK"), ("201", "Created"), ("202", "Accepted")],
-                        &sub_schema,
-                        OBJECT_MEDIA,
-                    ),
-                });
+                let Some(sub_schema) = components.kind(s.group, s.version, s.kind) else {
+                    return;
+                };
+                self.op(
+                    &path,
+                    Op {
+                        method: "post",
+                        action: "post",
+                        id: format!("create{}{ns}{kind}{suffix}", self.id),
+                        description: format!("create {} of a {kind}", s.name),
+                        gvk,
+                        params: write_params(false),
+                        body: Some(object_body(&sub_schema)),
+                        responses: responses(
+                            &[("200", "OK"), ("201", "Created"), ("202", "Accepted")],
+                            &sub_schema,
+                            OBJECT_MEDIA,
+                        ),
+                    },
+                );
             }
             _ => {
                 let sub_schema = if s.kind == r.kind && s.group == r.group {
@@ -406,17 +529,29 @@ impl Paths {
         o.insert("responses".into(), op.responses);
         o.insert("tags".into(), json!([self.tag]));
         o.insert("x-kubernetes-action".into(), op.action.into());
-        o.insert("x-kubernetes-group-version-kind".into(), schemas::gvk(op.gvk.0, op.gvk.1, op.gvk.2));
-        self.paths.entry(path.to_string()).or_default().insert(op.method.into(), Value::Object(o));
+        o.insert(
+            "x-kubernetes-group-version-kind".into(),
+            schemas::gvk(op.gvk.0, op.gvk.1, op.gvk.2),
+        );
+        self.paths
+            .entry(path.to_string())
+            .or_default()
+            .insert(op.method.into(), Value::Object(o));
     }
 
     fn path_params(&mut self, path: &str, params: Vec<Value>) {
-        self.paths.entry(path.to_string()).or_default().insert("parameters".into(), Value::Array(params));
+        self.paths
+            .entry(path.to_string())
+            .or_default()
+            .insert("parameters".into(), Value::Array(params));
     }
 
     /// The `paths` object.
     pub(super) fn finish(self) -> Map<String, Value> {
-        self.paths.into_iter().map(|(k, v)| (k, Value::Object(v))).collect()
+        self.paths
+            .into_iter()
+            .map(|(k, v)| (k, Value::Object(v)))
+            .collect()
     }
 }
 
@@ -429,14 +564,20 @@ fn capitalize(s: &str) -> String {
 }
 
 fn content(schema: &str, media: &[&str]) -> Value {
-    let map: Map<String, Value> = media.iter().map(|m| ((*m).to_string(), json!({ "schema": reference(schema) }))).collect();
+    let map: Map<String, Value> = media
+        .iter()
+        .map(|m| ((*m).to_string(), json!({ "schema": reference(schema) })))
+        .collect();
     Value::Object(map)
 }
 
 fn responses(codes: &[(&str, &str)], schema: &str, media: &[&str]) -> Value {
     let mut map = Map::new();
     for (code, description) in codes {
-        map.insert((*code).into(), json!({ "content": content(schema, media), "description": description }));
+        map.insert(
+            (*code).into(),
+            json!({ "content": content(schema, media), "description": description }),
+        );
     }
     map.insert("401".into(), json!({ "description": "Unauthorized" }));
     Value::Object(map)
@@ -466,11 +607,18 @@ fn name_param(kind: &str) -> Value {
 }
 
 fn namespace_param() -> Value {
-    path_param("namespace", "object name and auth scope, such as for teams and projects")
+    path_param(
+        "namespace",
+        "object name and auth scope, such as for teams and projects",
+    )
 }
 
 fn pretty_param() -> Value {
-    query("pretty", "string", "If 'true', then the output is pretty printed.")
+    query(
+        "pretty",
+        "string",
+        "If 'true', then the output is pretty printed.",
+    )
 }
 
 /// Query parameters of POST, PUT and (with `force`) PATCH.
@@ -548,8 +696,16 @@ fn list_params() -> Vec<Value> {
             "string",
             "Token from a previous paged list response to get the next page with the same query. Expired tokens fail with 410 ResourceExpired. Not supported with watch.",
         ),
-        query("fieldSelector", "string", "Restrict the returned objects by their fields. Defaults to everything."),
-        query("labelSelector", "string", "Restrict the returned objects by their labels. Defaults to everything."),
+        query(
+            "fieldSelector",
+            "string",
+            "Restrict the returned objects by their fields. Defaults to everything.",
+        ),
+        query(
+            "labelSelector",
+            "string",
+            "Restrict the returned objects by their labels. Defaults to everything.",
+        ),
         query(
             "limit",
             "integer",
@@ -570,8 +726,16 @@ fn list_params() -> Vec<Value> {
             "boolean",
             "With watch=true, start the stream with synthetic ADDED events for the current objects, followed by a BOOKMARK annotated k8s.io/initial-events-end. Requires resourceVersionMatch=NotOlderThan.",
         ),
-        query("timeoutSeconds", "integer", "Timeout of the list or watch call, whatever the activity."),
-        query("watch", "boolean", "Watch for changes and return them as a stream of add, update and delete notifications."),
+        query(
+            "timeoutSeconds",
+            "integer",
+            "Timeout of the list or watch call, whatever the activity.",
+        ),
+        query(
+            "watch",
+            "boolean",
+            "Watch for changes and return them as a stream of add, update and delete notifications.",
+        ),
     ]
 }
 
@@ -585,35 +749,87 @@ fn watch_path_params() -> Vec<Value> {
 
 fn log_params() -> Vec<Value> {
     vec![
-        query("container", "string", "The container to stream logs of. Defaults to the only container of the pod."),
-        query("follow", "boolean", "Follow the log stream. Defaults to false."),
+        query(
+            "container",
+            "string",
+            "The container to stream logs of. Defaults to the only container of the pod.",
+        ),
+        query(
+            "follow",
+            "boolean",
+            "Follow the log stream. Defaults to false.",
+        ),
         query(
             "insecureSkipTLSVerifyBackend",
             "boolean",
             "Do not verify the serving certificate of the kubelet the logs come from.",
         ),
-        query("limitBytes", "integer", "Stop after this many bytes of log output."),
-        query("previous", "boolean", "Return the logs of the previous, terminated container. Defaults to false."),
-        query("sinceSeconds", "integer", "Only logs newer than this many seconds. Exclusive with sinceTime."),
-        query("stream", "string", "Which stream to return: All, Stdout or Stderr. Defaults to All."),
-        query("tailLines", "integer", "Only this many lines from the end of the log."),
-        query("timestamps", "boolean", "Prefix every line with an RFC3339 timestamp. Defaults to false."),
+        query(
+            "limitBytes",
+            "integer",
+            "Stop after this many bytes of log output.",
+        ),
+        query(
+            "previous",
+            "boolean",
+            "Return the logs of the previous, terminated container. Defaults to false.",
+        ),
+        query(
+            "sinceSeconds",
+            "integer",
+            "Only logs newer than this many seconds. Exclusive with sinceTime.",
+        ),
+        query(
+            "stream",
+            "string",
+            "Which stream to return: All, Stdout or Stderr. Defaults to All.",
+        ),
+        query(
+            "tailLines",
+            "integer",
+            "Only this many lines from the end of the log.",
+        ),
+        query(
+            "timestamps",
+            "boolean",
+            "Prefix every line with an RFC3339 timestamp. Defaults to false.",
+        ),
     ]
 }
 
 fn connect_params(sub: &str) -> Vec<Value> {
     let stdio = || {
         vec![
-            query("container", "string", "The container to connect to. Defaults to the only container of the pod."),
-            query("stderr", "boolean", "Redirect the standard error stream. Defaults to true."),
-            query("stdin", "boolean", "Redirect the standard input stream. Defaults to false."),
-            query("stdout", "boolean", "Redirect the standard output stream. Defaults to true."),
+            query(
+                "container",
+                "string",
+                "The container to connect to. Defaults to the only container of the pod.",
+            ),
+            query(
+                "stderr",
+                "boolean",
+                "Redirect the standard error stream. Defaults to true.",
+            ),
+            query(
+                "stdin",
+                "boolean",
+                "Redirect the standard input stream. Defaults to false.",
+            ),
+            query(
+                "stdout",
+                "boolean",
+                "Redirect the standard output stream. Defaults to true.",
+            ),
             query("tty", "boolean", "Allocate a terminal. Defaults to false."),
         ]
     };
     match sub {
         "exec" => {
-            let mut p = vec![query("command", "string", "The command to run, one argument per parameter.")];
+            let mut p = vec![query(
+                "command",
+                "string",
+                "The command to run, one argument per parameter.",
+            )];
             p.extend(stdio());
             p
         }

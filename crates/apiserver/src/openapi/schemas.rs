@@ -173,20 +173,50 @@ const ATOMIC_TYPES: &[&str] = &[
 
 /// Fields with their own `x-kubernetes-map-type`: (definition, field, type).
 const FIELD_MAP_TYPES: &[(&str, &str, &str)] = &[
-    ("io.k8s.api.core.v1.PersistentVolumeClaimStatus", "allocatedResourceStatuses", "granular"),
-    ("io.k8s.api.core.v1.PersistentVolumeSpec", "claimRef", "granular"),
+    (
+        "io.k8s.api.core.v1.PersistentVolumeClaimStatus",
+        "allocatedResourceStatuses",
+        "granular",
+    ),
+    (
+        "io.k8s.api.core.v1.PersistentVolumeSpec",
+        "claimRef",
+        "granular",
+    ),
     ("io.k8s.api.core.v1.PodSpec", "nodeSelector", "atomic"),
-    ("io.k8s.api.core.v1.ReplicationControllerSpec", "selector", "atomic"),
+    (
+        "io.k8s.api.core.v1.ReplicationControllerSpec",
+        "selector",
+        "atomic",
+    ),
     ("io.k8s.api.core.v1.ServiceSpec", "selector", "atomic"),
     ("io.k8s.api.node.v1.Scheduling", "nodeSelector", "atomic"),
 ];
 
-/// Discriminated unions (`x-kubernetes-unions`): (definition, discriminator,
-/// [(field, discriminator value)]).
-const UNIONS: &[(&str, &str, &[(&str, &str)])] = &[
-    ("io.k8s.api.core.v1.AppArmorProfile", "type", &[("localhostProfile", "LocalhostProfile")]),
-    ("io.k8s.api.core.v1.SeccompProfile", "type", &[("localhostProfile", "LocalhostProfile")]),
-    ("io.k8s.api.flowcontrol.v1.LimitResponse", "type", &[("queuing", "Queuing")]),
+/// A discriminated union (`x-kubernetes-unions`): definition,
+/// discriminator, and (field, discriminator value) pairs.
+type Union = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const UNIONS: &[Union] = &[
+    (
+        "io.k8s.api.core.v1.AppArmorProfile",
+        "type",
+        &[("localhostProfile", "LocalhostProfile")],
+    ),
+    (
+        "io.k8s.api.core.v1.SeccompProfile",
+        "type",
+        &[("localhostProfile", "LocalhostProfile")],
+    ),
+    (
+        "io.k8s.api.flowcontrol.v1.LimitResponse",
+        "type",
+        &[("queuing", "Queuing")],
+    ),
     (
         "io.k8s.api.flowcontrol.v1.PriorityLevelConfigurationSpec",
         "type",
@@ -195,7 +225,11 @@ const UNIONS: &[(&str, &str, &[(&str, &str)])] = &[
     (
         "io.k8s.api.flowcontrol.v1.Subject",
         "kind",
-        &[("group", "Group"), ("serviceAccount", "ServiceAccount"), ("user", "User")],
+        &[
+            ("group", "Group"),
+            ("serviceAccount", "ServiceAccount"),
+            ("user", "User"),
+        ],
     ),
 ];
 
@@ -219,7 +253,11 @@ impl Components {
         generator.subschema_for::<meta::v1::WatchEvent<k8s_openapi::apimachinery::pkg::runtime::RawExtension>>();
         let mut gvks = BTreeMap::new();
         gvks.insert(STATUS.to_string(), vec![gvk("", "v1", "Status")]);
-        Components { generator, gvks, own: BTreeMap::new() }
+        Components {
+            generator,
+            gvks,
+            own: BTreeMap::new(),
+        }
     }
 
     /// Adds kind `group`/`version`/`kind`; returns its definition name.
@@ -237,8 +275,11 @@ impl Components {
     pub(super) fn list(&mut self, item: &str, group: &str, version: &str, kind: &str) -> String {
         let name = format!("{item}List");
         let list_kind = format!("{kind}List");
-        self.gvks.insert(name.clone(), vec![gvk(group, version, &list_kind)]);
-        self.own.entry(name.clone()).or_insert_with(|| list_schema(item, kind));
+        self.gvks
+            .insert(name.clone(), vec![gvk(group, version, &list_kind)]);
+        self.own
+            .entry(name.clone())
+            .or_insert_with(|| list_schema(item, kind));
         name
     }
 
@@ -253,7 +294,8 @@ impl Components {
 
     /// Every definition, sorted by name, with the Kubernetes extensions.
     pub(super) fn finish(mut self) -> Map<String, Value> {
-        let mut all: BTreeMap<String, Value> = self.generator.take_definitions(true).into_iter().collect();
+        let mut all: BTreeMap<String, Value> =
+            self.generator.take_definitions(true).into_iter().collect();
         all.append(&mut self.own);
         all.into_iter()
             .map(|(name, mut schema)| {
@@ -296,24 +338,35 @@ fn list_schema(item: &str, kind: &str) -> Value {
 /// Brings one generated definition to upstream's shape and adds the
 /// extensions `k8s-openapi` does not carry.
 fn decorate(name: &str, schema: &mut Value, gvks: Option<&Vec<Value>>) {
-    let Some(obj) = schema.as_object_mut() else { return };
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
     match name {
-        // Upstream publishes both as strings; `k8s-openapi` as bare
-        // `x-kubernetes-int-or-string` schemas.
+        // As upstream's v3 (`OpenAPIV3OneOfTypes` of the Go types); v2
+        // turns `oneOf` back into `type: string`. `k8s-openapi` has bare
+        // `x-kubernetes-int-or-string` schemas for both.
         "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
             obj.remove("x-kubernetes-int-or-string");
             obj.insert("format".into(), "int-or-string".into());
-            obj.insert("type".into(), "string".into());
+            obj.insert(
+                "oneOf".into(),
+                json!([{ "type": "integer" }, { "type": "string" }]),
+            );
         }
         "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
             obj.remove("x-kubernetes-int-or-string");
-            obj.insert("type".into(), "string".into());
+            obj.insert(
+                "oneOf".into(),
+                json!([{ "type": "string" }, { "type": "number" }]),
+            );
         }
         _ => {}
     }
     if let Some(props) = obj.get_mut("properties").and_then(Value::as_object_mut) {
         for (field, prop) in props.iter_mut() {
-            let Some(prop) = prop.as_object_mut() else { continue };
+            let Some(prop) = prop.as_object_mut() else {
+                continue;
+            };
             if let Some(meta) = strategic_merge::patch_meta_of_type(name, &[field.as_str()]) {
                 if let Some(s) = meta.strategy.as_str() {
                     prop.insert("x-kubernetes-patch-strategy".into(), s.into());
@@ -325,10 +378,16 @@ fn decorate(name: &str, schema: &mut Value, gvks: Option<&Vec<Value>>) {
                     prop.insert("x-kubernetes-list-type".into(), t.as_str().into());
                 }
                 if !meta.list_map_keys.is_empty() {
-                    prop.insert("x-kubernetes-list-map-keys".into(), json!(meta.list_map_keys));
+                    prop.insert(
+                        "x-kubernetes-list-map-keys".into(),
+                        json!(meta.list_map_keys),
+                    );
                 }
             }
-            if let Some((_, _, t)) = FIELD_MAP_TYPES.iter().find(|(d, f, _)| *d == name && f == field) {
+            if let Some((_, _, t)) = FIELD_MAP_TYPES
+                .iter()
+                .find(|(d, f, _)| *d == name && f == field)
+            {
                 prop.insert("x-kubernetes-map-type".into(), (*t).into());
             }
         }
@@ -337,7 +396,10 @@ fn decorate(name: &str, schema: &mut Value, gvks: Option<&Vec<Value>>) {
         obj.insert("x-kubernetes-map-type".into(), "atomic".into());
     }
     if let Some((_, discriminator, fields)) = UNIONS.iter().find(|(d, _, _)| *d == name) {
-        let fields: Map<String, Value> = fields.iter().map(|(f, v)| ((*f).to_string(), (*v).into())).collect();
+        let fields: Map<String, Value> = fields
+            .iter()
+            .map(|(f, v)| ((*f).to_string(), (*v).into()))
+            .collect();
         obj.insert(
             "x-kubernetes-unions".into(),
             json!([{ "discriminator": discriminator, "fields-to-discriminateBy": fields }]),
@@ -352,7 +414,10 @@ fn decorate(name: &str, schema: &mut Value, gvks: Option<&Vec<Value>>) {
                 obj.remove("required");
             }
         }
-        obj.insert("x-kubernetes-group-version-kind".into(), Value::Array(gvks.clone()));
+        obj.insert(
+            "x-kubernetes-group-version-kind".into(),
+            Value::Array(gvks.clone()),
+        );
     }
 }
 

@@ -9,32 +9,112 @@
 //! strategic merge patch of `kubectl apply`. A 404 there would make those
 //! fail with "failed to download openapi", where kube-apiserver succeeds.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value, json};
 
 use super::schemas::REF_PREFIX;
 
 const DEFINITIONS: &str = "#/definitions/";
 
-/// Builds the v2 document from the v3 documents of every group version.
-pub(super) fn document(v3: impl IntoIterator<Item = Value>, version: &str) -> Value {
-    let mut paths = std::collections::BTreeMap::new();
-    let mut definitions = std::collections::BTreeMap::new();
+/// The v2 document of the v3 documents `v3` (one per group version), as
+/// JSON or protobuf. Each v3 document is converted and encoded on its own and
+/// dropped, so only one document's tree is in memory at a time.
+pub(super) fn encode(
+    v3: impl IntoIterator<Item = Value>,
+    version: &str,
+    protobuf: bool,
+) -> Vec<u8> {
+    let mut paths: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut definitions: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let encode_one = |v: &Value, pb_fn: fn(&mut Pb, &Value)| {
+        if protobuf {
+            let mut pb = Pb::default();
+            pb_fn(&mut pb, v);
+            pb.0
+        } else {
+            serde_json::to_vec(v).unwrap_or_default()
+        }
+    };
     for mut doc in v3 {
         if let Some(Value::Object(p)) = doc.get_mut("paths").map(Value::take) {
             for (path, item) in p {
-                paths.insert(path, path_item(item));
+                paths.insert(path, encode_one(&path_item(item), path_item_pb));
             }
         }
         if let Some(Value::Object(s)) = doc.pointer_mut("/components/schemas").map(Value::take) {
             for (name, schema) in s {
-                definitions.entry(name).or_insert_with(|| schema_v2(schema));
+                if let std::collections::btree_map::Entry::Vacant(e) = definitions.entry(name) {
+                    e.insert(encode_one(&schema_v2(schema), schema_pb));
+                }
             }
         }
     }
-    json!({
-        "definitions": definitions.into_iter().collect::<Map<_, _>>(),
-        "info": { "title": "Kubernetes", "version": version },
-        "paths": paths.into_iter().collect::<Map<_, _>>(),
+    if protobuf {
+        assemble_protobuf(&paths, &definitions, version)
+    } else {
+        assemble_json(&paths, &definitions, version)
+    }
+}
+
+fn assemble_protobuf(
+    paths: &BTreeMap<String, Vec<u8>>,
+    definitions: &BTreeMap<String, Vec<u8>>,
+    version: &str,
+) -> Vec<u8> {
+    let mut pb = Pb::default();
+    pb.string(1, "2.0");
+    pb.message(2, |m| {
+        m.string(1, "Kubernetes");
+        m.string(2, version);
+    });
+    pb.message(8, |m| {
+        for (path, item) in paths {
+            m.message(2, |named| {
+                named.string(1, path);
+                named.raw_message(2, item);
+            });
+        }
+    });
+    pb.message(9, |m| {
+        for (name, schema) in definitions {
+            m.message(1, |named| {
+                named.string(1, name);
+                named.raw_message(2, schema);
+            });
+        }
+    });
+    pb.0
+}
+
+fn assemble_json(
+    paths: &BTreeMap<String, Vec<u8>>,
+    definitions: &BTreeMap<String, Vec<u8>>,
+    version: &str,
+) -> Vec<u8> {
+    fn object(out: &mut Vec<u8>, entries: &BTreeMap<String, Vec<u8>>) {
+        out.push(b'{');
+        for (i, (key, value)) in entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(Value::String(key.clone()).to_string().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(value);
+        }
+        out.push(b'}');
+    }
+    let mut out = b"{\"definitions\":".to_vec();
+    object(&mut out, definitions);
+    out.extend_from_slice(
+        format!(
+            ",\"info\":{},\"paths\":",
+            json!({ "title": "Kubernetes", "version": version })
+        )
+        .as_bytes(),
+    );
+    object(&mut out, paths);
+    let rest = json!({
         "security": [{ "BearerToken": [] }],
         "securityDefinitions": {
             "BearerToken": {
@@ -45,7 +125,11 @@ pub(super) fn document(v3: impl IntoIterator<Item = Value>, version: &str) -> Va
             },
         },
         "swagger": "2.0",
-    })
+    });
+    let rest = rest.to_string();
+    out.push(b',');
+    out.extend_from_slice(&rest.as_bytes()[1..]);
+    out
 }
 
 /// A v3 schema in v2 form: `#/definitions/` references, and a property that
@@ -53,6 +137,10 @@ pub(super) fn document(v3: impl IntoIterator<Item = Value>, version: &str) -> Va
 fn schema_v2(schema: Value) -> Value {
     match schema {
         Value::Object(mut obj) => {
+            // IntOrString and Quantity: several types in v3, a string in v2.
+            if !obj.contains_key("type") && obj.remove("oneOf").is_some() {
+                obj.insert("type".into(), "string".into());
+            }
             if let Some(Value::Array(all_of)) = obj.get("allOf")
                 && all_of.len() == 1
                 && let Some(r) = all_of[0].get("$ref").cloned()
@@ -63,14 +151,17 @@ fn schema_v2(schema: Value) -> Value {
             obj.into_iter()
                 .map(|(k, v)| match (k.as_str(), v) {
                     ("$ref", Value::String(r)) => {
-                        let r = r.strip_prefix(REF_PREFIX).map_or(r.clone(), |n| format!("{DEFINITIONS}{n}"));
+                        let r = r
+                            .strip_prefix(REF_PREFIX)
+                            .map_or(r.clone(), |n| format!("{DEFINITIONS}{n}"));
                         (k, Value::String(r))
                     }
                     // Extension values are data, not schemas.
                     (name, v) if name.starts_with("x-") => (k, v),
-                    ("properties", Value::Object(props)) => {
-                        (k, Value::Object(props.into_iter().map(|(n, s)| (n, schema_v2(s))).collect()))
-                    }
+                    ("properties", Value::Object(props)) => (
+                        k,
+                        Value::Object(props.into_iter().map(|(n, s)| (n, schema_v2(s))).collect()),
+                    ),
                     (_, v @ (Value::Object(_) | Value::Array(_))) => (k, schema_v2(v)),
                     (_, v) => (k, v),
                 })
@@ -82,10 +173,16 @@ fn schema_v2(schema: Value) -> Value {
 }
 
 fn path_item(item: Value) -> Value {
-    let Value::Object(item) = item else { return item };
+    let Value::Object(item) = item else {
+        return item;
+    };
     item.into_iter()
         .map(|(k, v)| {
-            let v = if k == "parameters" { parameters(v) } else { operation(v) };
+            let v = if k == "parameters" {
+                parameters(v)
+            } else {
+                operation(v)
+            };
             (k, v)
         })
         .collect()
@@ -93,7 +190,9 @@ fn path_item(item: Value) -> Value {
 
 /// A v3 parameter list in v2 form: the type inline instead of a `schema`.
 fn parameters(params: Value) -> Value {
-    let Value::Array(params) = params else { return params };
+    let Value::Array(params) = params else {
+        return params;
+    };
     params
         .into_iter()
         .map(|p| {
@@ -118,8 +217,13 @@ fn operation(op: Value) -> Value {
     let mut consumes = Vec::new();
     if let Some(body) = op.get("requestBody") {
         let content = body.get("content").and_then(Value::as_object);
-        let schema = content.and_then(|c| c.values().next()).and_then(|m| m.get("schema")).cloned();
-        consumes = content.map(|c| c.keys().cloned().collect()).unwrap_or_default();
+        let schema = content
+            .and_then(|c| c.values().next())
+            .and_then(|m| m.get("schema"))
+            .cloned();
+        consumes = content
+            .map(|c| c.keys().cloned().collect())
+            .unwrap_or_default();
         if let (Some(schema), Some(list)) = (schema, params.as_array_mut()) {
             list.insert(0, json!({ "in": "body", "name": "body", "required": true, "schema": schema_v2(schema) }));
         }
@@ -129,7 +233,10 @@ fn operation(op: Value) -> Value {
     if let Some(Value::Object(rs)) = op.get("responses") {
         for (code, r) in rs {
             let mut resp = Map::new();
-            resp.insert("description".into(), r.get("description").cloned().unwrap_or_default());
+            resp.insert(
+                "description".into(),
+                r.get("description").cloned().unwrap_or_default(),
+            );
             if let Some(content) = r.get("content").and_then(Value::as_object) {
                 for media in content.keys() {
                     if !produces.contains(media) {
@@ -163,42 +270,30 @@ fn operation(op: Value) -> Value {
     Value::Object(out)
 }
 
-/// Protobuf encoding of the gnostic `openapi.v2.Document` message
-/// (`openapiv2/OpenAPIv2.proto` in google/gnostic-models), for the fields
-/// this document uses.
-pub(super) fn to_protobuf(doc: &Value) -> Vec<u8> {
-    let mut pb = Pb::default();
-    pb.string(1, str_at(doc, "swagger"));
-    pb.message(2, |m| {
-        m.string(1, str_at(&doc["info"], "title"));
-        m.string(2, str_at(&doc["info"], "version"));
-    });
-    pb.message(8, |m| {
-        for (path, item) in entries(&doc["paths"]) {
-            m.message(2, |named| {
-                named.string(1, path);
-                named.message(2, |pi| path_item_pb(pi, item));
-            });
-        }
-    });
-    pb.message(9, |m| {
-        for (name, schema) in entries(&doc["definitions"]) {
-            m.message(1, |named| {
-                named.string(1, name);
-                named.message(2, |s| schema_pb(s, schema));
-            });
-        }
-    });
-    pb.0
-}
+// Protobuf encoding of the gnostic `openapi.v2.Document` message and its
+// parts (`openapiv2/OpenAPIv2.proto` in google/gnostic-models), for the
+// fields these documents use.
 
 fn path_item_pb(pb: &mut Pb, item: &Value) {
-    for (method, field) in [("get", 2), ("put", 3), ("post", 4), ("delete", 5), ("options", 6), ("head", 7), ("patch", 8)] {
+    for (method, field) in [
+        ("get", 2),
+        ("put", 3),
+        ("post", 4),
+        ("delete", 5),
+        ("options", 6),
+        ("head", 7),
+        ("patch", 8),
+    ] {
         if let Some(op) = item.get(method) {
             pb.message(field, |o| operation_pb(o, op));
         }
     }
-    for p in item.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+    for p in item
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         pb.message(9, |m| parameter_pb(m, p));
     }
 }
@@ -215,7 +310,12 @@ fn operation_pb(pb: &mut Pb, op: &Value) {
     for c in strings(&op["consumes"]) {
         pb.string(7, c);
     }
-    for p in op.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+    for p in op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         pb.message(8, |m| parameter_pb(m, p));
     }
     pb.message(9, |rs| {
@@ -287,7 +387,12 @@ fn schema_pb(pb: &mut Pb, s: &Value) {
             pb.double(field, x);
         }
     }
-    for (key, field) in [("maxLength", 11), ("minLength", 12), ("maxItems", 14), ("minItems", 15)] {
+    for (key, field) in [
+        ("maxLength", 11),
+        ("minLength", 12),
+        ("maxItems", 14),
+        ("minItems", 15),
+    ] {
         if let Some(x) = s[key].as_i64() {
             pb.int64(field, x);
         }
@@ -297,12 +402,19 @@ fn schema_pb(pb: &mut Pb, s: &Value) {
     for r in strings(&s["required"]) {
         pb.string(19, r);
     }
-    for e in s.get("enum").and_then(Value::as_array).into_iter().flatten() {
+    for e in s
+        .get("enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         pb.message(20, |a| any_pb(a, e));
     }
     match s.get("additionalProperties") {
         Some(Value::Bool(b)) => pb.message(21, |a| a.bool(2, *b)),
-        Some(schema @ Value::Object(_)) => pb.message(21, |a| a.message(1, |sub| schema_pb(sub, schema))),
+        Some(schema @ Value::Object(_)) => {
+            pb.message(21, |a| a.message(1, |sub| schema_pb(sub, schema)))
+        }
         _ => {}
     }
     match s.get("type") {
@@ -324,7 +436,12 @@ fn schema_pb(pb: &mut Pb, s: &Value) {
             item => i.message(1, |sub| schema_pb(sub, item)),
         });
     }
-    for sub in s.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+    for sub in s
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         pb.message(24, |m| schema_pb(m, sub));
     }
     if let Some(props) = s.get("properties").and_then(Value::as_object) {
@@ -416,6 +533,13 @@ impl Pb {
         }
     }
 
+    /// A sub-message already encoded.
+    fn raw_message(&mut self, field: u32, bytes: &[u8]) {
+        self.key(field, 2);
+        self.varint(bytes.len() as u64);
+        self.0.extend_from_slice(bytes);
+    }
+
     fn message(&mut self, field: u32, f: impl FnOnce(&mut Pb)) {
         let mut inner = Pb::default();
         f(&mut inner);
@@ -447,8 +571,17 @@ mod tests {
             "x-kubernetes-group-version-kind": [{ "group": "apps", "kind": "Deployment", "version": "v1" }],
         });
         let v2 = schema_v2(v3);
-        assert_eq!(v2["properties"]["spec"], json!({ "$ref": "#/definitions/io.k8s.api.apps.v1.DeploymentSpec", "description": "d" }));
-        assert_eq!(v2["properties"]["items"]["items"], json!({ "$ref": "#/definitions/X" }));
-        assert_eq!(v2["x-kubernetes-group-version-kind"][0]["kind"], "Deployment");
+        assert_eq!(
+            v2["properties"]["spec"],
+            json!({ "$ref": "#/definitions/io.k8s.api.apps.v1.DeploymentSpec", "description": "d" })
+        );
+        assert_eq!(
+            v2["properties"]["items"]["items"],
+            json!({ "$ref": "#/definitions/X" })
+        );
+        assert_eq!(
+            v2["x-kubernetes-group-version-kind"][0]["kind"],
+            "Deployment"
+        );
     }
 }
