@@ -30,7 +30,11 @@ pub fn skiff_bin() -> PathBuf {
 /// Path of a kubectl of a given minor version.
 pub fn kubectl_bin(version: &str) -> PathBuf {
     let exact = PathBuf::from(format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}"));
-    if exact.exists() { exact } else { PathBuf::from("kubectl") }
+    if exact.exists() {
+        exact
+    } else {
+        PathBuf::from("kubectl")
+    }
 }
 
 /// A running `skiff server`.
@@ -128,7 +132,11 @@ impl Server {
         cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
         // A private discovery cache per server: ports are reused across tests.
         cmd.env("KUBECACHEDIR", self.dir.path().join("kubecache"));
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut run = || -> std::io::Result<Output> {
             let mut child = cmd.spawn()?;

@@ -8,19 +8,33 @@ use serde_json::{Value, json};
 use skiff_tests::Server;
 
 /// A curl request with the admin certificate (or none); returns (code, body).
-fn curl(server: &Server, method: &str, path: &str, body: Option<(&str, &[u8])>, auth: bool) -> Result<(u16, String)> {
+fn curl(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &[u8])>,
+    auth: bool,
+) -> Result<(u16, String)> {
     let tls = server.dir.path().join("server").join("tls");
     let mut cmd = Command::new("curl");
     cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
         .arg("--cacert")
         .arg(tls.join("ca.crt"));
     if auth {
-        cmd.arg("--cert").arg(tls.join("admin.crt")).arg("--key").arg(tls.join("admin.key"));
+        cmd.arg("--cert")
+            .arg(tls.join("admin.crt"))
+            .arg("--key")
+            .arg(tls.join("admin.key"));
     }
-    let body_file = server.dir.path().join(format!("body-{}", std::process::id()));
+    let body_file = server
+        .dir
+        .path()
+        .join(format!("body-{}", std::process::id()));
     if let Some((ct, data)) = body {
         std::fs::write(&body_file, data)?;
-        cmd.args(["-H", &format!("Content-Type: {ct}")]).arg("--data-binary").arg(format!("@{}", body_file.display()));
+        cmd.args(["-H", &format!("Content-Type: {ct}")])
+            .arg("--data-binary")
+            .arg(format!("@{}", body_file.display()));
     }
     cmd.arg(format!("{}{}", server.url, path));
     let out = cmd.output().context("failed to run curl")?;
@@ -34,7 +48,13 @@ fn status_of(body: &str) -> Value {
 }
 
 fn post(server: &Server, path: &str, obj: &Value) -> Result<(u16, Value)> {
-    let (code, body) = curl(server, "POST", path, Some(("application/json", obj.to_string().as_bytes())), true)?;
+    let (code, body) = curl(
+        server,
+        "POST",
+        path,
+        Some(("application/json", obj.to_string().as_bytes())),
+        true,
+    )?;
     Ok((code, status_of(&body)))
 }
 
@@ -54,7 +74,10 @@ fn unauthenticated_requests_get_401_except_health_and_version() -> Result<()> {
     let (code, body) = curl(&server, "GET", "/version", None, false)?;
     assert_eq!(code, 200);
     let v = status_of(&body);
-    assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("33")));
+    assert_eq!(
+        (v["major"].as_str(), v["minor"].as_str()),
+        (Some("1"), Some("33"))
+    );
     Ok(())
 }
 
@@ -64,57 +87,163 @@ fn bad_input_gets_upstreams_status() -> Result<()> {
     let cms = "/api/v1/namespaces/default/configmaps";
 
     // Malformed JSON and YAML.
-    let (code, body) = curl(&server, "POST", cms, Some(("application/json", b"{\"kind\":")), true)?;
-    assert_eq!((code, status_of(&body)["reason"].as_str()), (400, Some("BadRequest")), "{body}");
-    let (code, body) = curl(&server, "POST", cms, Some(("application/yaml", b"a: [b")), true)?;
+    let (code, body) = curl(
+        &server,
+        "POST",
+        cms,
+        Some(("application/json", b"{\"kind\":")),
+        true,
+    )?;
+    assert_eq!(
+        (code, status_of(&body)["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "{body}"
+    );
+    let (code, body) = curl(
+        &server,
+        "POST",
+        cms,
+        Some(("application/yaml", b"a: [b")),
+        true,
+    )?;
     assert_eq!(code, 400, "{body}");
 
     // Body of another kind.
-    let (code, st) = post(&server, cms, &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}))?;
-    assert_eq!((code, st["reason"].as_str()), (400, Some("BadRequest")), "{st}");
-    let (code, st) = post(&server, cms, &json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}}))?;
+    let (code, st) = post(
+        &server,
+        cms,
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}),
+    )?;
+    assert_eq!(
+        (code, st["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "{st}"
+    );
+    let (code, st) = post(
+        &server,
+        cms,
+        &json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+    )?;
     assert_eq!(code, 400, "{st}");
 
     // Bad names.
     let long = "a".repeat(254);
     for name in ["Bad_Name", long.as_str(), "-x"] {
-        let (code, st) = post(&server, cms, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}))?;
-        assert_eq!((code, st["reason"].as_str()), (422, Some("Invalid")), "{name}: {st}");
+        let (code, st) = post(
+            &server,
+            cms,
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}),
+        )?;
+        assert_eq!(
+            (code, st["reason"].as_str()),
+            (422, Some("Invalid")),
+            "{name}: {st}"
+        );
         assert_eq!(st["details"]["causes"][0]["field"], "metadata.name", "{st}");
-        assert!(st["message"].as_str().unwrap_or("").starts_with(&format!("ConfigMap {name:?} is invalid: metadata.name: Invalid value")), "{st}");
+        assert!(
+            st["message"].as_str().unwrap_or("").starts_with(&format!(
+                "ConfigMap {name:?} is invalid: metadata.name: Invalid value"
+            )),
+            "{st}"
+        );
     }
-    let (code, st) = post(&server, cms, &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}))?;
+    let (code, st) = post(
+        &server,
+        cms,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}),
+    )?;
     assert_eq!(code, 422, "{st}");
-    assert_eq!(st["message"], "ConfigMap \"\" is invalid: metadata.name: Required value: name or generateName is required");
+    assert_eq!(
+        st["message"],
+        "ConfigMap \"\" is invalid: metadata.name: Required value: name or generateName is required"
+    );
 
     // Too large.
-    let big = format!("{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}", "x".repeat(3 * 1024 * 1024 + 10));
-    let (code, body) = curl(&server, "POST", cms, Some(("application/json", big.as_bytes())), true)?;
-    assert_eq!((code, status_of(&body)["reason"].as_str()), (413, Some("RequestEntityTooLarge")), "{}", &body[..body.len().min(300)]);
+    let big = format!(
+        "{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"big\"}},\"data\":{{\"a\":\"{}\"}}}}",
+        "x".repeat(3 * 1024 * 1024 + 10)
+    );
+    let (code, body) = curl(
+        &server,
+        "POST",
+        cms,
+        Some(("application/json", big.as_bytes())),
+        true,
+    )?;
+    assert_eq!(
+        (code, status_of(&body)["reason"].as_str()),
+        (413, Some("RequestEntityTooLarge")),
+        "{}",
+        &body[..body.len().min(300)]
+    );
 
     // Bad selectors, resource versions and continue tokens.
-    for q in ["labelSelector=a%20in%20(", "fieldSelector=foo", "fieldSelector=spec.nope%3Dx", "resourceVersion=abc&resourceVersionMatch=Exact", "limit=1&continue=%25%25"] {
+    for q in [
+        "labelSelector=a%20in%20(",
+        "fieldSelector=foo",
+        "fieldSelector=spec.nope%3Dx",
+        "resourceVersion=abc&resourceVersionMatch=Exact",
+        "limit=1&continue=%25%25",
+    ] {
         let (code, body) = curl(&server, "GET", &format!("{cms}?{q}"), None, true)?;
-        assert_eq!((code, status_of(&body)["reason"].as_str()), (400, Some("BadRequest")), "{q}: {body}");
+        assert_eq!(
+            (code, status_of(&body)["reason"].as_str()),
+            (400, Some("BadRequest")),
+            "{q}: {body}"
+        );
     }
-    let (code, body) = curl(&server, "GET", "/api/v1/namespaces/default/pods?fieldSelector=spec.nope%3Dx", None, true)?;
+    let (code, body) = curl(
+        &server,
+        "GET",
+        "/api/v1/namespaces/default/pods?fieldSelector=spec.nope%3Dx",
+        None,
+        true,
+    )?;
     assert_eq!(code, 400);
-    assert_eq!(status_of(&body)["message"], "field label not supported: spec.nope");
+    assert_eq!(
+        status_of(&body)["message"],
+        "field label not supported: spec.nope"
+    );
 
     // Unknown resources and verbs.
-    let (code, body) = curl(&server, "GET", "/api/v1/namespaces/default/nothings", None, true)?;
-    assert_eq!((code, status_of(&body)["reason"].as_str()), (404, Some("NotFound")), "{body}");
+    let (code, body) = curl(
+        &server,
+        "GET",
+        "/api/v1/namespaces/default/nothings",
+        None,
+        true,
+    )?;
+    assert_eq!(
+        (code, status_of(&body)["reason"].as_str()),
+        (404, Some("NotFound")),
+        "{body}"
+    );
     let (code, body) = curl(&server, "GET", "/apis/nope.example.com/v1", None, true)?;
     assert_eq!(code, 404, "{body}");
     let (code, body) = curl(&server, "DELETE", "/api/v1/namespaces", None, true)?;
-    assert_eq!((code, status_of(&body)["reason"].as_str()), (405, Some("MethodNotAllowed")), "{body}");
+    assert_eq!(
+        (code, status_of(&body)["reason"].as_str()),
+        (405, Some("MethodNotAllowed")),
+        "{body}"
+    );
 
     // Missing namespace and protected namespaces.
-    let (code, st) = post(&server, "/api/v1/namespaces/nope/configmaps", &json!({"metadata": {"name": "a"}}))?;
-    assert_eq!((code, st["message"].as_str()), (404, Some("namespaces \"nope\" not found")), "{st}");
+    let (code, st) = post(
+        &server,
+        "/api/v1/namespaces/nope/configmaps",
+        &json!({"metadata": {"name": "a"}}),
+    )?;
+    assert_eq!(
+        (code, st["message"].as_str()),
+        (404, Some("namespaces \"nope\" not found")),
+        "{st}"
+    );
     let (code, body) = curl(&server, "DELETE", "/api/v1/namespaces/default", None, true)?;
     assert_eq!(code, 403, "{body}");
-    assert_eq!(status_of(&body)["message"], "namespaces \"default\" is forbidden: this namespace may not be deleted");
+    assert_eq!(
+        status_of(&body)["message"],
+        "namespaces \"default\" is forbidden: this namespace may not be deleted"
+    );
 
     // Nothing was written by any of the above, and the server still serves.
     let (code, body) = curl(&server, "GET", cms, None, true)?;
@@ -127,21 +256,51 @@ fn bad_input_gets_upstreams_status() -> Result<()> {
 fn optimistic_concurrency_and_create_conflicts() -> Result<()> {
     let server = Server::start()?;
     let cms = "/api/v1/namespaces/default/configmaps";
-    let (code, created) = post(&server, cms, &json!({"metadata": {"name": "c"}, "data": {"a": "1"}}))?;
+    let (code, created) = post(
+        &server,
+        cms,
+        &json!({"metadata": {"name": "c"}, "data": {"a": "1"}}),
+    )?;
     assert_eq!(code, 201, "{created}");
-    let rv = created["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let (code, st) = post(&server, cms, &json!({"metadata": {"name": "c"}}))?;
-    assert_eq!((code, st["reason"].as_str(), st["message"].as_str()), (409, Some("AlreadyExists"), Some("configmaps \"c\" already exists")));
+    assert_eq!(
+        (code, st["reason"].as_str(), st["message"].as_str()),
+        (
+            409,
+            Some("AlreadyExists"),
+            Some("configmaps \"c\" already exists")
+        )
+    );
 
     let mut updated = created.clone();
     updated["data"]["a"] = json!("2");
-    let (code, body) = curl(&server, "PUT", &format!("{cms}/c"), Some(("application/json", updated.to_string().as_bytes())), true)?;
+    let (code, body) = curl(
+        &server,
+        "PUT",
+        &format!("{cms}/c"),
+        Some(("application/json", updated.to_string().as_bytes())),
+        true,
+    )?;
     assert_eq!(code, 200, "{body}");
     // The same resourceVersion again is now stale.
     updated["data"]["a"] = json!("3");
-    let (code, body) = curl(&server, "PUT", &format!("{cms}/c"), Some(("application/json", updated.to_string().as_bytes())), true)?;
+    let (code, body) = curl(
+        &server,
+        "PUT",
+        &format!("{cms}/c"),
+        Some(("application/json", updated.to_string().as_bytes())),
+        true,
+    )?;
     let st = status_of(&body);
-    assert_eq!((code, st["reason"].as_str()), (409, Some("Conflict")), "{body}");
+    assert_eq!(
+        (code, st["reason"].as_str()),
+        (409, Some("Conflict")),
+        "{body}"
+    );
     assert_eq!(
         st["message"],
         "Operation cannot be fulfilled on configmaps \"c\": the object has been modified; please apply your changes to the latest version and try again"
@@ -150,7 +309,13 @@ fn optimistic_concurrency_and_create_conflicts() -> Result<()> {
 
     // A JSON patch whose test fails changes nothing.
     let patch = br#"[{"op":"test","path":"/data/a","value":"nope"},{"op":"replace","path":"/data/a","value":"x"}]"#;
-    let (code, body) = curl(&server, "PATCH", &format!("{cms}/c"), Some(("application/json-patch+json", patch)), true)?;
+    let (code, body) = curl(
+        &server,
+        "PATCH",
+        &format!("{cms}/c"),
+        Some(("application/json-patch+json", patch)),
+        true,
+    )?;
     assert_eq!(code, 422, "{body}");
     let (_, body) = curl(&server, "GET", &format!("{cms}/c"), None, true)?;
     assert_eq!(status_of(&body)["data"]["a"], "2");

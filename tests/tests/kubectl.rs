@@ -62,10 +62,21 @@ fn get_namespaces_shows_the_system_namespaces() -> Result<()> {
     let server = Server::start()?;
     for v in KUBECTL_VERSIONS {
         let out = server.kubectl_ok(v, &["get", "ns"])?;
-        let names: Vec<&str> = out.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
-        assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"], "kubectl {v}:\n{out}");
+        let names: Vec<&str> = out
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(
+            names,
+            ["default", "kube-node-lease", "kube-public", "kube-system"],
+            "kubectl {v}:\n{out}"
+        );
         assert!(out.starts_with("NAME"), "{out}");
-        assert!(out.lines().nth(1).is_some_and(|l| l.contains("Active")), "{out}");
+        assert!(
+            out.lines().nth(1).is_some_and(|l| l.contains("Active")),
+            "{out}"
+        );
     }
     Ok(())
 }
@@ -79,38 +90,74 @@ fn apply_multi_document_file_then_get_in_every_format() -> Result<()> {
         assert!(out.contains("deployment.apps/web"), "kubectl {v}: {out}");
         assert!(out.contains("service/web"), "kubectl {v}: {out}");
 
-        let json: serde_json::Value =
-            serde_json::from_str(&server.kubectl_ok(v, &["get", "deploy", "web", "-n", "demo", "-o", "json"])?)?;
+        let json: serde_json::Value = serde_json::from_str(
+            &server.kubectl_ok(v, &["get", "deploy", "web", "-n", "demo", "-o", "json"])?,
+        )?;
         assert_eq!(json["spec"]["replicas"], 2);
         assert_eq!(json["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
-        assert_eq!(json["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            json["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
         assert_eq!(json["metadata"]["generation"], 1);
 
         let yaml = server.kubectl_ok(v, &["get", "svc", "web", "-n", "demo", "-o", "yaml"])?;
         let svc: serde_yaml::Value = serde_yaml::from_str(&yaml)?;
         let ip = svc["spec"]["clusterIP"].as_str().unwrap_or("");
-        assert!(ip.starts_with("10.43."), "cluster IP from the service range: {yaml}");
-        assert_eq!(svc["spec"]["ports"][0]["targetPort"], serde_yaml::Value::from(80));
+        assert!(
+            ip.starts_with("10.43."),
+            "cluster IP from the service range: {yaml}"
+        );
+        assert_eq!(
+            svc["spec"]["ports"][0]["targetPort"],
+            serde_yaml::Value::from(80)
+        );
 
         let names = server.kubectl_ok(v, &["get", "deploy,svc,cm", "-n", "demo", "-o", "name"])?;
-        assert!(names.contains("deployment.apps/web") && names.contains("service/web") && names.contains("configmap/cfg"), "{names}");
+        assert!(
+            names.contains("deployment.apps/web")
+                && names.contains("service/web")
+                && names.contains("configmap/cfg"),
+            "{names}"
+        );
 
-        let jp = server.kubectl_ok(v, &["get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.data.a}"])?;
+        let jp = server.kubectl_ok(
+            v,
+            &["get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.data.a}"],
+        )?;
         assert_eq!(jp, "1");
 
         let wide = server.kubectl_ok(v, &["get", "deploy", "-n", "demo", "-o", "wide"])?;
         let header = wide.lines().next().unwrap_or("");
-        for col in ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"] {
+        for col in [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ] {
             assert!(header.contains(col), "column {col} in {wide}");
         }
-        assert!(wide.contains("nginx:1.25") && wide.contains("app=web"), "{wide}");
+        assert!(
+            wide.contains("nginx:1.25") && wide.contains("app=web"),
+            "{wide}"
+        );
 
         let all = server.kubectl_ok(v, &["get", "all", "-n", "demo"])?;
-        assert!(all.contains("deployment.apps/web") && all.contains("service/web"), "{all}");
+        assert!(
+            all.contains("deployment.apps/web") && all.contains("service/web"),
+            "{all}"
+        );
 
         // A second apply of the same file changes nothing.
         let out = server.kubectl_ok(v, &["apply", "-f", &file])?;
-        assert!(out.contains("deployment.apps/web unchanged"), "kubectl {v}: {out}");
+        assert!(
+            out.contains("deployment.apps/web unchanged"),
+            "kubectl {v}: {out}"
+        );
     }
     Ok(())
 }
@@ -121,22 +168,82 @@ fn label_annotate_scale_delete() -> Result<()> {
     let file = write_app(&server)?;
     server.kubectl_ok("1.33", &["apply", "-f", &file])?;
     for v in KUBECTL_VERSIONS {
-        server.kubectl_ok(v, &["label", "cm", "cfg", "-n", "demo", &format!("tier=t{}", &v[2..])])?;
-        let out = server.kubectl_ok(v, &["get", "cm", "-n", "demo", "-l", &format!("tier=t{}", &v[2..]), "-o", "name"])?;
+        server.kubectl_ok(
+            v,
+            &[
+                "label",
+                "cm",
+                "cfg",
+                "-n",
+                "demo",
+                &format!("tier=t{}", &v[2..]),
+            ],
+        )?;
+        let out = server.kubectl_ok(
+            v,
+            &[
+                "get",
+                "cm",
+                "-n",
+                "demo",
+                "-l",
+                &format!("tier=t{}", &v[2..]),
+                "-o",
+                "name",
+            ],
+        )?;
         assert_eq!(out.trim(), "configmap/cfg");
         server.kubectl_ok(v, &["label", "cm", "cfg", "-n", "demo", "tier-"])?;
         let out = server.kubectl_ok(v, &["get", "cm", "-n", "demo", "-l", "tier", "-o", "name"])?;
         assert_eq!(out.trim(), "", "label removed");
 
-        server.kubectl_ok(v, &["annotate", "cm", "cfg", "-n", "demo", "note=hello", "--overwrite"])?;
-        let out = server.kubectl_ok(v, &["get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.metadata.annotations.note}"])?;
+        server.kubectl_ok(
+            v,
+            &[
+                "annotate",
+                "cm",
+                "cfg",
+                "-n",
+                "demo",
+                "note=hello",
+                "--overwrite",
+            ],
+        )?;
+        let out = server.kubectl_ok(
+            v,
+            &[
+                "get",
+                "cm",
+                "cfg",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.metadata.annotations.note}",
+            ],
+        )?;
         assert_eq!(out, "hello");
 
         server.kubectl_ok(v, &["scale", "deploy", "web", "-n", "demo", "--replicas=4"])?;
-        let out = server.kubectl_ok(v, &["get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"])?;
+        let out = server.kubectl_ok(
+            v,
+            &[
+                "get",
+                "deploy",
+                "web",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.spec.replicas} {.metadata.generation}",
+            ],
+        )?;
         let mut it = out.split(' ');
         assert_eq!(it.next(), Some("4"));
-        assert!(it.next().and_then(|g| g.parse::<i64>().ok()).is_some_and(|g| g >= 2), "generation bumps on spec change: {out}");
+        assert!(
+            it.next()
+                .and_then(|g| g.parse::<i64>().ok())
+                .is_some_and(|g| g >= 2),
+            "generation bumps on spec change: {out}"
+        );
         server.kubectl_ok(v, &["scale", "deploy", "web", "-n", "demo", "--replicas=2"])?;
     }
     let out = server.kubectl_ok("1.33", &["delete", "cm", "cfg", "-n", "demo"])?;
@@ -153,11 +260,39 @@ fn create_namespace_configmap_and_secret() -> Result<()> {
     for v in KUBECTL_VERSIONS {
         let ns = format!("ns{}", &v[2..]);
         server.kubectl_ok(v, &["create", "namespace", &ns])?;
-        server.kubectl_ok(v, &["create", "configmap", "c", "-n", &ns, "--from-literal=k=v"])?;
-        server.kubectl_ok(v, &["create", "secret", "generic", "s", "-n", &ns, "--from-literal=pw=hunter2"])?;
-        let out = server.kubectl_ok(v, &["get", "secret", "s", "-n", &ns, "-o", "jsonpath={.type} {.data.pw}"])?;
+        server.kubectl_ok(
+            v,
+            &["create", "configmap", "c", "-n", &ns, "--from-literal=k=v"],
+        )?;
+        server.kubectl_ok(
+            v,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "s",
+                "-n",
+                &ns,
+                "--from-literal=pw=hunter2",
+            ],
+        )?;
+        let out = server.kubectl_ok(
+            v,
+            &[
+                "get",
+                "secret",
+                "s",
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.type} {.data.pw}",
+            ],
+        )?;
         assert_eq!(out, "Opaque aHVudGVyMg==");
-        let out = server.kubectl_ok(v, &["get", "cm", "c", "-n", &ns, "-o", "jsonpath={.data.k}"])?;
+        let out = server.kubectl_ok(
+            v,
+            &["get", "cm", "c", "-n", &ns, "-o", "jsonpath={.data.k}"],
+        )?;
         assert_eq!(out, "v");
     }
     Ok(())
@@ -173,7 +308,13 @@ fn api_resources_and_versions() -> Result<()> {
             ("deployments", "deploy", "apps/v1", "true", "Deployment"),
             ("cronjobs", "cj", "batch/v1", "true", "CronJob"),
             ("namespaces", "ns", "v1", "false", "Namespace"),
-            ("customresourcedefinitions", "crd,crds", "apiextensions.k8s.io/v1", "false", "CustomResourceDefinition"),
+            (
+                "customresourcedefinitions",
+                "crd,crds",
+                "apiextensions.k8s.io/v1",
+                "false",
+                "CustomResourceDefinition",
+            ),
         ] {
             let found = out.lines().any(|l| {
                 let cols: Vec<&str> = l.split_whitespace().collect();
@@ -182,7 +323,14 @@ fn api_resources_and_versions() -> Result<()> {
             assert!(found, "kubectl {v}: {line:?} in\n{out}");
         }
         let out = server.kubectl_ok(v, &["api-versions"])?;
-        for gv in ["v1", "apps/v1", "batch/v1", "autoscaling/v2", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1"] {
+        for gv in [
+            "v1",
+            "apps/v1",
+            "batch/v1",
+            "autoscaling/v2",
+            "networking.k8s.io/v1",
+            "rbac.authorization.k8s.io/v1",
+        ] {
             assert!(out.lines().any(|l| l == gv), "kubectl {v}: {gv} in\n{out}");
         }
     }
@@ -197,7 +345,10 @@ fn describe_shows_the_object() -> Result<()> {
     for v in KUBECTL_VERSIONS {
         let out = server.kubectl_ok(v, &["describe", "deploy", "web", "-n", "demo"])?;
         assert!(out.contains("Name:") && out.contains("web"), "{out}");
-        assert!(out.contains("StrategyType:") && out.contains("RollingUpdate"), "{out}");
+        assert!(
+            out.contains("StrategyType:") && out.contains("RollingUpdate"),
+            "{out}"
+        );
         let out = server.kubectl_ok(v, &["describe", "ns", "demo"])?;
         assert!(out.contains("Status:") && out.contains("Active"), "{out}");
     }
@@ -219,7 +370,10 @@ fn get_watch_prints_changes() -> Result<()> {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 let _ = tx.send(line);
             }
         });
@@ -246,7 +400,10 @@ fn edit_with_a_scripted_editor() -> Result<()> {
     let file = write_app(&server)?;
     server.kubectl_ok("1.33", &["apply", "-f", &file])?;
     let editor = server.dir.path().join("editor.sh");
-    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/a: \"1\"/a: \"edited\"/' \"$1\"\n")?;
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/a: \"1\"/a: \"edited\"/' \"$1\"\n",
+    )?;
     std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     for v in KUBECTL_VERSIONS {
         let out = std::process::Command::new(skiff_tests::kubectl_bin(v))
@@ -256,9 +413,24 @@ fn edit_with_a_scripted_editor() -> Result<()> {
             .env("KUBE_EDITOR", &editor)
             .output()?;
         check(out, &["edit"])?;
-        let a = server.kubectl_ok(v, &["get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.data.a}"])?;
+        let a = server.kubectl_ok(
+            v,
+            &["get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.data.a}"],
+        )?;
         assert_eq!(a, "edited");
-        server.kubectl_ok(v, &["patch", "cm", "cfg", "-n", "demo", "--type=merge", "-p", r#"{"data":{"a":"1"}}"#])?;
+        server.kubectl_ok(
+            v,
+            &[
+                "patch",
+                "cm",
+                "cfg",
+                "-n",
+                "demo",
+                "--type=merge",
+                "-p",
+                r#"{"data":{"a":"1"}}"#,
+            ],
+        )?;
     }
     Ok(())
 }

@@ -42,7 +42,8 @@ async fn watcher_sees_every_event_in_order() -> Result<()> {
         }
     }
     for i in 0..20 {
-        api.create(&PostParams::default(), &cm(&format!("c{i}"), "0")).await?;
+        api.create(&PostParams::default(), &cm(&format!("c{i}"), "0"))
+            .await?;
     }
     for i in 0..20 {
         api.replace(&format!("c{i}"), &PostParams::default(), &{
@@ -53,7 +54,8 @@ async fn watcher_sees_every_event_in_order() -> Result<()> {
         .await?;
     }
     for i in 0..20 {
-        api.delete(&format!("c{i}"), &DeleteParams::default()).await?;
+        api.delete(&format!("c{i}"), &DeleteParams::default())
+            .await?;
     }
     let mut seen = Vec::new();
     let mut last_rv = 0u64;
@@ -65,10 +67,20 @@ async fn watcher_sees_every_event_in_order() -> Result<()> {
             Some(other) => anyhow::bail!("unexpected event {other:?}"),
             None => anyhow::bail!("watch ended"),
         };
-        let rv: u64 = obj.metadata.resource_version.clone().unwrap_or_default().parse()?;
+        let rv: u64 = obj
+            .metadata
+            .resource_version
+            .clone()
+            .unwrap_or_default()
+            .parse()?;
         assert!(rv > last_rv, "revisions increase: {rv} after {last_rv}");
         last_rv = rv;
-        let v = obj.data.as_ref().and_then(|d| d.get("v")).cloned().unwrap_or_default();
+        let v = obj
+            .data
+            .as_ref()
+            .and_then(|d| d.get("v"))
+            .cloned()
+            .unwrap_or_default();
         seen.push((kind, obj.metadata.name.clone().unwrap_or_default(), v));
     }
     let expected: Vec<(&str, String, String)> = (0..20)
@@ -85,22 +97,27 @@ async fn watcher_sees_every_event_in_order() -> Result<()> {
 async fn watch_resumes_after_restart_without_relist() -> Result<()> {
     let mut server = Server::start()?;
     let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
-    api.create(&PostParams::default(), &cm("before", "0")).await?;
+    api.create(&PostParams::default(), &cm("before", "0"))
+        .await?;
     let list = api.list(&Default::default()).await?;
     let rv = list.metadata.resource_version.clone().unwrap_or_default();
 
     // Changes made while no one watches, then a restart.
-    api.create(&PostParams::default(), &cm("during", "0")).await?;
+    api.create(&PostParams::default(), &cm("during", "0"))
+        .await?;
     server.restart()?;
     let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
-    api.create(&PostParams::default(), &cm("after", "0")).await?;
+    api.create(&PostParams::default(), &cm("after", "0"))
+        .await?;
 
     // A watch from the old resourceVersion gets exactly what happened since.
     let mut stream = api.watch(&Default::default(), &rv).await?.boxed();
     let mut names = Vec::new();
     while names.len() < 2 {
         match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await?? {
-            Some(kube::api::WatchEvent::Added(o)) => names.push(o.metadata.name.unwrap_or_default()),
+            Some(kube::api::WatchEvent::Added(o)) => {
+                names.push(o.metadata.name.unwrap_or_default())
+            }
             Some(kube::api::WatchEvent::Bookmark(_)) => {}
             other => anyhow::bail!("unexpected {other:?}"),
         }
@@ -117,15 +134,36 @@ async fn object_leaving_a_selection_is_deleted_from_the_watch() -> Result<()> {
     let mut c = cm("sel", "0");
     c.metadata.labels = Some([("tier".to_string(), "a".to_string())].into());
     let created = api.create(&PostParams::default(), &c).await?;
-    let rv = created.metadata.resource_version.clone().unwrap_or_default();
-    let mut stream = api.watch(&WatchParams::default().labels("tier=a"), &rv).await?.boxed();
+    let rv = created
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+    let mut stream = api
+        .watch(&WatchParams::default().labels("tier=a"), &rv)
+        .await?
+        .boxed();
     let patched = api
-        .patch("sel", &PatchParams::default(), &Patch::Merge(serde_json::json!({"metadata": {"labels": {"tier": "b"}}})))
+        .patch(
+            "sel",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {"tier": "b"}}})),
+        )
         .await?;
     match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await?? {
         Some(WatchEvent::Deleted(o)) => {
-            assert_eq!(o.metadata.resource_version, patched.metadata.resource_version, "the event's revision");
-            assert_eq!(o.metadata.labels.and_then(|l| l.get("tier").cloned()).as_deref(), Some("a"), "the last state in the selection");
+            assert_eq!(
+                o.metadata.resource_version, patched.metadata.resource_version,
+                "the event's revision"
+            );
+            assert_eq!(
+                o.metadata
+                    .labels
+                    .and_then(|l| l.get("tier").cloned())
+                    .as_deref(),
+                Some("a"),
+                "the last state in the selection"
+            );
         }
         other => anyhow::bail!("expected DELETED, got {other:?}"),
     }
@@ -138,7 +176,8 @@ async fn streaming_list_sends_initial_events_then_a_bookmark() -> Result<()> {
     let server = Server::start()?;
     let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
     for i in 0..3 {
-        api.create(&PostParams::default(), &cm(&format!("s{i}"), "0")).await?;
+        api.create(&PostParams::default(), &cm(&format!("s{i}"), "0"))
+            .await?;
     }
     let wp = WatchParams::streaming_lists();
     let mut stream = api.watch(&wp, "").await?.boxed();
@@ -147,7 +186,13 @@ async fn streaming_list_sends_initial_events_then_a_bookmark() -> Result<()> {
         match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await?? {
             Some(WatchEvent::Added(o)) => added.push(o.metadata.name.unwrap_or_default()),
             Some(WatchEvent::Bookmark(b)) => {
-                assert_eq!(b.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str), Some("true"));
+                assert_eq!(
+                    b.metadata
+                        .annotations
+                        .get("k8s.io/initial-events-end")
+                        .map(String::as_str),
+                    Some("true")
+                );
                 break;
             }
             other => anyhow::bail!("unexpected {other:?}"),

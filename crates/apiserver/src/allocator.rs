@@ -31,14 +31,23 @@ pub struct Cidr {
 impl std::str::FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Cidr, String> {
-        let (ip, len) = s.split_once('/').ok_or_else(|| format!("invalid CIDR {s:?}: missing '/'"))?;
+        let (ip, len) = s
+            .split_once('/')
+            .ok_or_else(|| format!("invalid CIDR {s:?}: missing '/'"))?;
         let base: Ipv4Addr = ip.parse().map_err(|e| format!("invalid CIDR {s:?}: {e}"))?;
-        let prefix: u8 = len.parse().map_err(|e| format!("invalid CIDR {s:?}: {e}"))?;
+        let prefix: u8 = len
+            .parse()
+            .map_err(|e| format!("invalid CIDR {s:?}: {e}"))?;
         if prefix > 30 {
-            return Err(format!("invalid CIDR {s:?}: a service range needs a prefix of at most /30"));
+            return Err(format!(
+                "invalid CIDR {s:?}: a service range needs a prefix of at most /30"
+            ));
         }
         let mask = u32::MAX << (32 - prefix);
-        Ok(Cidr { base: Ipv4Addr::from(u32::from(base) & mask), prefix })
+        Ok(Cidr {
+            base: Ipv4Addr::from(u32::from(base) & mask),
+            prefix,
+        })
     }
 }
 
@@ -91,13 +100,24 @@ impl ServiceAllocator {
         let mut ips = HashSet::new();
         let mut ports = HashSet::new();
         if let Some(cache) = ctx.server.cache.resource(ctx.info) {
-            let snap = cache.snapshot(&format!("{}/", cache.prefix.trim_end_matches('/')), 0).await;
+            let snap = cache
+                .snapshot(&format!("{}/", cache.prefix.trim_end_matches('/')), 0)
+                .await;
             for e in snap.items {
                 let v = e.value();
-                if let Some(ip) = v.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
+                if let Some(ip) = v
+                    .pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok())
+                {
                     ips.insert(ip);
                 }
-                for p in v.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+                for p in v
+                    .pointer("/spec/ports")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(n) = p.get("nodePort").and_then(Value::as_u64) {
                         ports.insert(n as u16);
                     }
@@ -111,15 +131,26 @@ impl ServiceAllocator {
     pub async fn allocate(&self, ctx: &Ctx<'_>, svc: &mut Value) -> Result<(), Status> {
         let name = skiff_core::meta::name(svc).to_string();
         let invalid = |errs: Vec<FieldError>| Status::invalid("Service", "", &name, &errs);
-        let ty = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+        let ty = svc
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string();
         if ty == "ExternalName" {
             return Ok(());
         }
         let (used_ips, used_ports) = self.in_use(ctx).await;
-        let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+        let requested = svc
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if requested != "None" {
             let ip = {
-                let mut reserved = self.reserved_ips.lock().map_err(|_| Status::internal("allocator lock poisoned"))?;
+                let mut reserved = self
+                    .reserved_ips
+                    .lock()
+                    .map_err(|_| Status::internal("allocator lock poisoned"))?;
                 prune(&mut reserved);
                 let taken = |ip: &Ipv4Addr| used_ips.contains(ip) || reserved.contains_key(ip);
                 let ip = if requested.is_empty() {
@@ -130,23 +161,34 @@ impl ServiceAllocator {
                     (0..size - 2)
                         .map(|i| self.cidr.nth(1 + (offset + i) % (size - 2)))
                         .find(|ip| !taken(ip))
-                        .ok_or_else(|| Status::internal("failed to allocate a serviceIP: range is full"))?
+                        .ok_or_else(|| {
+                            Status::internal("failed to allocate a serviceIP: range is full")
+                        })?
                 } else {
                     let ip: Ipv4Addr = requested.parse().map_err(|_| {
-                        invalid(vec![FieldError::invalid("spec.clusterIPs[0]", &json!(requested), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
+                        invalid(vec![FieldError::invalid(
+                            "spec.clusterIPs[0]",
+                            &json!(requested),
+                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                        )])
                     })?;
                     if !self.cidr.contains(ip) {
                         return Err(invalid(vec![FieldError::invalid(
                             "spec.clusterIPs",
                             &json!([requested]),
-                            format!("failed to allocate IP {requested}: the provided IP ({requested}) is not in the valid range. The range of valid IPs is {}/{}", self.cidr.base, self.cidr.prefix),
+                            format!(
+                                "failed to allocate IP {requested}: the provided IP ({requested}) is not in the valid range. The range of valid IPs is {}/{}",
+                                self.cidr.base, self.cidr.prefix
+                            ),
                         )]));
                     }
                     if taken(&ip) {
                         return Err(invalid(vec![FieldError::invalid(
                             "spec.clusterIPs",
                             &json!([requested]),
-                            format!("failed to allocate IP {requested}: provided IP is already allocated"),
+                            format!(
+                                "failed to allocate IP {requested}: provided IP is already allocated"
+                            ),
                         )]));
                     }
                     ip
@@ -164,9 +206,16 @@ impl ServiceAllocator {
         svc["spec"]["ipFamilyPolicy"] = json!("SingleStack");
 
         if ty == "NodePort" || ty == "LoadBalancer" {
-            let mut reserved = self.reserved_ports.lock().map_err(|_| Status::internal("allocator lock poisoned"))?;
+            let mut reserved = self
+                .reserved_ports
+                .lock()
+                .map_err(|_| Status::internal("allocator lock poisoned"))?;
             prune(&mut reserved);
-            let mut taken: HashSet<u16> = used_ports.iter().copied().chain(reserved.keys().copied()).collect();
+            let mut taken: HashSet<u16> = used_ports
+                .iter()
+                .copied()
+                .chain(reserved.keys().copied())
+                .collect();
             let mut errs = Vec::new();
             if let Some(Value::Array(ports)) = svc.pointer_mut("/spec/ports") {
                 for (i, p) in ports.iter_mut().enumerate() {
@@ -176,7 +225,11 @@ impl ServiceAllocator {
                             if !NODE_PORT_RANGE.contains(&n) {
                                 errs.push(FieldError::invalid(format!("spec.ports[{i}].nodePort"), &json!(n), format!("provided port is not in the valid range. The range of valid ports is {}-{}", NODE_PORT_RANGE.start(), NODE_PORT_RANGE.end())));
                             } else if !taken.insert(n) {
-                                errs.push(FieldError::invalid(format!("spec.ports[{i}].nodePort"), &json!(n), "provided port is already allocated"));
+                                errs.push(FieldError::invalid(
+                                    format!("spec.ports[{i}].nodePort"),
+                                    &json!(n),
+                                    "provided port is already allocated",
+                                ));
                             } else {
                                 reserved.insert(n, Instant::now());
                             }
@@ -193,7 +246,11 @@ impl ServiceAllocator {
                                     reserved.insert(n, Instant::now());
                                     p["nodePort"] = json!(n);
                                 }
-                                None => return Err(Status::internal("failed to allocate a nodePort: range is full")),
+                                None => {
+                                    return Err(Status::internal(
+                                        "failed to allocate a nodePort: range is full",
+                                    ));
+                                }
                             }
                         }
                     }
@@ -217,7 +274,9 @@ impl ServiceAllocator {
                 if p.get("nodePort").is_some() {
                     continue;
                 }
-                let same = old_ports.iter().find(|o| o.get("port") == p.get("port") && o.get("protocol") == p.get("protocol"));
+                let same = old_ports.iter().find(|o| {
+                    o.get("port") == p.get("port") && o.get("protocol") == p.get("protocol")
+                });
                 if let Some(n) = same.and_then(|o| o.get("nodePort")) {
                     p["nodePort"] = n.clone();
                 }

@@ -8,7 +8,8 @@ use skiff_core::meta;
 
 use crate::{ApiServer, Error, Result};
 
-pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn base_meta(name: &str) -> Value {
     json!({

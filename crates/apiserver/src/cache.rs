@@ -264,8 +264,15 @@ fn make_entry(strategy: &dyn Strategy, key: &str, obj: &mut Value, revision: i64
     map.remove("kind");
     map.remove("apiVersion");
     let meta = map.get_mut("metadata")?.as_object_mut()?;
-    meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
-    let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    meta.insert(
+        "resourceVersion".into(),
+        Value::String(revision.to_string()),
+    );
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let namespace = meta
         .get("namespace")
         .and_then(Value::as_str)
@@ -302,7 +309,10 @@ pub struct Cache {
 
 impl Cache {
     /// Loads every stored object and starts following the store.
-    pub async fn start(store: DynStore, resources: &[&'static ResourceInfo]) -> skiff_store::Result<Arc<Cache>> {
+    pub async fn start(
+        store: DynStore,
+        resources: &[&'static ResourceInfo],
+    ) -> skiff_store::Result<Arc<Cache>> {
         let start = store.current_revision().await?;
         let mut by_prefix = HashMap::new();
         for info in resources {
@@ -310,7 +320,10 @@ impl Cache {
             by_prefix.insert(cache.prefix.clone(), cache);
         }
         let (revision, _) = watch::channel(start);
-        let cache = Arc::new(Cache { by_prefix, revision });
+        let cache = Arc::new(Cache {
+            by_prefix,
+            revision,
+        });
 
         // Load in pages at one revision so the state is one consistent snapshot.
         let mut next: Option<String> = None;
@@ -327,7 +340,11 @@ impl Cache {
                 if let Some(rc) = cache.resource_for_key(&kv.key)
                     && let Some(entry) = rc.entry(&kv.key, &kv.value, kv.mod_revision)
                 {
-                    rc.state.write().await.objects.insert(kv.key.clone(), Arc::new(entry));
+                    rc.state
+                        .write()
+                        .await
+                        .objects
+                        .insert(kv.key.clone(), Arc::new(entry));
                 }
             }
             match (page.more, page.kvs.last()) {
@@ -378,7 +395,8 @@ impl Cache {
     }
 
     pub fn resource(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
-        self.by_prefix.get(&format!("{}/", crate::rest::storage_prefix(info)))
+        self.by_prefix
+            .get(&format!("{}/", crate::rest::storage_prefix(info)))
     }
 
     /// The newest revision the cache has seen.

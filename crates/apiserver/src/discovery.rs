@@ -24,7 +24,10 @@ fn group_version(group: &str, version: &str) -> String {
     skiff_core::meta::api_version(group, version)
 }
 
-fn resources_of<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
+fn resources_of<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
     registry::resources()
         .iter()
         .filter(move |r| r.group == group && r.version == version)
@@ -187,7 +190,10 @@ impl Discovery {
     /// `/api/v1` or `/apis/<group>/<version>`.
     pub fn group_version(&self, group: &str, version: &str) -> Option<&Value> {
         let gv = group_version(group, version);
-        self.group_versions.iter().find(|(n, _)| *n == gv).map(|(_, v)| v)
+        self.group_versions
+            .iter()
+            .find(|(n, _)| *n == gv)
+            .map(|(_, v)| v)
     }
 }
 

@@ -29,7 +29,9 @@ pub enum Accept {
     /// `as=PartialObjectMetadata` (or its list).
     Metadata,
     /// Aggregated discovery (`as=APIGroupDiscoveryList;g=apidiscovery.k8s.io`).
-    Discovery { v2: bool },
+    Discovery {
+        v2: bool,
+    },
     /// Only media types skiff does not serve (protobuf, CBOR).
     Unsupported,
 }
@@ -49,11 +51,16 @@ impl Accept {
                 "application/json" | "application/*" | "*/*" | "application/yaml" => {
                     match (param("as"), param("g")) {
                         (Some("Table"), Some("meta.k8s.io")) => return Accept::Table,
-                        (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io")) => {
+                        (
+                            Some("PartialObjectMetadata" | "PartialObjectMetadataList"),
+                            Some("meta.k8s.io"),
+                        ) => {
                             return Accept::Metadata;
                         }
                         (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io")) => {
-                            return Accept::Discovery { v2: param("v") == Some("v2") };
+                            return Accept::Discovery {
+                                v2: param("v") == Some("v2"),
+                            };
                         }
                         (Some(_), _) => continue,
                         (None, _) => return Accept::Json,
@@ -81,8 +88,10 @@ pub fn json(code: StatusCode, value: &Value, pretty: bool) -> Response<Body> {
 pub fn raw_json(code: StatusCode, bytes: impl Into<Bytes>) -> Response<Body> {
     let mut resp = Response::new(full(bytes));
     *resp.status_mut() = code;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -104,8 +113,12 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<Value, Status> {
     let media = content_type.split(';').next().unwrap_or("").trim();
     match media {
         "application/yaml" | "application/apply-patch+yaml" => decode_yaml(body),
-        "" | "application/json" | "application/merge-patch+json" | "application/json-patch+json"
-        | "application/strategic-merge-patch+json" | "*/*" => decode_json(body),
+        ""
+        | "application/json"
+        | "application/merge-patch+json"
+        | "application/json-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "*/*" => decode_json(body),
         "application/vnd.kubernetes.protobuf" => decode_protobuf(body),
         "application/cbor" => Err(Status::unsupported_media_type(media)),
         other => Err(Status::unsupported_media_type(other)),
@@ -138,7 +151,11 @@ fn decode_json(body: &[u8]) -> Result<Value, Status> {
 /// Go's decoder words its syntax errors differently; keep the position so the
 /// user can find the mistake.
 fn json_error_message(e: &serde_json::Error, _body: &[u8]) -> String {
-    format!("invalid character in JSON at line {} column {}: {e}", e.line(), e.column())
+    format!(
+        "invalid character in JSON at line {} column {}: {e}",
+        e.line(),
+        e.column()
+    )
 }
 
 fn decode_yaml(body: &[u8]) -> Result<Value, Status> {
@@ -153,10 +170,15 @@ pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, Status> {
     let limited = http_body_util::Limited::new(body, MAX_BODY);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Err(Status::request_entity_too_large(MAX_BODY))
         }
-        Err(e) => Err(Status::bad_request(format!("failed to read request body: {e}"))),
+        Err(e) => Err(Status::bad_request(format!(
+            "failed to read request body: {e}"
+        ))),
     }
 }
 
@@ -168,22 +190,33 @@ mod tests {
     fn accept_follows_client_order() {
         let h = |s: &'static str| Accept::parse(Some(&HeaderValue::from_static(s)));
         assert_eq!(
-            h("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"),
+            h(
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+            ),
             Accept::Table
         );
         assert_eq!(
-            h("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"),
+            h(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+            ),
             Accept::Discovery { v2: true }
         );
         assert_eq!(h("application/vnd.kubernetes.protobuf, */*"), Accept::Json);
-        assert_eq!(h("application/vnd.kubernetes.protobuf"), Accept::Unsupported);
+        assert_eq!(
+            h("application/vnd.kubernetes.protobuf"),
+            Accept::Unsupported
+        );
         assert_eq!(Accept::parse(None), Accept::Json);
     }
 
     #[test]
     fn yaml_and_json_decode_alike() {
         let a = decode("application/yaml", b"kind: ConfigMap\ndata:\n  a: b\n").expect("yaml");
-        let b = decode("application/json", br#"{"kind":"ConfigMap","data":{"a":"b"}}"#).expect("json");
+        let b = decode(
+            "application/json",
+            br#"{"kind":"ConfigMap","data":{"a":"b"}}"#,
+        )
+        .expect("json");
         assert_eq!(a, b);
         assert_eq!(decode("application/json", b"{").expect_err("bad").code, 400);
     }

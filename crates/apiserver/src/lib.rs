@@ -56,7 +56,10 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("failed to create the system object {what}: {status}")]
-    Bootstrap { what: String, status: skiff_core::Status },
+    Bootstrap {
+        what: String,
+        status: skiff_core::Status,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -168,20 +168,107 @@ mod tests {
     #[test]
     fn reads_resource_paths_like_upstream() {
         let cases = [
-            (Method::GET, "/api/v1/namespaces/ns/pods", "", "list", "", "ns", "pods", "", ""),
-            (Method::GET, "/api/v1/namespaces/ns/pods/p/log", "", "get", "", "ns", "pods", "p", "log"),
-            (Method::GET, "/apis/apps/v1/deployments", "watch=true", "watch", "apps", "", "deployments", "", ""),
-            (Method::GET, "/api/v1/watch/namespaces/ns/pods/p", "", "watch", "", "ns", "pods", "p", ""),
-            (Method::GET, "/api/v1/namespaces/ns", "", "get", "", "", "namespaces", "ns", ""),
-            (Method::PUT, "/api/v1/namespaces/ns/finalize", "", "update", "", "", "namespaces", "ns", "finalize"),
-            (Method::DELETE, "/api/v1/namespaces/ns/configmaps", "", "deletecollection", "", "ns", "configmaps", "", ""),
-            (Method::POST, "/api/v1/namespaces/ns/pods/p/binding", "", "create", "", "ns", "pods", "p", "binding"),
+            (
+                Method::GET,
+                "/api/v1/namespaces/ns/pods",
+                "",
+                "list",
+                "",
+                "ns",
+                "pods",
+                "",
+                "",
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/ns/pods/p/log",
+                "",
+                "get",
+                "",
+                "ns",
+                "pods",
+                "p",
+                "log",
+            ),
+            (
+                Method::GET,
+                "/apis/apps/v1/deployments",
+                "watch=true",
+                "watch",
+                "apps",
+                "",
+                "deployments",
+                "",
+                "",
+            ),
+            (
+                Method::GET,
+                "/api/v1/watch/namespaces/ns/pods/p",
+                "",
+                "watch",
+                "",
+                "ns",
+                "pods",
+                "p",
+                "",
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/ns",
+                "",
+                "get",
+                "",
+                "",
+                "namespaces",
+                "ns",
+                "",
+            ),
+            (
+                Method::PUT,
+                "/api/v1/namespaces/ns/finalize",
+                "",
+                "update",
+                "",
+                "",
+                "namespaces",
+                "ns",
+                "finalize",
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/namespaces/ns/configmaps",
+                "",
+                "deletecollection",
+                "",
+                "ns",
+                "configmaps",
+                "",
+                "",
+            ),
+            (
+                Method::POST,
+                "/api/v1/namespaces/ns/pods/p/binding",
+                "",
+                "create",
+                "",
+                "ns",
+                "pods",
+                "p",
+                "binding",
+            ),
         ];
         for (m, path, q, verb, group, ns, res, name, sub) in cases {
             let i = parse(m, path, q);
             assert!(i.is_resource, "{path}");
             assert_eq!(
-                (i.verb.as_str(), i.group.as_str(), i.namespace.as_str(), i.resource.as_str(), i.name.as_str(), i.subresource.as_str()),
+                (
+                    i.verb.as_str(),
+                    i.group.as_str(),
+                    i.namespace.as_str(),
+                    i.resource.as_str(),
+                    i.name.as_str(),
+                    i.subresource.as_str()
+                ),
                 (verb, group, ns, res, name, sub),
                 "{path}"
             );
@@ -190,7 +277,15 @@ mod tests {
 
     #[test]
     fn discovery_paths_are_not_resources() {
-        for p in ["/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1", "/version", "/healthz"] {
+        for p in [
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/apps",
+            "/apis/apps/v1",
+            "/version",
+            "/healthz",
+        ] {
             assert!(!parse(Method::GET, p, "").is_resource, "{p}");
         }
     }

@@ -59,8 +59,17 @@ impl Ctx<'_> {
     fn normalize(&self, obj: Value) -> Result<Value> {
         let mode = crate::schema::FieldValidation::parse(self.query.get("fieldValidation"))?;
         let n = crate::schema::normalize(self.info.group, self.info.version, self.info.kind, obj)?;
-        let mut warnings = self.warnings.lock().map_err(|_| Status::internal("warnings lock poisoned"))?;
-        crate::schema::check_unknown(mode, self.info.kind, self.info.version, &n.unknown, &mut warnings)?;
+        let mut warnings = self
+            .warnings
+            .lock()
+            .map_err(|_| Status::internal("warnings lock poisoned"))?;
+        crate::schema::check_unknown(
+            mode,
+            self.info.kind,
+            self.info.version,
+            &n.unknown,
+            &mut warnings,
+        )?;
         Ok(n.object)
     }
 
@@ -135,7 +144,8 @@ impl Ctx<'_> {
     pub fn respond(&self, code: StatusCode, obj: &Value) -> Response<Body> {
         match self.accept {
             Accept::Table => {
-                let table = list::table_for(self, std::slice::from_ref(obj), meta::resource_version(obj));
+                let table =
+                    list::table_for(self, std::slice::from_ref(obj), meta::resource_version(obj));
                 encoding::json(code, &table, self.pretty)
             }
             Accept::Metadata => encoding::json(code, &partial_metadata(obj), self.pretty),
@@ -169,13 +179,17 @@ pub(crate) fn store_err(ctx: &Ctx<'_>, name: &str, err: skiff_store::Error) -> S
         E::AlreadyExists { .. } => Status::already_exists(ctx.gr(), name),
         E::NotFound { .. } => Status::not_found(ctx.gr(), name),
         E::Conflict { .. } => Status::conflict_modified(ctx.gr(), name),
-        E::Compacted { requested, compacted } => Status::expired(requested, compacted),
-        E::FutureRevision { .. } => Status::timeout("Too large resource version")
-            .with_cause(skiff_core::status::Cause {
+        E::Compacted {
+            requested,
+            compacted,
+        } => Status::expired(requested, compacted),
+        E::FutureRevision { .. } => {
+            Status::timeout("Too large resource version").with_cause(skiff_core::status::Cause {
                 reason: "ResourceVersionTooLarge".into(),
                 message: "Too large resource version".into(),
                 field: String::new(),
-            }),
+            })
+        }
         other => Status::internal(other),
     }
 }
@@ -263,7 +277,12 @@ fn validate_create(ctx: &Ctx<'_>, obj: &Value) -> Result<()> {
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(Status::invalid(&ctx.qualified_kind(), ctx.info.group, meta::name(obj), &errs))
+        Err(Status::invalid(
+            &ctx.qualified_kind(),
+            ctx.info.group,
+            meta::name(obj),
+            &errs,
+        ))
     }
 }
 
@@ -278,12 +297,19 @@ fn validate_update(ctx: &Ctx<'_>, new: &Value, old: &Value) -> Result<()> {
         ctx.strategy.name_rule(),
         "metadata",
     ));
-    errs.extend(validation::validate_object_meta_update(new_meta, old_meta, "metadata"));
+    errs.extend(validation::validate_object_meta_update(
+        new_meta, old_meta, "metadata",
+    ));
     dedup(&mut errs);
     if errs.is_empty() {
         Ok(())
     } else {
-        Err(Status::invalid(&ctx.qualified_kind(), ctx.info.group, meta::name(new), &errs))
+        Err(Status::invalid(
+            &ctx.qualified_kind(),
+            ctx.info.group,
+            meta::name(new),
+            &errs,
+        ))
     }
 }
 
@@ -312,9 +338,15 @@ async fn admit_namespace(ctx: &Ctx<'_>, name: &str) -> Result<()> {
         .store
         .get(&key, None)
         .await
-        .map_err(|e| Status::internal(e))?;
+        .map_err(Status::internal)?;
     let Some(kv) = found else {
-        return Err(Status::not_found(GroupResource { group: "", resource: "namespaces" }, ns));
+        return Err(Status::not_found(
+            GroupResource {
+                group: "",
+                resource: "namespaces",
+            },
+            ns,
+        ));
     };
     let nsobj = decode_stored(&kv)?;
     if nsobj.pointer("/status/phase") == Some(&json!("Terminating"))
@@ -323,7 +355,9 @@ async fn admit_namespace(ctx: &Ctx<'_>, name: &str) -> Result<()> {
         return Err(Status::forbidden(
             ctx.gr(),
             name,
-            &format!("unable to create new content in namespace {ns} because it is being terminated"),
+            &format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
         )
         .with_cause(skiff_core::status::Cause {
             reason: "NamespaceTerminating".into(),
@@ -339,7 +373,9 @@ fn spec_part(obj: &Value) -> Map<String, Value> {
     obj.as_object()
         .map(|m| {
             m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "kind" | "apiVersion"))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "metadata" | "status" | "kind" | "apiVersion")
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
@@ -363,20 +399,33 @@ pub(crate) async fn create_object(ctx: &Ctx<'_>, obj: Value, dry_run: bool) -> R
     if meta::name(&obj).is_empty() && !generate_name.is_empty() {
         // The prefix is validated with the name; a too-long prefix is cut as upstream.
         let prefix: String = generate_name.chars().take(63 - 5).collect();
-        meta::set_meta(&mut obj, "name", json!(format!("{prefix}{}", random_suffix())));
+        meta::set_meta(
+            &mut obj,
+            "name",
+            json!(format!("{prefix}{}", random_suffix())),
+        );
     }
     let name = meta::name(&obj).to_string();
 
     // System fields are the server's (rest.BeforeCreate, FillObjectMetaSystemFields).
-    for f in ["deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"] {
+    for f in [
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "resourceVersion",
+        "selfLink",
+    ] {
         meta::remove_meta(&mut obj, f);
     }
     meta::set_meta(&mut obj, "uid", json!(uuid::Uuid::new_v4().to_string()));
-    meta::set_meta(&mut obj, "creationTimestamp", json!(meta::format_time(now())));
-    if ctx.info.has_status() {
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
-        }
+    meta::set_meta(
+        &mut obj,
+        "creationTimestamp",
+        json!(meta::format_time(now())),
+    );
+    if ctx.info.has_status()
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("status");
     }
     if ctx.strategy.tracks_generation() {
         meta::set_meta(&mut obj, "generation", json!(1));
@@ -420,9 +469,21 @@ pub(crate) async fn read(ctx: &Ctx<'_>, name: &str) -> Result<(Value, i64)> {
             let n = parse_rv(rv)?;
             // GET at an exact revision is what upstream calls NotOlderThan for
             // gets; the latest state satisfies it once the store has seen n.
-            let current = ctx.server.store.current_revision().await.map_err(Status::internal)?;
+            let current = ctx
+                .server
+                .store
+                .current_revision()
+                .await
+                .map_err(Status::internal)?;
             if n > current {
-                return Err(store_err(ctx, name, skiff_store::Error::FutureRevision { requested: n, current }));
+                return Err(store_err(
+                    ctx,
+                    name,
+                    skiff_store::Error::FutureRevision {
+                        requested: n,
+                        current,
+                    },
+                ));
             }
             None
         }
@@ -503,7 +564,11 @@ where
         let mut new = prepare_update(ctx, new, &old, part);
         if part != Part::Raw {
             // Validation sees the revision being replaced, as upstream's does.
-            meta::set_meta(&mut new, "resourceVersion", json!(current.mod_revision.to_string()));
+            meta::set_meta(
+                &mut new,
+                "resourceVersion",
+                json!(current.mod_revision.to_string()),
+            );
             let checked = validate_update(ctx, &new, &old);
             meta::remove_meta(&mut new, "resourceVersion");
             checked?;
@@ -519,7 +584,12 @@ where
             return Ok((ctx.output(new, current.mod_revision), false));
         }
         if should_delete_during_update(&new, &old) {
-            match ctx.server.store.delete(&key, Some(current.mod_revision)).await {
+            match ctx
+                .server
+                .store
+                .delete(&key, Some(current.mod_revision))
+                .await
+            {
                 Ok((_, rev)) => return Ok((ctx.output(new, rev), true)),
                 Err(skiff_store::Error::Conflict { .. }) if rv.is_empty() => continue,
                 Err(e) => return Err(store_err(ctx, name, e)),
@@ -594,7 +664,10 @@ fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part) -> Value {
     meta::remove_meta(&mut new, "resourceVersion");
     meta::remove_meta(&mut new, "selfLink");
     if ctx.strategy.tracks_generation() && part == Part::Main && spec_part(&new) != spec_part(old) {
-        let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        let g = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         meta::set_meta(&mut new, "generation", json!(g + 1));
     }
     new
@@ -613,7 +686,12 @@ fn should_delete_during_update(new: &Value, old: &Value) -> bool {
 }
 
 /// PUT: update (the main endpoint or `/status`).
-pub async fn update(ctx: &Ctx<'_>, part: Part, content_type: &str, body: &[u8]) -> Result<Response<Body>> {
+pub async fn update(
+    ctx: &Ctx<'_>,
+    part: Part,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Response<Body>> {
     let body_obj = decode_body(ctx, content_type, body)?;
     let dry_run = ctx.dry_run()?;
     let name = ctx.req.name.clone();
@@ -649,12 +727,18 @@ fn delete_options(ctx: &Ctx<'_>, body: &[u8]) -> Result<DeleteOptions> {
         if let Some(orphan) = v.get("orphanDependents").and_then(Value::as_bool) {
             o.propagation = Some(if orphan { "Orphan" } else { "Background" }.into());
         }
-        o.precondition_uid = v.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
+        o.precondition_uid = v
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         o.precondition_rv = v
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_string);
-        if v.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All")) {
+        if v.get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|x| x == "All"))
+        {
             o.dry_run = true;
         }
     }
@@ -668,21 +752,28 @@ fn delete_options(ctx: &Ctx<'_>, body: &[u8]) -> Result<DeleteOptions> {
         o.propagation = Some(p.to_string());
     }
     if let Some(orphan) = ctx.query.get("orphanDependents") {
-        o.propagation = Some(if orphan == "true" { "Orphan" } else { "Background" }.into());
+        o.propagation = Some(
+            if orphan == "true" {
+                "Orphan"
+            } else {
+                "Background"
+            }
+            .into(),
+        );
     }
-    if let Some(p) = &o.propagation {
-        if !["Orphan", "Background", "Foreground"].contains(&p.as_str()) {
-            return Err(Status::invalid(
-                "DeleteOptions",
-                "",
-                "",
-                &[FieldError::not_supported(
-                    "propagationPolicy",
-                    &json!(p),
-                    &["Foreground", "Background", "Orphan", "nil"],
-                )],
-            ));
-        }
+    if let Some(p) = &o.propagation
+        && !["Orphan", "Background", "Foreground"].contains(&p.as_str())
+    {
+        return Err(Status::invalid(
+            "DeleteOptions",
+            "",
+            "",
+            &[FieldError::not_supported(
+                "propagationPolicy",
+                &json!(p),
+                &["Foreground", "Background", "Orphan", "nil"],
+            )],
+        ));
     }
     Ok(o)
 }
@@ -691,8 +782,15 @@ fn delete_options(ctx: &Ctx<'_>, body: &[u8]) -> Result<DeleteOptions> {
 pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Body>> {
     let opts = delete_options(ctx, body)?;
     let name = ctx.req.name.clone();
-    if ctx.info.resource == "namespaces" && ctx.info.group.is_empty() && IMMORTAL_NAMESPACES.contains(&name.as_str()) {
-        return Err(Status::forbidden(ctx.gr(), &name, "this namespace may not be deleted"));
+    if ctx.info.resource == "namespaces"
+        && ctx.info.group.is_empty()
+        && IMMORTAL_NAMESPACES.contains(&name.as_str())
+    {
+        return Err(Status::forbidden(
+            ctx.gr(),
+            &name,
+            "this namespace may not be deleted",
+        ));
     }
     let (obj, deleted) = delete_object(ctx, &name, &opts).await?;
     if !deleted || ctx.strategy.return_deleted_object() {
@@ -704,7 +802,11 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Body>> {
         "kind": ctx.info.resource,
         "uid": meta::uid(&obj),
     });
-    Ok(encoding::json(StatusCode::OK, &Status::success_json(details), ctx.pretty))
+    Ok(encoding::json(
+        StatusCode::OK,
+        &Status::success_json(details),
+        ctx.pretty,
+    ))
 }
 
 /// Deletes or marks for deletion. Returns the object and whether it is gone.
@@ -719,26 +821,29 @@ async fn delete_object(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> Resul
             .map_err(Status::internal)?
             .ok_or_else(|| Status::not_found(ctx.gr(), name))?;
         let obj = decode_stored(&current)?;
-        if let Some(uid) = &opts.precondition_uid {
-            if uid != meta::uid(&obj) {
-                return Err(Status::conflict(
-                    ctx.gr(),
-                    name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta::uid(&obj)),
-                ));
-            }
+        if let Some(uid) = &opts.precondition_uid
+            && uid != meta::uid(&obj)
+        {
+            return Err(Status::conflict(
+                ctx.gr(),
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta::uid(&obj)
+                ),
+            ));
         }
-        if let Some(rv) = &opts.precondition_rv {
-            if *rv != current.mod_revision.to_string() {
-                return Err(Status::conflict(
-                    ctx.gr(),
-                    name,
-                    &format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        current.mod_revision
-                    ),
-                ));
-            }
+        if let Some(rv) = &opts.precondition_rv
+            && *rv != current.mod_revision.to_string()
+        {
+            return Err(Status::conflict(
+                ctx.gr(),
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    current.mod_revision
+                ),
+            ));
         }
         let mut marked = obj.clone();
         let pending = mark_for_deletion(ctx, &mut marked, opts);
@@ -747,7 +852,12 @@ async fn delete_object(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> Resul
                 return Ok((ctx.output(marked, current.mod_revision), false));
             }
             let bytes = serde_json::to_vec(&marked).map_err(Status::internal)?;
-            match ctx.server.store.update(&key, Bytes::from(bytes), current.mod_revision).await {
+            match ctx
+                .server
+                .store
+                .update(&key, Bytes::from(bytes), current.mod_revision)
+                .await
+            {
                 Ok(kv) => return Ok((ctx.output(marked, kv.mod_revision), false)),
                 Err(skiff_store::Error::Conflict { .. }) => continue,
                 Err(e) => return Err(store_err(ctx, name, e)),
@@ -756,7 +866,12 @@ async fn delete_object(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> Resul
         if opts.dry_run {
             return Ok((ctx.output(obj, current.mod_revision), true));
         }
-        match ctx.server.store.delete(&key, Some(current.mod_revision)).await {
+        match ctx
+            .server
+            .store
+            .delete(&key, Some(current.mod_revision))
+            .await
+        {
             Ok((_, rev)) => return Ok((ctx.output(obj, rev), true)),
             Err(skiff_store::Error::Conflict { .. }) => continue,
             Err(e) => return Err(store_err(ctx, name, e)),
@@ -811,7 +926,10 @@ fn mark_for_deletion(ctx: &Ctx<'_>, obj: &mut Value, opts: &DeleteOptions) -> bo
         return false;
     }
     let now = now();
-    let existing = obj.pointer("/metadata/deletionTimestamp").and_then(Value::as_str).map(str::to_string);
+    let existing = obj
+        .pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let existing_grace = obj
         .pointer("/metadata/deletionGracePeriodSeconds")
         .and_then(Value::as_i64);
@@ -842,7 +960,10 @@ pub async fn delete_collection(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Bo
             name: name.clone(),
             ..ctx.req.clone()
         };
-        let inner = Ctx { req: &inner_req, ..*ctx };
+        let inner = Ctx {
+            req: &inner_req,
+            ..*ctx
+        };
         match delete_object(&inner, &name, &opts).await {
             Ok((obj, _)) => items.push(obj),
             Err(s) if s.code == 404 => {}
@@ -867,9 +988,19 @@ pub(crate) fn entry_items(entries: &[Arc<Entry>]) -> Vec<Bytes> {
 pub(crate) async fn wait_fresh(ctx: &Ctx<'_>, revision: Option<i64>) -> Result<i64> {
     let target = match revision {
         Some(r) => r,
-        None => ctx.server.store.current_revision().await.map_err(Status::internal)?,
+        None => ctx
+            .server
+            .store
+            .current_revision()
+            .await
+            .map_err(Status::internal)?,
     };
-    if !ctx.server.cache.wait_for(target, Duration::from_secs(3)).await {
+    if !ctx
+        .server
+        .cache
+        .wait_for(target, Duration::from_secs(3))
+        .await
+    {
         return Err(Status::timeout(format!(
             "Too large resource version: {target}, current: {}",
             ctx.server.cache.revision()

@@ -106,15 +106,24 @@ kinds! {
 /// pass unchanged.
 pub fn normalize(group: &str, version: &str, kind: &str, obj: Value) -> Result<Normalized, Status> {
     let Some(rt) = roundtrip_for(group, version, kind) else {
-        return Ok(Normalized { object: obj, unknown: Vec::new() });
+        return Ok(Normalized {
+            object: obj,
+            unknown: Vec::new(),
+        });
     };
     let typed = rt(&obj).map_err(|e| {
         let gv = skiff_core::meta::api_version(group, version);
-        Status::bad_request(format!("{kind} in version {:?} cannot be handled as a {kind}: {e}", gv_version(&gv)))
+        Status::bad_request(format!(
+            "{kind} in version {:?} cannot be handled as a {kind}: {e}",
+            gv_version(&gv)
+        ))
     })?;
     let mut unknown = Vec::new();
     unknown_fields(&obj, &typed, &mut String::new(), &mut unknown);
-    Ok(Normalized { object: typed, unknown })
+    Ok(Normalized {
+        object: typed,
+        unknown,
+    })
 }
 
 fn gv_version(gv: &str) -> &str {
@@ -186,7 +195,10 @@ pub fn check_unknown(
     if unknown.is_empty() || mode == FieldValidation::Ignore {
         return Ok(());
     }
-    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+    let list: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
     if mode == FieldValidation::Strict {
         return Err(Status::bad_request(format!(
             "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
@@ -211,7 +223,14 @@ mod tests {
                      "template": {"spec": {"containers": [{"name": "c", "image": "i", "bar": 2}]}}},
         });
         let n = normalize("apps", "v1", "Deployment", obj).expect("decodes");
-        assert_eq!(n.unknown, ["metadata.bogus", "spec.foo", "spec.template.spec.containers[0].bar"]);
+        assert_eq!(
+            n.unknown,
+            [
+                "metadata.bogus",
+                "spec.foo",
+                "spec.template.spec.containers[0].bar"
+            ]
+        );
         assert!(n.object["spec"].get("foo").is_none());
         assert_eq!(n.object["spec"]["selector"]["matchLabels"]["a"], "b");
     }
@@ -219,22 +238,41 @@ mod tests {
     #[test]
     fn wrong_types_are_bad_requests() {
         let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}, "spec": {"replicas": "three"}});
-        let err = normalize("apps", "v1", "Deployment", obj).err().expect("rejected");
+        let err = normalize("apps", "v1", "Deployment", obj)
+            .err()
+            .expect("rejected");
         assert_eq!(err.code, 400);
-        assert!(err.message.starts_with("Deployment in version \"v1\" cannot be handled as a Deployment: "), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("Deployment in version \"v1\" cannot be handled as a Deployment: "),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn strict_names_every_unknown_field() {
         let mut w = Vec::new();
-        let err = check_unknown(FieldValidation::Strict, "Pod", "v1", &["spec.a".into(), "spec.b".into()], &mut w)
-            .err()
-            .expect("strict fails");
+        let err = check_unknown(
+            FieldValidation::Strict,
+            "Pod",
+            "v1",
+            &["spec.a".into(), "spec.b".into()],
+            &mut w,
+        )
+        .expect_err("strict fails");
         assert_eq!(
             err.message,
             "Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.a\", unknown field \"spec.b\""
         );
-        check_unknown(FieldValidation::Warn, "Pod", "v1", &["spec.a".into()], &mut w).expect("warn passes");
+        check_unknown(
+            FieldValidation::Warn,
+            "Pod",
+            "v1",
+            &["spec.a".into()],
+            &mut w,
+        )
+        .expect("warn passes");
         assert_eq!(w, ["unknown field \"spec.a\""]);
     }
 }

@@ -48,7 +48,10 @@ impl Running {
 /// objects, then the listener.
 pub async fn start(config: Config, store: DynStore) -> Result<Running> {
     let services = crate::allocator::ServiceAllocator::new(config.service_cidr);
-    let sans = pki::Sans::new(&config.tls_sans, std::net::IpAddr::V4(services.api_service_ip()));
+    let sans = pki::Sans::new(
+        &config.tls_sans,
+        std::net::IpAddr::V4(services.api_service_ip()),
+    );
     let pki = pki::load_or_create(&config.tls_dir, &sans)?;
     let tls = pki::server_config(&pki)?;
 
@@ -66,10 +69,14 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
 
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| Error::Listen { addr: config.listen, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| Error::Listen { addr: config.listen, source })?;
+        .map_err(|source| Error::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Listen {
+        addr: config.listen,
+        source,
+    })?;
     let acceptor = TlsAcceptor::from(tls);
     let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let srv = server.clone();
@@ -89,7 +96,9 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
             let srv = srv.clone();
             let limit = limit.clone();
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+                {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -111,14 +120,21 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
                     async move { Ok::<_, Infallible>(serve(srv, user, limit, req).await) }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await {
+                if let Err(e) = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                    .await
+                {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
             });
         }
     });
     server.ready.store(true, Ordering::SeqCst);
-    Ok(Running { addr, server, accept })
+    Ok(Running {
+        addr,
+        server,
+        accept,
+    })
 }
 
 /// Resources with storage, one per storage location (versions and groups that
@@ -159,8 +175,10 @@ async fn serve(
 fn plain(code: StatusCode, text: &'static str) -> Response<Body> {
     let mut resp = Response::new(encoding::full(text));
     *resp.status_mut() = code;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
@@ -169,25 +187,41 @@ fn health(server: &ApiServer, path: &str, query: &Query) -> Response<Body> {
     let ready = server.ready.load(Ordering::SeqCst);
     let ok = !path.starts_with("/readyz") || ready;
     if query.get("verbose").is_some() {
-        let name = path.trim_start_matches('/').split('/').next().unwrap_or("healthz");
+        let name = path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("healthz");
         let mark = |b: bool| if b { "ok" } else { "failed" };
         let mut text = format!("[+]ping ok\n[+]log ok\n[+]etcd {}\n", mark(true));
         if name == "readyz" {
-            text.push_str(&format!("[{}]informer-sync {}\n", if ready { '+' } else { '-' }, mark(ready)));
+            text.push_str(&format!(
+                "[{}]informer-sync {}\n",
+                if ready { '+' } else { '-' },
+                mark(ready)
+            ));
         }
-        text.push_str(&format!("{name} check {}\n", if ok { "passed" } else { "failed" }));
+        text.push_str(&format!(
+            "{name} check {}\n",
+            if ok { "passed" } else { "failed" }
+        ));
         let mut resp = Response::new(encoding::full(text));
         if !ok {
             *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         }
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         return resp;
     }
     if ok {
         plain(StatusCode::OK, "ok")
     } else {
-        plain(StatusCode::INTERNAL_SERVER_ERROR, "[-]informer-sync failed: reason withheld\nreadyz check failed")
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "[-]informer-sync failed: reason withheld\nreadyz check failed",
+        )
     }
 }
 
@@ -206,7 +240,11 @@ async fn route(
     match first {
         "healthz" | "livez" | "readyz" => return Ok(health(&server, &path, &query)),
         "version" if path.trim_end_matches('/') == "/version" => {
-            return Ok(encoding::json(StatusCode::OK, &discovery::version_info(), pretty));
+            return Ok(encoding::json(
+                StatusCode::OK,
+                &discovery::version_info(),
+                pretty,
+            ));
         }
         _ => {}
     }
@@ -259,7 +297,10 @@ async fn route(
         .unwrap_or("")
         .to_string();
     let method = req.method().clone();
-    let body = if matches!(method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+    let body = if matches!(
+        method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
         encoding::read_body(req.into_body()).await?
     } else {
         bytes::Bytes::new()
@@ -279,7 +320,12 @@ async fn route(
 }
 
 /// Discovery and other paths that name no resource.
-fn non_resource(server: &ApiServer, info: &RequestInfo, accept: Accept, pretty: bool) -> rest::Result<Response<Body>> {
+fn non_resource(
+    server: &ApiServer,
+    info: &RequestInfo,
+    accept: Accept,
+    pretty: bool,
+) -> rest::Result<Response<Body>> {
     let parts: Vec<&str> = info.parts.iter().map(String::as_str).collect();
     let d = &server.discovery;
     let doc: Option<&Value> = match parts.as_slice() {
@@ -318,7 +364,12 @@ fn aggregated(doc: &Value, v2: bool, pretty: bool) -> Response<Body> {
     resp
 }
 
-async fn dispatch(ctx: &Ctx<'_>, method: &Method, content_type: &str, body: &[u8]) -> rest::Result<Response<Body>> {
+async fn dispatch(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    content_type: &str,
+    body: &[u8],
+) -> rest::Result<Response<Body>> {
     let info = ctx.info;
     let req = ctx.req;
     let verb = req.verb.as_str();

@@ -128,9 +128,9 @@ pub(crate) fn default_at(obj: &mut Value, path: &[&str], value: Value) {
             .entry(p.to_string())
             .or_insert_with(|| Value::Object(serde_json::Map::new()));
     }
-    if let Some(map) = v.as_object_mut() {
-        if map.get(*last).is_none_or(Value::is_null) {
-            map.insert(last.to_string(), value);
-        }
+    if let Some(map) = v.as_object_mut()
+        && map.get(*last).is_none_or(Value::is_null)
+    {
+        map.insert(last.to_string(), value);
     }
 }

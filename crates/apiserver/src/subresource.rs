@@ -11,7 +11,12 @@ use skiff_core::{Status, labels, meta};
 use crate::encoding::{self, Body};
 use crate::rest::{self, Ctx, Part};
 
-pub async fn dispatch(ctx: &Ctx<'_>, method: &Method, content_type: &str, body: &[u8]) -> rest::Result<Response<Body>> {
+pub async fn dispatch(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    content_type: &str,
+    body: &[u8],
+) -> rest::Result<Response<Body>> {
     let sub = ctx.req.subresource.as_str();
     let Some(info) = ctx.info.subresource(sub) else {
         return Err(Status::not_found_path());
@@ -19,7 +24,10 @@ pub async fn dispatch(ctx: &Ctx<'_>, method: &Method, content_type: &str, body: 
     let verb = ctx.req.verb.as_str();
     if !info.verbs.contains(&verb) {
         return Err(Status::method_not_supported(
-            GroupResource { group: ctx.info.group, resource: &format!("{}/{}", ctx.info.resource, sub) },
+            GroupResource {
+                group: ctx.info.group,
+                resource: &format!("{}/{}", ctx.info.resource, sub),
+            },
             verb,
         ));
     }
@@ -41,13 +49,22 @@ pub async fn dispatch(ctx: &Ctx<'_>, method: &Method, content_type: &str, body: 
 }
 
 /// Resources without storage.
-pub async fn virtual_resource(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> rest::Result<Response<Body>> {
+pub async fn virtual_resource(
+    ctx: &Ctx<'_>,
+    content_type: &str,
+    body: &[u8],
+) -> rest::Result<Response<Body>> {
     match (ctx.info.group, ctx.info.resource, ctx.req.verb.as_str()) {
         ("", "bindings", "create") => {
             let binding = encoding::decode(content_type, body)?;
             let name = meta::name(&binding).to_string();
-            let pods = skiff_core::registry::lookup("", "v1", "pods").ok_or_else(|| Status::internal("pods are not registered"))?;
-            let pod_ctx = Ctx { info: pods, strategy: crate::strategy::for_resource(pods), ..*ctx };
+            let pods = skiff_core::registry::lookup("", "v1", "pods")
+                .ok_or_else(|| Status::internal("pods are not registered"))?;
+            let pod_ctx = Ctx {
+                info: pods,
+                strategy: crate::strategy::for_resource(pods),
+                ..*ctx
+            };
             bind(&pod_ctx, &name, &binding).await
         }
         ("", "componentstatuses", "list") => {
@@ -69,19 +86,42 @@ pub async fn virtual_resource(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) ->
 
 /// `pods/binding`: assigns a pod to a node, once (the registry's `assignPod`).
 async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> rest::Result<Response<Body>> {
-    let target = binding.pointer("/target/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let target = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if target.is_empty() {
-        return Err(Status::invalid("Binding", "", name, &[FieldError::required("target.name", "")]));
+        return Err(Status::invalid(
+            "Binding",
+            "",
+            name,
+            &[FieldError::required("target.name", "")],
+        ));
     }
-    let gr = GroupResource { group: "", resource: "pods/binding" };
+    let gr = GroupResource {
+        group: "",
+        resource: "pods/binding",
+    };
     rest::update_object(ctx, name, Part::Raw, false, |current| {
         let mut pod = current.clone();
         if current.pointer("/metadata/deletionTimestamp").is_some() {
-            return Err(Status::conflict(gr.clone(), name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
+            return Err(Status::conflict(
+                gr.clone(),
+                name,
+                &format!("pod {name} is being deleted, cannot be assigned to a host"),
+            ));
         }
-        let assigned = current.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+        let assigned = current
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !assigned.is_empty() {
-            return Err(Status::conflict(gr.clone(), name, &format!("pod {name} is already assigned to node {assigned:?}")));
+            return Err(Status::conflict(
+                gr.clone(),
+                name,
+                &format!("pod {name} is already assigned to node {assigned:?}"),
+            ));
         }
         pod["spec"]["nodeName"] = json!(target);
         let conditions = pod["status"]
@@ -105,19 +145,29 @@ async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> rest::Result<Respon
 
 /// The autoscaling/v1 Scale of a workload.
 fn to_scale(obj: &Value) -> Value {
-    let selector = obj.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+    let selector = obj
+        .pointer("/spec/selector")
+        .cloned()
+        .unwrap_or(Value::Null);
     // ReplicationControllers have a plain map selector; the others a LabelSelector.
-    let selector_json = if selector.get("matchLabels").is_some() || selector.get("matchExpressions").is_some() {
-        selector
-    } else {
-        json!({"matchLabels": selector})
-    };
+    let selector_json =
+        if selector.get("matchLabels").is_some() || selector.get("matchExpressions").is_some() {
+            selector
+        } else {
+            json!({"matchLabels": selector})
+        };
     let selector_str = labels::Selector::from_label_selector_json(&selector_json)
         .map(|s| s.to_string())
         .unwrap_or_default();
     let md = obj.get("metadata").cloned().unwrap_or(json!({}));
     let mut scale_md = serde_json::Map::new();
-    for f in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for f in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = md.get(f) {
             scale_md.insert(f.into(), v.clone());
         }
@@ -134,14 +184,24 @@ fn to_scale(obj: &Value) -> Value {
     })
 }
 
-async fn scale(ctx: &Ctx<'_>, method: &Method, content_type: &str, body: &[u8]) -> rest::Result<Response<Body>> {
+async fn scale(
+    ctx: &Ctx<'_>,
+    method: &Method,
+    content_type: &str,
+    body: &[u8],
+) -> rest::Result<Response<Body>> {
     let name = ctx.req.name.clone();
     if method == Method::GET {
         let (obj, rev) = rest::read(ctx, &name).await?;
         let obj = ctx.output(obj, rev);
         return Ok(encoding::json(StatusCode::OK, &to_scale(&obj), ctx.pretty));
     }
-    let patch_ty = content_type.split(';').next().unwrap_or("").trim().to_string();
+    let patch_ty = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let input = encoding::decode(content_type, body)?;
     let (obj, _) = rest::update_object(ctx, &name, Part::Main, false, |current| {
         let mut scale = to_scale(current);
@@ -151,18 +211,26 @@ async fn scale(ctx: &Ctx<'_>, method: &Method, content_type: &str, body: &[u8]) 
                 "application/json-patch+json" => {
                     let p: json_patch::Patch = serde_json::from_value(input.clone())
                         .map_err(|e| Status::bad_request(e.to_string()))?;
-                    json_patch::patch(&mut scale, &p).map_err(|e| Status::unprocessable(e.to_string()))?;
+                    json_patch::patch(&mut scale, &p)
+                        .map_err(|e| Status::unprocessable(e.to_string()))?;
                 }
                 _ => json_patch::merge(&mut scale, &input),
             },
         }
-        let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let replicas = scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if replicas < 0 {
             return Err(Status::invalid(
                 "Scale.autoscaling",
                 "autoscaling",
                 &name,
-                &[FieldError::invalid("spec.replicas", &json!(replicas), "must be greater than or equal to 0")],
+                &[FieldError::invalid(
+                    "spec.replicas",
+                    &json!(replicas),
+                    "must be greater than or equal to 0",
+                )],
             ));
         }
         let mut obj = current.clone();
@@ -181,7 +249,10 @@ async fn scale(ctx: &Ctx<'_>, method: &Method, content_type: &str, body: &[u8]) 
 async fn finalize(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> rest::Result<Response<Body>> {
     let input = encoding::decode(content_type, body)?;
     let name = ctx.req.name.clone();
-    let finalizers = input.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+    let finalizers = input
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or(json!([]));
     let (obj, _) = rest::update_object(ctx, &name, Part::Raw, false, |current| {
         let mut ns = current.clone();
         ns["spec"]["finalizers"] = finalizers.clone();
@@ -189,7 +260,10 @@ async fn finalize(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> rest::Resul
     })
     .await?;
     let done = obj.pointer("/metadata/deletionTimestamp").is_some()
-        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
         && meta::finalizers(&obj).is_empty();
     if done {
         let key = ctx.key("", &name);

@@ -229,21 +229,32 @@ impl Status {
 
     /// `pods "x" not found`
     pub fn not_found(gr: GroupResource<'_>, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{gr} {name:?} not found"))
-            .with_details(details(name, gr.group, gr.resource))
+        Self::new(404, "NotFound", format!("{gr} {name:?} not found")).with_details(details(
+            name,
+            gr.group,
+            gr.resource,
+        ))
     }
 
     /// A path that names no resource: upstream answers `the server could not find
     /// the requested resource`.
     pub fn not_found_path() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     /// `pods "x" already exists`
     pub fn already_exists(gr: GroupResource<'_>, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{gr} {name:?} already exists"))
-            .with_details(details(name, gr.group, gr.resource))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{gr} {name:?} already exists"),
+        )
+        .with_details(details(name, gr.group, gr.resource))
     }
 
     /// `Operation cannot be fulfilled on pods "x": <why>`
@@ -271,7 +282,10 @@ impl Status {
             [one] => one.to_string(),
             many => format!(
                 "[{}]",
-                many.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let kind = qualified_kind.split('.').next().unwrap_or(qualified_kind);
@@ -285,10 +299,17 @@ impl Status {
             .collect();
         let mut d = details(name, group, kind);
         if let Value::Object(m) = &mut d {
-            m.insert("causes".into(), serde_json::to_value(causes).unwrap_or(Value::Null));
+            m.insert(
+                "causes".into(),
+                serde_json::to_value(causes).unwrap_or(Value::Null),
+            );
         }
-        Self::new(422, "Invalid", format!("{qualified_kind} {name:?} is invalid: {joined}"))
-            .with_details(d)
+        Self::new(
+            422,
+            "Invalid",
+            format!("{qualified_kind} {name:?} is invalid: {joined}"),
+        )
+        .with_details(d)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -314,7 +335,10 @@ impl Status {
         Self::new(
             405,
             "MethodNotAllowed",
-            format!("{action} is not supported on resources of kind {:?}", gr.to_string()),
+            format!(
+                "{action} is not supported on resources of kind {:?}",
+                gr.to_string()
+            ),
         )
         .with_details(details("", gr.group, gr.resource))
     }
@@ -327,7 +351,9 @@ impl Status {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/cbor (got {content_type})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/cbor (got {content_type})"
+            ),
         )
     }
 
@@ -365,8 +391,12 @@ impl Status {
     }
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
-            .with_details(json!({"causes": [{"message": message.to_string()}]}))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
+        .with_details(json!({"causes": [{"message": message.to_string()}]}))
     }
 
     /// 422 with reason `Invalid` and a bare message, as upstream's
@@ -426,10 +456,19 @@ mod tests {
 
     #[test]
     fn not_found_names_group() {
-        let s = Status::not_found(GroupResource { group: "apps", resource: "deployments" }, "web");
+        let s = Status::not_found(
+            GroupResource {
+                group: "apps",
+                resource: "deployments",
+            },
+            "web",
+        );
         assert_eq!(s.code, 404);
         assert_eq!(s.message, r#"deployments.apps "web" not found"#);
-        assert_eq!(s.to_json()["details"], json!({"name": "web", "group": "apps", "kind": "deployments"}));
+        assert_eq!(
+            s.to_json()["details"],
+            json!({"name": "web", "group": "apps", "kind": "deployments"})
+        );
     }
 
     #[test]
@@ -443,6 +482,9 @@ mod tests {
             s.message,
             r#"ConfigMap "" is invalid: [metadata.name: Required value: name or generateName is required, data: Invalid value: "x": bad]"#
         );
-        assert_eq!(s.to_json()["details"]["causes"][1]["reason"], "FieldValueInvalid");
+        assert_eq!(
+            s.to_json()["details"]["causes"][1]["reason"],
+            "FieldValueInvalid"
+        );
     }
 }

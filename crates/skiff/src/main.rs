@@ -11,7 +11,11 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 #[derive(Parser)]
-#[command(name = "skiff", version, about = "A Kubernetes-compatible cluster in one binary")]
+#[command(
+    name = "skiff",
+    version,
+    about = "A Kubernetes-compatible cluster in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,13 +110,17 @@ fn load_config(explicit: Option<&Path>) -> Result<ServerArgs> {
     if text.trim().is_empty() {
         return Ok(ServerArgs::default());
     }
-    serde_yaml::from_str(&text).with_context(|| format!("failed to parse config file {}", path.display()))
+    serde_yaml::from_str(&text)
+        .with_context(|| format!("failed to parse config file {}", path.display()))
 }
 
 async fn server(args: ServerArgs) -> Result<()> {
     let file = load_config(args.config.as_deref())?;
     let args = args.merge(file);
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("/var/lib/skiff"));
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/var/lib/skiff"));
     let port = args.https_listen_port.unwrap_or(6443);
     let bind = args.bind_address.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let service_cidr: skiff_apiserver::allocator::Cidr = args
@@ -123,11 +131,14 @@ async fn server(args: ServerArgs) -> Result<()> {
         .map_err(|e: String| anyhow::anyhow!(e))
         .context("invalid --service-cidr")?;
     if let Some(endpoint) = &args.datastore_endpoint {
-        bail!("--datastore-endpoint {endpoint}: only the embedded SQLite store is available in this build (the etcd backend is not implemented yet)");
+        bail!(
+            "--datastore-endpoint {endpoint}: only the embedded SQLite store is available in this build (the etcd backend is not implemented yet)"
+        );
     }
 
     let db_dir = data_dir.join("server").join("db");
-    std::fs::create_dir_all(&db_dir).with_context(|| format!("failed to create {}", db_dir.display()))?;
+    std::fs::create_dir_all(&db_dir)
+        .with_context(|| format!("failed to create {}", db_dir.display()))?;
     let store = skiff_store::SqliteStore::open_default(db_dir.join("state.db"))
         .with_context(|| format!("failed to open the store in {}", db_dir.display()))?;
     let store: skiff_store::DynStore = Arc::new(store);
@@ -142,7 +153,11 @@ async fn server(args: ServerArgs) -> Result<()> {
         .await
         .context("failed to start the API server")?;
 
-    let host = if bind.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { bind };
+    let host = if bind.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        bind
+    };
     let url = match host {
         IpAddr::V6(ip) => format!("https://[{ip}]:{}", running.addr.port()),
         IpAddr::V4(ip) => format!("https://{ip}:{}", running.addr.port()),
@@ -156,7 +171,13 @@ async fn server(args: ServerArgs) -> Result<()> {
     }
     tracing::info!(address = %running.addr, kubeconfig = %paths[0].display(), "skiff server is ready");
     println!("skiff server listening on {url}");
-    println!("kubeconfig: {}", paths.last().map(|p| p.display().to_string()).unwrap_or_default());
+    println!(
+        "kubeconfig: {}",
+        paths
+            .last()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    );
 
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -183,11 +204,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");

@@ -39,7 +39,10 @@ impl Filter {
     }
 
     pub fn matches(&self, e: &Entry) -> bool {
-        (self.labels.is_empty() || self.labels.matches_with(|k| e.labels.get(k).map(String::as_str)))
+        (self.labels.is_empty()
+            || self
+                .labels
+                .matches_with(|k| e.labels.get(k).map(String::as_str)))
             && (self.fields.is_empty() || self.fields.matches(|f: &str| e.field(f)))
     }
 }
@@ -69,7 +72,11 @@ fn encode_continue(rv: i64, start: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<ContinueToken> {
-    let bad = || Status::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        Status::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let bytes = base64::engine::general_purpose::URL_SAFE
         .decode(token)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token))
@@ -93,7 +100,10 @@ pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
     };
     let cont = ctx.query.get("continue").filter(|c| !c.is_empty());
     let rv = ctx.query.get("resourceVersion").filter(|r| !r.is_empty());
-    let rv_match = ctx.query.get("resourceVersionMatch").filter(|r| !r.is_empty());
+    let rv_match = ctx
+        .query
+        .get("resourceVersionMatch")
+        .filter(|r| !r.is_empty());
     if let Some(m) = rv_match {
         if m != "NotOlderThan" && m != "Exact" {
             return Err(Status::bad_request(format!(
@@ -137,7 +147,11 @@ pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
         return Err(Status::internal(format!("no cache for {}", ctx.gr())));
     };
     let snapshot = cache.snapshot(&prefix, revision).await;
-    let items = snapshot.items.into_iter().filter(|e| filter.matches(e)).collect();
+    let items = snapshot
+        .items
+        .into_iter()
+        .filter(|e| filter.matches(e))
+        .collect();
     Ok(Selected {
         revision,
         items,
@@ -163,7 +177,13 @@ async fn select_from_store(
     let filtering = !filter.labels.is_empty() || !filter.fields.is_empty();
     loop {
         // With a selector, read ahead in larger pages and filter, as upstream does.
-        let page_limit = if limit == 0 { 0 } else if filtering { limit.max(100) } else { limit + 1 };
+        let page_limit = if limit == 0 {
+            0
+        } else if filtering {
+            limit.max(100)
+        } else {
+            limit + 1
+        };
         let page = store
             .range(RangeRequest {
                 prefix: prefix.to_string(),
@@ -183,8 +203,14 @@ async fn select_from_store(
         for kv in &page.kvs {
             if limit > 0 && items.len() == limit {
                 // One more item exists after a full page: continue from it.
-                let token_start = last_key.as_deref().map(|k: &str| k.strip_prefix(prefix).unwrap_or(k).to_string() + "\0");
-                let remaining = if filtering { None } else { Some(remaining_count(ctx, prefix, &page, items.len()).await) };
+                let token_start = last_key
+                    .as_deref()
+                    .map(|k: &str| k.strip_prefix(prefix).unwrap_or(k).to_string() + "\0");
+                let remaining = if filtering {
+                    None
+                } else {
+                    Some(remaining_count(ctx, prefix, &page, items.len()).await)
+                };
                 return Ok(Selected {
                     revision: page.revision,
                     items,
@@ -193,10 +219,10 @@ async fn select_from_store(
                 });
             }
             last_key = Some(kv.key.clone());
-            if let Some(e) = cache.entry(&kv.key, &kv.value, kv.mod_revision) {
-                if filter.matches(&e) {
-                    items.push(Arc::new(e));
-                }
+            if let Some(e) = cache.entry(&kv.key, &kv.value, kv.mod_revision)
+                && filter.matches(&e)
+            {
+                items.push(Arc::new(e));
             }
         }
         if !page.more {
@@ -210,13 +236,23 @@ async fn select_from_store(
         match last_key {
             Some(k) => start = Some(format!("{k}\0")),
             None => {
-                return Ok(Selected { revision: page.revision, items, continue_token: None, remaining: None });
+                return Ok(Selected {
+                    revision: page.revision,
+                    items,
+                    continue_token: None,
+                    remaining: None,
+                });
             }
         }
     }
 }
 
-async fn remaining_count(ctx: &Ctx<'_>, _prefix: &str, page: &skiff_store::RangeResult, taken: usize) -> i64 {
+async fn remaining_count(
+    ctx: &Ctx<'_>,
+    _prefix: &str,
+    page: &skiff_store::RangeResult,
+    taken: usize,
+) -> i64 {
     // Items after this page: those of the read page beyond the limit plus what
     // the store has past it. Counted at the latest revision, as etcd's count is.
     let total = ctx.server.store.count(_prefix).await.unwrap_or(0);
@@ -237,7 +273,11 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         return Ok(encoding::json(StatusCode::OK, &table, ctx.pretty));
     }
     if ctx.accept == Accept::Metadata {
-        let items: Vec<Value> = selected.items.iter().map(|e| super::partial_metadata(&e.value())).collect();
+        let items: Vec<Value> = selected
+            .items
+            .iter()
+            .map(|e| super::partial_metadata(&e.value()))
+            .collect();
         let mut md = json!({"resourceVersion": rv});
         if let Some(t) = &selected.continue_token {
             md["continue"] = json!(t);

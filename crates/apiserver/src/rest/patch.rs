@@ -28,15 +28,22 @@ fn patch_type(content_type: &str) -> Result<PatchType> {
     }
 }
 
-pub async fn patch(ctx: &Ctx<'_>, part: Part, content_type: &str, body: &[u8]) -> Result<Response<Body>> {
+pub async fn patch(
+    ctx: &Ctx<'_>,
+    part: Part,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Response<Body>> {
     let ty = patch_type(content_type)?;
     let dry_run = ctx.dry_run()?;
     let name = ctx.req.name.clone();
     match ty {
-        PatchType::Apply => Err(Status::unsupported_media_type("application/apply-patch+yaml")),
+        PatchType::Apply => Err(Status::unsupported_media_type(
+            "application/apply-patch+yaml",
+        )),
         PatchType::Json => {
-            let patch: json_patch::Patch = serde_json::from_slice(body)
-                .map_err(|e| Status::bad_request(e.to_string()))?;
+            let patch: json_patch::Patch =
+                serde_json::from_slice(body).map_err(|e| Status::bad_request(e.to_string()))?;
             let (obj, _) = update_object(ctx, &name, part, dry_run, |current| {
                 let mut doc = current.clone();
                 json_patch::patch(&mut doc, &patch)
@@ -47,8 +54,8 @@ pub async fn patch(ctx: &Ctx<'_>, part: Part, content_type: &str, body: &[u8]) -
             Ok(ctx.respond(StatusCode::OK, &obj))
         }
         PatchType::Merge => {
-            let patch: Value = serde_json::from_slice(body)
-                .map_err(|e| Status::bad_request(e.to_string()))?;
+            let patch: Value =
+                serde_json::from_slice(body).map_err(|e| Status::bad_request(e.to_string()))?;
             if !patch.is_object() {
                 return Err(Status::bad_request("merge patch must be a JSON object"));
             }
@@ -61,18 +68,20 @@ pub async fn patch(ctx: &Ctx<'_>, part: Part, content_type: &str, body: &[u8]) -
             Ok(ctx.respond(StatusCode::OK, &obj))
         }
         PatchType::Strategic => {
-            let patch: Value = serde_json::from_slice(body)
-                .map_err(|e| Status::bad_request(e.to_string()))?;
+            let patch: Value =
+                serde_json::from_slice(body).map_err(|e| Status::bad_request(e.to_string()))?;
             if !patch.is_object() {
-                return Err(Status::bad_request("strategic merge patch must be a JSON object"));
+                return Err(Status::bad_request(
+                    "strategic merge patch must be a JSON object",
+                ));
             }
             let (group, kind) = (ctx.info.group, ctx.info.kind);
             let (obj, _) = update_object(ctx, &name, part, dry_run, |current| {
-                skiff_core::strategic_merge::apply(group, kind, current, &patch).map_err(|e| e.to_status())
+                skiff_core::strategic_merge::apply(group, kind, current, &patch)
+                    .map_err(|e| e.to_status())
             })
             .await?;
             Ok(ctx.respond(StatusCode::OK, &obj))
         }
     }
 }
-

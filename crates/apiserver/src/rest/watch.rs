@@ -60,7 +60,11 @@ impl Watcher {
                 // `{"kind":..,"apiVersion":..,` + the encoded item without its `{`.
                 let mut obj = Vec::with_capacity(entry.item.len() + 64);
                 obj.extend_from_slice(
-                    format!("{{\"kind\":\"{}\",\"apiVersion\":\"{}\"", self.kind, self.api_version).as_bytes(),
+                    format!(
+                        "{{\"kind\":\"{}\",\"apiVersion\":\"{}\"",
+                        self.kind, self.api_version
+                    )
+                    .as_bytes(),
                 );
                 if entry.item.len() > 2 {
                     obj.push(b',');
@@ -74,7 +78,8 @@ impl Watcher {
 
     fn table(&self, obj: &Value) -> Value {
         let now = time::OffsetDateTime::now_utc();
-        let cells = skiff_core::table::cells(self.table_ctx.group, self.table_ctx.resource, obj, now);
+        let cells =
+            skiff_core::table::cells(self.table_ctx.group, self.table_ctx.resource, obj, now);
         let mut row = json!({"cells": cells});
         match self.table_ctx.include.as_str() {
             "None" => {}
@@ -112,7 +117,10 @@ impl Watcher {
     }
 
     async fn error(&mut self, status: &Status) {
-        let bytes = encode_event("ERROR", &serde_json::to_vec(&status.to_json()).unwrap_or_default());
+        let bytes = encode_event(
+            "ERROR",
+            &serde_json::to_vec(&status.to_json()).unwrap_or_default(),
+        );
         let _ = self.tx.send(bytes).await;
     }
 
@@ -126,7 +134,9 @@ impl Watcher {
         let prev = ev.prev.as_ref().is_some_and(|p| self.filter.matches(p));
         match ev.kind {
             EventKind::Added if cur => self.send("ADDED", &ev.object, ev.revision).await,
-            EventKind::Deleted if cur || prev => self.send("DELETED", &ev.object, ev.revision).await,
+            EventKind::Deleted if cur || prev => {
+                self.send("DELETED", &ev.object, ev.revision).await
+            }
             EventKind::Modified => match (prev, cur) {
                 (true, true) => self.send("MODIFIED", &ev.object, ev.revision).await,
                 (false, true) => self.send("ADDED", &ev.object, ev.revision).await,
@@ -206,15 +216,24 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
             ));
         }
         if !errs.is_empty() {
-            return Err(Status::invalid("ListOptions.meta.k8s.io", "meta.k8s.io", "", &errs));
+            return Err(Status::invalid(
+                "ListOptions.meta.k8s.io",
+                "meta.k8s.io",
+                "",
+                &errs,
+            ));
         }
     }
     let start = match (send_initial, rv) {
-        (Some("true"), _) => Start::Initial { bookmark_after: true },
+        (Some("true"), _) => Start::Initial {
+            bookmark_after: true,
+        },
         (Some(_), Some(r)) => Start::After(parse_rv(r)?),
         (Some(_), None) => Start::After(wait_fresh(ctx, None).await?),
         // Unset and "0" both begin with the current state.
-        (None, None) | (None, Some("0")) => Start::Initial { bookmark_after: false },
+        (None, None) | (None, Some("0")) => Start::Initial {
+            bookmark_after: false,
+        },
         (None, Some(r)) => Start::After(parse_rv(r)?),
     };
     let timeout = match ctx.query.get("timeoutSeconds") {
@@ -238,7 +257,11 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         table_ctx: TableCtx {
             group: ctx.info.group,
             resource: ctx.info.resource,
-            include: ctx.query.get("includeObject").unwrap_or("Metadata").to_string(),
+            include: ctx
+                .query
+                .get("includeObject")
+                .unwrap_or("Metadata")
+                .to_string(),
         },
         last_revision: 0,
     };
@@ -260,10 +283,19 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     };
     let store = ctx.server.store.clone();
     tokio::spawn(async move {
-        let run = run_watch(&mut watcher, &cache, store, &prefix, start, initial_rev, bookmarks);
+        let run = run_watch(
+            &mut watcher,
+            &cache,
+            store,
+            &prefix,
+            start,
+            initial_rev,
+            bookmarks,
+        );
         let _ = tokio::time::timeout(timeout, run).await;
     });
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|b| Ok::<_, std::convert::Infallible>(Frame::data(b)));
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+        .map(|b| Ok::<_, std::convert::Infallible>(Frame::data(b)));
     let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
     *resp.status_mut() = StatusCode::OK;
     let ct = if ctx.accept == Accept::Table {
@@ -271,9 +303,12 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     } else {
         "application/json"
     };
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     resp.headers_mut()
-        .insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    resp.headers_mut().insert(
+        header::TRANSFER_ENCODING,
+        HeaderValue::from_static("chunked"),
+    );
     Ok(resp)
 }
 

@@ -11,26 +11,42 @@ use super::{Strategy, default_at};
 /// (`ValidateDeploymentSpec`, `ValidateReplicaSetSpec`, ...).
 pub(crate) fn validate_workload(obj: &Value, template_path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if let Some(r) = obj.pointer("/spec/replicas").and_then(Value::as_i64) {
-        if r < 0 {
-            errs.push(FieldError::invalid("spec.replicas", &json!(r), "must be greater than or equal to 0"));
-        }
+    if let Some(r) = obj.pointer("/spec/replicas").and_then(Value::as_i64)
+        && r < 0
+    {
+        errs.push(FieldError::invalid(
+            "spec.replicas",
+            &json!(r),
+            "must be greater than or equal to 0",
+        ));
     }
     let Some(selector) = obj.pointer("/spec/selector") else {
         errs.push(FieldError::required("spec.selector", ""));
         return errs;
     };
-    let invalid = labels::validate_label_selector(selector, labels::ValidationOptions::default(), "spec.selector");
+    let invalid = labels::validate_label_selector(
+        selector,
+        labels::ValidationOptions::default(),
+        "spec.selector",
+    );
     if !invalid.is_empty() {
         errs.extend(invalid);
         return errs;
     }
     let Ok(selector) = Selector::from_label_selector_json(selector) else {
-        errs.push(FieldError::invalid("spec.selector", selector, "invalid label selector"));
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            selector,
+            "invalid label selector",
+        ));
         return errs;
     };
     if selector.is_empty() {
-        errs.push(FieldError::invalid("spec.selector", &json!(null), "empty selector is invalid for deployment"));
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            &json!(null),
+            "empty selector is invalid for deployment",
+        ));
     }
     let pointer = format!("/{}", template_path.replace('.', "/"));
     let template = obj.pointer(&pointer).unwrap_or(&Value::Null);
@@ -48,7 +64,10 @@ pub(crate) fn validate_workload(obj: &Value, template_path: &str) -> Vec<FieldEr
     }
     match template.get("spec") {
         Some(spec) => errs.extend(validate_pod_spec(spec, &format!("{template_path}.spec"))),
-        None => errs.push(FieldError::required(format!("{template_path}.spec.containers"), "")),
+        None => errs.push(FieldError::required(
+            format!("{template_path}.spec.containers"),
+            "",
+        )),
     }
     errs
 }
@@ -57,7 +76,11 @@ pub(crate) fn validate_workload(obj: &Value, template_path: &str) -> Vec<FieldEr
 fn validate_selector_immutable(new: &Value, old: &Value) -> Vec<FieldError> {
     let n = new.pointer("/spec/selector");
     if n != old.pointer("/spec/selector") {
-        return vec![FieldError::invalid("spec.selector", n.unwrap_or(&Value::Null), "field is immutable")];
+        return vec![FieldError::invalid(
+            "spec.selector",
+            n.unwrap_or(&Value::Null),
+            "field is immutable",
+        )];
     }
     Vec::new()
 }
@@ -79,8 +102,16 @@ impl Strategy for Deployment {
         default_at(obj, &["spec", "replicas"], json!(1));
         default_at(obj, &["spec", "strategy", "type"], json!("RollingUpdate"));
         if obj.pointer("/spec/strategy/type") == Some(&json!("RollingUpdate")) {
-            default_at(obj, &["spec", "strategy", "rollingUpdate", "maxUnavailable"], json!("25%"));
-            default_at(obj, &["spec", "strategy", "rollingUpdate", "maxSurge"], json!("25%"));
+            default_at(
+                obj,
+                &["spec", "strategy", "rollingUpdate", "maxUnavailable"],
+                json!("25%"),
+            );
+            default_at(
+                obj,
+                &["spec", "strategy", "rollingUpdate", "maxSurge"],
+                json!("25%"),
+            );
         }
         default_at(obj, &["spec", "revisionHistoryLimit"], json!(10));
         default_at(obj, &["spec", "progressDeadlineSeconds"], json!(600));
@@ -117,7 +148,10 @@ impl Strategy for ReplicaSet {
     }
 
     fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
-        let n = obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0);
+        let n = obj
+            .pointer("/status/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         out.push(("status.replicas", n.to_string()));
     }
 
@@ -136,9 +170,17 @@ impl Strategy for StatefulSet {
     fn default(&self, obj: &mut Value) {
         default_at(obj, &["spec", "replicas"], json!(1));
         default_at(obj, &["spec", "podManagementPolicy"], json!("OrderedReady"));
-        default_at(obj, &["spec", "updateStrategy", "type"], json!("RollingUpdate"));
+        default_at(
+            obj,
+            &["spec", "updateStrategy", "type"],
+            json!("RollingUpdate"),
+        );
         if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
-            default_at(obj, &["spec", "updateStrategy", "rollingUpdate", "partition"], json!(0));
+            default_at(
+                obj,
+                &["spec", "updateStrategy", "rollingUpdate", "partition"],
+                json!(0),
+            );
         }
         default_at(obj, &["spec", "revisionHistoryLimit"], json!(10));
         default_at(
@@ -166,10 +208,22 @@ impl Strategy for DaemonSet {
     }
 
     fn default(&self, obj: &mut Value) {
-        default_at(obj, &["spec", "updateStrategy", "type"], json!("RollingUpdate"));
+        default_at(
+            obj,
+            &["spec", "updateStrategy", "type"],
+            json!("RollingUpdate"),
+        );
         if obj.pointer("/spec/updateStrategy/type") == Some(&json!("RollingUpdate")) {
-            default_at(obj, &["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"], json!(1));
-            default_at(obj, &["spec", "updateStrategy", "rollingUpdate", "maxSurge"], json!(0));
+            default_at(
+                obj,
+                &["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"],
+                json!(1),
+            );
+            default_at(
+                obj,
+                &["spec", "updateStrategy", "rollingUpdate", "maxSurge"],
+                json!(0),
+            );
         }
         default_at(obj, &["spec", "revisionHistoryLimit"], json!(10));
         default_template(obj);

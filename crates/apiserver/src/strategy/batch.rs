@@ -29,16 +29,25 @@ fn default_job_spec(spec: &mut Value) {
 
 fn validate_job_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    for field in ["parallelism", "completions", "backoffLimit", "activeDeadlineSeconds"] {
-        if let Some(n) = spec.get(field).and_then(Value::as_i64) {
-            if n < 0 || (field == "activeDeadlineSeconds" && n == 0) {
-                let msg = if field == "activeDeadlineSeconds" {
-                    "must be greater than 0"
-                } else {
-                    "must be greater than or equal to 0"
-                };
-                errs.push(FieldError::invalid(format!("{path}.{field}"), &json!(n), msg));
-            }
+    for field in [
+        "parallelism",
+        "completions",
+        "backoffLimit",
+        "activeDeadlineSeconds",
+    ] {
+        if let Some(n) = spec.get(field).and_then(Value::as_i64)
+            && (n < 0 || (field == "activeDeadlineSeconds" && n == 0))
+        {
+            let msg = if field == "activeDeadlineSeconds" {
+                "must be greater than 0"
+            } else {
+                "must be greater than or equal to 0"
+            };
+            errs.push(FieldError::invalid(
+                format!("{path}.{field}"),
+                &json!(n),
+                msg,
+            ));
         }
     }
     let restart = str_at(spec, &["template", "spec", "restartPolicy"]);
@@ -51,7 +60,10 @@ fn validate_job_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     }
     match spec.pointer("/template/spec") {
         Some(pod) => errs.extend(validate_pod_spec(pod, &format!("{path}.template.spec"))),
-        None => errs.push(FieldError::required(format!("{path}.template.spec.containers"), "")),
+        None => errs.push(FieldError::required(
+            format!("{path}.template.spec.containers"),
+            "",
+        )),
     }
     errs
 }
@@ -82,7 +94,10 @@ impl Strategy for Job {
         };
         spec["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
         default_at(spec, &["template", "metadata", "labels"], json!({}));
-        if let Some(labels) = spec.pointer_mut("/template/metadata/labels").and_then(Value::as_object_mut) {
+        if let Some(labels) = spec
+            .pointer_mut("/template/metadata/labels")
+            .and_then(Value::as_object_mut)
+        {
             for (k, v) in [
                 ("batch.kubernetes.io/controller-uid", &uid),
                 ("batch.kubernetes.io/job-name", &name),
@@ -106,14 +121,21 @@ impl Strategy for Job {
         for field in ["selector", "template", "completionMode"] {
             let p = format!("/spec/{field}");
             if new.pointer(&p) != old.pointer(&p) && field != "template" {
-                errs.push(FieldError::invalid(format!("spec.{field}"), new.pointer(&p).unwrap_or(&Value::Null), "field is immutable"));
+                errs.push(FieldError::invalid(
+                    format!("spec.{field}"),
+                    new.pointer(&p).unwrap_or(&Value::Null),
+                    "field is immutable",
+                ));
             }
         }
         errs
     }
 
     fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
-        let n = obj.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0);
+        let n = obj
+            .pointer("/status/succeeded")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         out.push(("status.successful", n.to_string()));
     }
 

@@ -34,7 +34,11 @@ pub(crate) fn default_pod_spec(spec: &mut Value, admission: bool) {
 }
 
 fn default_container(c: &mut Value) {
-    default_at(c, &["terminationMessagePath"], json!("/dev/termination-log"));
+    default_at(
+        c,
+        &["terminationMessagePath"],
+        json!("/dev/termination-log"),
+    );
     default_at(c, &["terminationMessagePolicy"], json!("File"));
     default_at(c, &["resources"], json!({}));
     let image = str_at(c, &["image"]);
@@ -73,7 +77,10 @@ fn add_default_tolerations(spec: &mut Value) {
     let Some(Value::Array(list)) = tolerations else {
         return;
     };
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
         let tolerated = list.iter().any(|t| {
             let effect = str_at(t, &["effect"]);
             (effect.is_empty() || effect == "NoExecute")
@@ -125,7 +132,9 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     let containers = spec.get("containers").and_then(Value::as_array);
     match containers {
         None => errs.push(FieldError::required(format!("{path}.containers"), "")),
-        Some(cs) if cs.is_empty() => errs.push(FieldError::required(format!("{path}.containers"), "")),
+        Some(cs) if cs.is_empty() => {
+            errs.push(FieldError::required(format!("{path}.containers"), ""))
+        }
         _ => {}
     }
     let mut seen = std::collections::HashSet::new();
@@ -151,7 +160,10 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
             }
             if let Some(ports) = c.get("ports").and_then(Value::as_array) {
                 for (j, port) in ports.iter().enumerate() {
-                    let n = port.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
+                    let n = port
+                        .get("containerPort")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0);
                     if !(1..=65535).contains(&n) {
                         errs.push(FieldError::invalid(
                             format!("{p}.ports[{j}].containerPort"),
@@ -209,17 +221,20 @@ impl Strategy for Pod {
         for list in ["containers", "initContainers"] {
             if let (Some(Value::Array(m)), Some(Value::Array(n))) =
                 (masked.get_mut(list), new_spec.get(list))
+                && m.len() == n.len()
             {
-                if m.len() == n.len() {
-                    for (mc, nc) in m.iter_mut().zip(n) {
-                        if let Some(img) = nc.get("image") {
-                            mc["image"] = img.clone();
-                        }
+                for (mc, nc) in m.iter_mut().zip(n) {
+                    if let Some(img) = nc.get("image") {
+                        mc["image"] = img.clone();
                     }
                 }
             }
         }
-        for field in ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"] {
+        for field in [
+            "activeDeadlineSeconds",
+            "tolerations",
+            "terminationGracePeriodSeconds",
+        ] {
             match new_spec.get(field) {
                 Some(v) => masked[field] = v.clone(),
                 None => {
@@ -230,10 +245,10 @@ impl Strategy for Pod {
             }
         }
         // The scheduler's binding sets nodeName through its own subresource.
-        if let Some(n) = new_spec.get("nodeName") {
-            if old_spec.get("nodeName").is_none() {
-                masked["nodeName"] = n.clone();
-            }
+        if let Some(n) = new_spec.get("nodeName")
+            && old_spec.get("nodeName").is_none()
+        {
+            masked["nodeName"] = n.clone();
         }
         if &masked != new_spec {
             return vec![FieldError::forbidden(
@@ -345,7 +360,11 @@ impl Strategy for Service {
         let new_ip = str_at(new, &["spec", "clusterIP"]);
         let ty = str_at(new, &["spec", "type"]);
         if !old_ip.is_empty() && old_ip != new_ip && ty != "ExternalName" {
-            return vec![FieldError::invalid("spec.clusterIPs[0]", &json!(new_ip), "may not change once set")];
+            return vec![FieldError::invalid(
+                "spec.clusterIPs[0]",
+                &json!(new_ip),
+                "may not change once set",
+            )];
         }
         Vec::new()
     }
@@ -354,16 +373,19 @@ impl Strategy for Service {
         // An update that leaves allocated values out keeps them (service REST's
         // patchAllocatedValues).
         for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
-            if let Some(v) = old.pointer(&format!("/spec/{field}")) {
-                if let Some(spec) = new.get_mut("spec") {
-                    default_at(spec, &[field], v.clone());
-                }
+            if let Some(v) = old.pointer(&format!("/spec/{field}"))
+                && let Some(spec) = new.get_mut("spec")
+            {
+                default_at(spec, &[field], v.clone());
             }
         }
     }
 
     fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
-        out.push(("spec.clusterIP", str_at(obj, &["spec", "clusterIP"]).to_string()));
+        out.push((
+            "spec.clusterIP",
+            str_at(obj, &["spec", "clusterIP"]).to_string(),
+        ));
         out.push(("spec.type", str_at(obj, &["spec", "type"]).to_string()));
     }
 
@@ -386,12 +408,12 @@ impl Strategy for Namespace {
     fn default(&self, obj: &mut Value) {
         // Since 1.21 every namespace carries its name as an immutable label.
         let name = skiff_core::meta::name(obj).to_string();
-        if !name.is_empty() {
-            if let Some(meta) = skiff_core::meta::metadata_mut(obj) {
-                let labels = meta.entry("labels").or_insert_with(|| json!({}));
-                if let Some(l) = labels.as_object_mut() {
-                    l.insert("kubernetes.io/metadata.name".into(), json!(name));
-                }
+        if !name.is_empty()
+            && let Some(meta) = skiff_core::meta::metadata_mut(obj)
+        {
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if let Some(l) = labels.as_object_mut() {
+                l.insert("kubernetes.io/metadata.name".into(), json!(name));
             }
         }
     }
@@ -407,7 +429,10 @@ impl Strategy for Namespace {
     }
 
     fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
-        out.push(("status.phase", str_at(obj, &["status", "phase"]).to_string()));
+        out.push((
+            "status.phase",
+            str_at(obj, &["status", "phase"]).to_string(),
+        ));
     }
 
     fn field_labels(&self) -> &'static [&'static str] {
@@ -442,8 +467,14 @@ const EVENT_FIELDS: [(&str, &[&str]); 10] = [
     ("involvedObject.namespace", &["involvedObject", "namespace"]),
     ("involvedObject.name", &["involvedObject", "name"]),
     ("involvedObject.uid", &["involvedObject", "uid"]),
-    ("involvedObject.apiVersion", &["involvedObject", "apiVersion"]),
-    ("involvedObject.resourceVersion", &["involvedObject", "resourceVersion"]),
+    (
+        "involvedObject.apiVersion",
+        &["involvedObject", "apiVersion"],
+    ),
+    (
+        "involvedObject.resourceVersion",
+        &["involvedObject", "resourceVersion"],
+    ),
     ("involvedObject.fieldPath", &["involvedObject", "fieldPath"]),
     ("reason", &["reason"]),
     ("reportingComponent", &["reportingComponent"]),
@@ -482,7 +513,7 @@ fn validate_data_keys(obj: &Value, fields: &[&str]) -> Vec<FieldError> {
         if let Some(map) = obj.get(*field).and_then(Value::as_object) {
             for key in map.keys() {
                 for msg in validation::is_config_map_key(key) {
-                    errs.push(FieldError::invalid(format!("{field}"), &json!(key), msg));
+                    errs.push(FieldError::invalid(field.to_string(), &json!(key), msg));
                 }
             }
         }
@@ -504,10 +535,17 @@ impl Strategy for Secret {
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         let mut errs = Vec::new();
         if new.get("type") != old.get("type") {
-            errs.push(FieldError::invalid("type", new.get("type").unwrap_or(&Value::Null), "field is immutable"));
+            errs.push(FieldError::invalid(
+                "type",
+                new.get("type").unwrap_or(&Value::Null),
+                "field is immutable",
+            ));
         }
         if old.get("immutable") == Some(&json!(true)) && new.get("data") != old.get("data") {
-            errs.push(FieldError::forbidden("data", "field is immutable when `immutable` is set"));
+            errs.push(FieldError::forbidden(
+                "data",
+                "field is immutable when `immutable` is set",
+            ));
         }
         errs
     }
@@ -542,7 +580,10 @@ fn fold_string_data(obj: &mut Value) {
     if let Some(data) = data.as_object_mut() {
         for (k, v) in string_data {
             let s = v.as_str().unwrap_or("");
-            data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
+            data.insert(
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(s)),
+            );
         }
     }
 }
@@ -556,9 +597,13 @@ impl Strategy for ConfigMap {
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         if old.get("immutable") == Some(&json!(true))
-            && (new.get("data") != old.get("data") || new.get("binaryData") != old.get("binaryData"))
+            && (new.get("data") != old.get("data")
+                || new.get("binaryData") != old.get("binaryData"))
         {
-            return vec![FieldError::forbidden("data", "field is immutable when `immutable` is set")];
+            return vec![FieldError::forbidden(
+                "data",
+                "field is immutable when `immutable` is set",
+            )];
         }
         Vec::new()
     }
@@ -574,10 +619,10 @@ impl Strategy for ReplicationController {
     fn default(&self, obj: &mut Value) {
         default_at(obj, &["spec", "replicas"], json!(1));
         // An RC without a selector selects its template's labels.
-        if obj.pointer("/spec/selector").is_none() {
-            if let Some(labels) = obj.pointer("/spec/template/metadata/labels").cloned() {
-                obj["spec"]["selector"] = labels;
-            }
+        if obj.pointer("/spec/selector").is_none()
+            && let Some(labels) = obj.pointer("/spec/template/metadata/labels").cloned()
+        {
+            obj["spec"]["selector"] = labels;
         }
         if let Some(spec) = obj.pointer_mut("/spec/template/spec") {
             default_pod_spec(spec, false);
