@@ -201,3 +201,58 @@ async fn streaming_list_sends_initial_events_then_a_bookmark() -> Result<()> {
     assert_eq!(added, ["s0", "s1", "s2"]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflector_resumes_after_restart_without_relisting() -> Result<()> {
+    use kube::runtime::WatchStreamExt;
+    let mut server = Server::start()?;
+    let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
+    api.create(&PostParams::default(), &cm("r0", "0")).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn({
+        let api = api.clone();
+        async move {
+            let mut stream = watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            while let Some(ev) = stream.next().await {
+                if let Ok(ev) = ev
+                    && tx.send(ev).is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    let mut inits = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await? {
+            Some(watcher::Event::Init) => inits += 1,
+            Some(watcher::Event::InitDone) => break,
+            Some(_) => {}
+            None => anyhow::bail!("watch ended"),
+        }
+    }
+    server.restart()?;
+    let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
+    for i in 1..=3 {
+        api.create(&PostParams::default(), &cm(&format!("r{i}"), "0"))
+            .await?;
+    }
+    let mut names = Vec::new();
+    while names.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await? {
+            Some(watcher::Event::Apply(o)) => names.push(o.metadata.name.unwrap_or_default()),
+            Some(watcher::Event::Init) => inits += 1,
+            Some(_) => {}
+            None => anyhow::bail!("watch ended"),
+        }
+    }
+    assert_eq!(names, ["r1", "r2", "r3"]);
+    assert_eq!(
+        inits, 1,
+        "the watch resumed from its resourceVersion; no second list"
+    );
+    task.abort();
+    Ok(())
+}

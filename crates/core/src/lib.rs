@@ -8,6 +8,7 @@
 
 pub mod fields;
 pub mod labels;
+pub mod managed_fields;
 pub mod meta;
 pub mod protobuf;
 pub mod registry;

@@ -206,16 +206,13 @@ async fn select_from_store(
                 let token_start = last_key
                     .as_deref()
                     .map(|k: &str| k.strip_prefix(prefix).unwrap_or(k).to_string() + "\0");
-                let remaining = if filtering {
-                    None
-                } else {
-                    Some(remaining_count(ctx, prefix, &page, items.len()).await)
-                };
                 return Ok(Selected {
                     revision: page.revision,
                     items,
                     continue_token: token_start.map(|s| encode_continue(page.revision, &s)),
-                    remaining,
+                    // Optional upstream (etcd counts the rest of the range);
+                    // left out rather than estimated.
+                    remaining: None,
                 });
             }
             last_key = Some(kv.key.clone());
@@ -245,19 +242,6 @@ async fn select_from_store(
             }
         }
     }
-}
-
-async fn remaining_count(
-    ctx: &Ctx<'_>,
-    _prefix: &str,
-    page: &skiff_store::RangeResult,
-    taken: usize,
-) -> i64 {
-    // Items after this page: those of the read page beyond the limit plus what
-    // the store has past it. Counted at the latest revision, as etcd's count is.
-    let total = ctx.server.store.count(_prefix).await.unwrap_or(0);
-    let before = page.kvs.first().map_or(0, |_| 0);
-    (total - before - taken as i64).max(0)
 }
 
 /// GET a collection.

@@ -167,7 +167,52 @@ def main():
     for (g, v, k), i in ordered:
         out.append(f"    r({rust_str(g)}, {rust_str(v)}, {rust_str(k)}, {i}),")
     out.append("];")
+    out.append("")
+    out.extend(structured_merge_extras(defs, structs))
     print("\n".join(out))
+
+
+# Defaults of list-map key fields that kube-apiserver's OpenAPI carries but the
+# `kubernetes-validate` definitions drop. structured-merge-diff keys a list item
+# that omits such a field by its default (`k:{"containerPort":80,"protocol":"TCP"}`).
+KEY_DEFAULTS = {
+    ("io.k8s.api.core.v1.ContainerPort", "protocol"): "TCP",
+    ("io.k8s.api.core.v1.ServicePort", "protocol"): "TCP",
+}
+
+
+def structured_merge_extras(defs, structs):
+    """Server-side apply metadata: `x-kubernetes-map-type` of definitions and
+    properties, and defaults of list-map keys (by type name, sorted)."""
+    out = []
+    atomic = [n for n in structs if defs[n].get("x-kubernetes-map-type") == "atomic"]
+    out.append("/// Definitions with `x-kubernetes-map-type: atomic` (server-side apply owns them whole).")
+    out.append(f"pub(super) static ATOMIC_STRUCTS: [&str; {len(atomic)}] = [")
+    out.extend(f"    {rust_str(n)}," for n in atomic)
+    out.append("];")
+    out.append("")
+    map_types = []
+    for n in structs:
+        for pname in sorted(defs[n]["properties"]):
+            mt = defs[n]["properties"][pname].get("x-kubernetes-map-type")
+            if mt is not None:
+                map_types.append((n, pname, mt == "atomic"))
+    out.append("/// Properties with their own `x-kubernetes-map-type` (true: atomic, false: granular).")
+    out.append(f"pub(super) static FIELD_MAP_TYPES: [(&str, &str, bool); {len(map_types)}] = [")
+    out.extend(f"    ({rust_str(n)}, {rust_str(p)}, {'true' if a else 'false'})," for n, p, a in map_types)
+    out.append("];")
+    out.append("")
+    defaults = dict(KEY_DEFAULTS)
+    for n in structs:
+        for pname, p in defs[n]["properties"].items():
+            if "default" in p and isinstance(p["default"], (str, int, bool)):
+                defaults[(n, pname)] = p["default"]
+    rows = sorted(defaults.items())
+    out.append("/// Defaults of fields (as JSON), where structured-merge-diff needs them: list-map keys.")
+    out.append(f"pub(super) static FIELD_DEFAULTS: [(&str, &str, &str); {len(rows)}] = [")
+    out.extend(f"    ({rust_str(n)}, {rust_str(p)}, {rust_str(json.dumps(v))})," for (n, p), v in rows)
+    out.append("];")
+    return out
 
 
 if __name__ == "__main__":

@@ -2660,3 +2660,58 @@ pub(super) static ROOTS: [Root; 91] = [
     r("storage.k8s.io", "v1alpha1", "VolumeAttributesClass", 637),
     r("storagemigration.k8s.io", "v1alpha1", "StorageVersionMigration", 643),
 ];
+
+/// Definitions with `x-kubernetes-map-type: atomic` (server-side apply owns them whole).
+pub(super) static ATOMIC_STRUCTS: [&str; 35] = [
+    "io.k8s.api.admissionregistration.v1.MatchResources",
+    "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations",
+    "io.k8s.api.admissionregistration.v1.ParamKind",
+    "io.k8s.api.admissionregistration.v1.ParamRef",
+    "io.k8s.api.admissionregistration.v1.Variable",
+    "io.k8s.api.admissionregistration.v1alpha1.MatchResources",
+    "io.k8s.api.admissionregistration.v1alpha1.NamedRuleWithOperations",
+    "io.k8s.api.admissionregistration.v1alpha1.ParamKind",
+    "io.k8s.api.admissionregistration.v1alpha1.ParamRef",
+    "io.k8s.api.admissionregistration.v1beta1.MatchResources",
+    "io.k8s.api.admissionregistration.v1beta1.NamedRuleWithOperations",
+    "io.k8s.api.admissionregistration.v1beta1.ParamKind",
+    "io.k8s.api.admissionregistration.v1beta1.ParamRef",
+    "io.k8s.api.admissionregistration.v1beta1.Variable",
+    "io.k8s.api.autoscaling.v1.CrossVersionObjectReference",
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "io.k8s.api.core.v1.EndpointAddress",
+    "io.k8s.api.core.v1.EndpointPort",
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "io.k8s.api.core.v1.NodeSelector",
+    "io.k8s.api.core.v1.NodeSelectorTerm",
+    "io.k8s.api.core.v1.ObjectFieldSelector",
+    "io.k8s.api.core.v1.ObjectReference",
+    "io.k8s.api.core.v1.ResourceFieldSelector",
+    "io.k8s.api.core.v1.ScopeSelector",
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "io.k8s.api.core.v1.SecretReference",
+    "io.k8s.api.core.v1.TopologySelectorTerm",
+    "io.k8s.api.core.v1.TypedLocalObjectReference",
+    "io.k8s.api.discovery.v1.EndpointPort",
+    "io.k8s.api.networking.v1.ServiceBackendPort",
+    "io.k8s.api.rbac.v1.RoleRef",
+    "io.k8s.api.rbac.v1.Subject",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
+];
+
+/// Properties with their own `x-kubernetes-map-type` (true: atomic, false: granular).
+pub(super) static FIELD_MAP_TYPES: [(&str, &str, bool); 6] = [
+    ("io.k8s.api.core.v1.PersistentVolumeClaimStatus", "allocatedResourceStatuses", false),
+    ("io.k8s.api.core.v1.PersistentVolumeSpec", "claimRef", false),
+    ("io.k8s.api.core.v1.PodSpec", "nodeSelector", true),
+    ("io.k8s.api.core.v1.ReplicationControllerSpec", "selector", true),
+    ("io.k8s.api.core.v1.ServiceSpec", "selector", true),
+    ("io.k8s.api.node.v1.Scheduling", "nodeSelector", true),
+];
+
+/// Defaults of fields (as JSON), where structured-merge-diff needs them: list-map keys.
+pub(super) static FIELD_DEFAULTS: [(&str, &str, &str); 2] = [
+    ("io.k8s.api.core.v1.ContainerPort", "protocol", "\"TCP\""),
+    ("io.k8s.api.core.v1.ServicePort", "protocol", "\"TCP\""),
+];

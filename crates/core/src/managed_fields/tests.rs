@@ -1,0 +1,811 @@
+//! Behaviours of upstream's field manager and structured-merge-diff, in our
+//! own words.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const T0: &str = "2025-01-01T00:00:00Z";
+const T1: &str = "2025-01-01T00:01:00Z";
+const T2: &str = "2025-01-01T00:02:00Z";
+
+/// The fields a real v1.33 cluster records for `kubectl create deployment
+/// nginx --image=nginx` (manager `kubectl-create`), as the Server-Side Apply
+/// documentation shows them.
+fn kubectl_create_fields() -> Value {
+    json!({
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {
+            "f:progressDeadlineSeconds": {},
+            "f:replicas": {},
+            "f:revisionHistoryLimit": {},
+            "f:selector": {},
+            "f:strategy": {
+                "f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}},
+                "f:type": {}
+            },
+            "f:template": {
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {
+                    "f:containers": {
+                        "k:{\"name\":\"nginx\"}": {
+                            ".": {},
+                            "f:image": {},
+                            "f:imagePullPolicy": {},
+                            "f:name": {},
+                            "f:resources": {},
+                            "f:terminationMessagePath": {},
+                            "f:terminationMessagePolicy": {}
+                        }
+                    },
+                    "f:dnsPolicy": {},
+                    "f:restartPolicy": {},
+                    "f:schedulerName": {},
+                    "f:securityContext": {},
+                    "f:terminationGracePeriodSeconds": {}
+                }
+            }
+        }
+    })
+}
+
+/// The Deployment that command stores (after defaulting).
+fn created_deployment() -> Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "nginx",
+            "namespace": "default",
+            "labels": {"app": "nginx"}
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "nginx"}},
+            "template": {
+                "metadata": {"labels": {"app": "nginx"}},
+                "spec": {
+                    "containers": [{
+                        "name": "nginx",
+                        "image": "nginx",
+                        "imagePullPolicy": "Always",
+                        "resources": {},
+                        "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File"
+                    }],
+                    "dnsPolicy": "ClusterFirst",
+                    "restartPolicy": "Always",
+                    "schedulerName": "default-scheduler",
+                    "securityContext": {},
+                    "terminationGracePeriodSeconds": 30
+                }
+            },
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}
+            },
+            "revisionHistoryLimit": 10,
+            "progressDeadlineSeconds": 600
+        }
+    })
+}
+
+fn entries(obj: &Value) -> Vec<Value> {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn entry<'a>(obj: &'a Value, manager: &str) -> Option<&'a Value> {
+    obj.pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .find(|e| e["manager"] == manager)
+}
+
+/// Marks the object as stored (a uid), as the API server does after create.
+fn stored(mut obj: Value) -> Value {
+    obj["metadata"]["uid"] = json!("6a1b5c1e-0000-4000-8000-000000000001");
+    obj
+}
+
+fn apply_deploy(
+    manager: &str,
+    live: Option<&Value>,
+    config: &Value,
+    force: bool,
+) -> Result<Value, ApplyError> {
+    apply(
+        "apps",
+        "Deployment",
+        "apps/v1",
+        manager,
+        live,
+        config,
+        force,
+        T1,
+    )
+}
+
+fn deploy_config(replicas: i64, extra_spec: Value) -> Value {
+    let mut c = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "nginx", "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "nginx"}},
+            "template": {
+                "metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}
+            }
+        }
+    });
+    if let (Value::Object(spec), Value::Object(extra)) = (&mut c["spec"], extra_spec) {
+        spec.extend(extra);
+    }
+    c
+}
+
+#[test]
+fn fields_v1_round_trips_upstream_example_in_upstream_order() {
+    let fields = kubectl_create_fields();
+    let set = FieldSet::from_fields_v1(&fields).unwrap();
+    let back = set.to_fields_v1();
+    assert_eq!(
+        serde_json::to_string(&back).unwrap(),
+        serde_json::to_string(&fields).unwrap()
+    );
+    assert!(set.has(&[
+        PathElement::Field("spec".into()),
+        PathElement::Field("replicas".into())
+    ]));
+    // `.` marks the labels map itself as owned; `f:spec` only has children.
+    assert!(set.has(&[
+        PathElement::Field("metadata".into()),
+        PathElement::Field("labels".into())
+    ]));
+    assert!(!set.has(&[PathElement::Field("spec".into())]));
+}
+
+#[test]
+fn fields_v1_element_kinds_and_errors() {
+    let cases: &[(&str, Option<&str>)] = &[
+        ("f:name", Some(".name")),
+        (
+            r#"k:{"port":80,"protocol":"TCP"}"#,
+            Some("[port=80,protocol=\"TCP\"]"),
+        ),
+        (
+            r#"v:"example.com/finalizer""#,
+            Some("[=\"example.com/finalizer\"]"),
+        ),
+        ("i:3", Some("[3]")),
+    ];
+    for (key, printed) in cases {
+        let pe = PathElement::from_fields_v1_key(key).unwrap().unwrap();
+        assert_eq!(pe.to_fields_v1_key(), *key);
+        assert_eq!(Some(pe.to_string().as_str()), *printed);
+    }
+    // Key fields come out sorted whatever order they came in.
+    let pe = PathElement::from_fields_v1_key(r#"k:{"protocol":"TCP","port":80}"#)
+        .unwrap()
+        .unwrap();
+    assert_eq!(pe.to_fields_v1_key(), r#"k:{"port":80,"protocol":"TCP"}"#);
+    // Unknown element types are dropped, as upstream does.
+    assert_eq!(PathElement::from_fields_v1_key("z:what").unwrap(), None);
+    for bad in ["f", "fx", "k:[1]", "i:x", "v:{"] {
+        assert!(PathElement::from_fields_v1_key(bad).is_err(), "{bad}");
+    }
+    assert!(FieldSet::from_fields_v1(&json!({"f:a": 1})).is_err());
+    assert!(FieldSet::from_fields_v1(&json!([])).is_err());
+    assert!(FieldSet::from_fields_v1(&json!({})).unwrap().is_empty());
+}
+
+#[test]
+fn set_operations() {
+    let p = |s: &[&str]| -> Vec<PathElement> {
+        s.iter().map(|f| PathElement::Field((*f).into())).collect()
+    };
+    let a = FieldSet::from_paths([p(&["spec", "a"]).as_slice(), p(&["spec", "b"]).as_slice()]);
+    let b = FieldSet::from_paths([p(&["spec", "b"]).as_slice(), p(&["spec", "c"]).as_slice()]);
+    assert_eq!(a.union(&b).paths().len(), 3);
+    assert_eq!(a.intersection(&b).paths(), vec![p(&["spec", "b"])]);
+    assert_eq!(a.difference(&b).paths(), vec![p(&["spec", "a"])]);
+    assert!(a.difference(&a).is_empty());
+    // A member does not take away the paths below it, except recursively.
+    let spec = FieldSet::from_paths([p(&["spec"]).as_slice()]);
+    assert_eq!(a.difference(&spec), a);
+    assert!(a.recursive_difference(&spec).is_empty());
+}
+
+#[test]
+fn create_records_every_field_for_the_creator() {
+    let obj = update(
+        "apps",
+        "Deployment",
+        "apps/v1",
+        "kubectl-create",
+        None,
+        &created_deployment(),
+        T0,
+    )
+    .unwrap();
+    let e = entries(&obj);
+    assert_eq!(e.len(), 1);
+    assert_eq!(
+        e[0],
+        json!({
+            "manager": "kubectl-create",
+            "operation": "Update",
+            "apiVersion": "apps/v1",
+            "time": T0,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": kubectl_create_fields()
+        })
+    );
+    // Nothing else of the object changed.
+    let mut without = obj.clone();
+    without["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
+    assert_eq!(without, created_deployment());
+}
+
+#[test]
+fn an_update_moves_changed_fields_to_the_writer() {
+    let created = stored(
+        update(
+            "apps",
+            "Deployment",
+            "apps/v1",
+            "kubectl-create",
+            None,
+            &created_deployment(),
+            T0,
+        )
+        .unwrap(),
+    );
+    let mut new = created.clone();
+    new["spec"]["replicas"] = json!(3);
+    let updated = update(
+        "apps",
+        "Deployment",
+        "apps/v1",
+        "kubectl-scale",
+        Some(&created),
+        &new,
+        T1,
+    )
+    .unwrap();
+    let scale = entry(&updated, "kubectl-scale").unwrap();
+    assert_eq!(scale["fieldsV1"], json!({"f:spec": {"f:replicas": {}}}));
+    assert_eq!(scale["time"], T1);
+    let create = entry(&updated, "kubectl-create").unwrap();
+    assert!(create["fieldsV1"]["f:spec"].get("f:replicas").is_none());
+    assert_eq!(create["time"], T0);
+    // Entries sorted by time: the creator first.
+    assert_eq!(entries(&updated)[0]["manager"], "kubectl-create");
+
+    // A write that changes nothing leaves the entries as they were.
+    let again = update(
+        "apps",
+        "Deployment",
+        "apps/v1",
+        "other",
+        Some(&stored(updated.clone())),
+        &updated,
+        T2,
+    )
+    .unwrap();
+    assert_eq!(entries(&again), entries(&updated));
+}
+
+#[test]
+fn request_managed_fields_reset_replace_or_are_ignored() {
+    let created = stored(
+        update(
+            "apps",
+            "Deployment",
+            "apps/v1",
+            "kubectl-create",
+            None,
+            &created_deployment(),
+            T0,
+        )
+        .unwrap(),
+    );
+    let live_entries = entries(&created);
+    let cases: Vec<(&str, Value, Option<usize>)> = vec![
+        // `[]` clears them, and an untracked object stays untracked.
+        ("empty list resets", json!([]), None),
+        ("one empty entry resets", json!([{}]), None),
+        // Garbage falls back to the stored entries.
+        (
+            "bad operation",
+            json!([{"manager": "x", "operation": "Bogus", "apiVersion": "v1", "fieldsType": "FieldsV1"}]),
+            Some(1),
+        ),
+        ("not a list", json!("garbage"), Some(1)),
+        (
+            "bad fieldsV1",
+            json!([{"manager": "x", "operation": "Update", "apiVersion": "apps/v1", "fieldsType": "FieldsV1", "fieldsV1": {"q": {}}}]),
+            Some(1),
+        ),
+    ];
+    for (name, m, expect) in cases {
+        let mut new = created.clone();
+        new["metadata"]["managedFields"] = m;
+        let out = update(
+            "apps",
+            "Deployment",
+            "apps/v1",
+            "editor",
+            Some(&created),
+            &new,
+            T1,
+        )
+        .unwrap();
+        match expect {
+            None => assert!(out["metadata"].get("managedFields").is_none(), "{name}"),
+            Some(n) => {
+                assert_eq!(entries(&out).len(), n, "{name}");
+                assert_eq!(entries(&out), live_entries, "{name}");
+            }
+        }
+    }
+    // A valid list in the request replaces the stored one.
+    let mut new = created.clone();
+    new["metadata"]["managedFields"] = json!([{
+        "manager": "someone", "operation": "Update", "apiVersion": "apps/v1",
+        "time": T0, "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}
+    }]);
+    let out = update(
+        "apps",
+        "Deployment",
+        "apps/v1",
+        "editor",
+        Some(&created),
+        &new,
+        T1,
+    )
+    .unwrap();
+    assert_eq!(entries(&out).len(), 1);
+    assert_eq!(entries(&out)[0]["manager"], "someone");
+}
+
+#[test]
+fn untracked_objects_stay_untracked_on_update() {
+    let live = stored(created_deployment());
+    let mut new = live.clone();
+    new["spec"]["replicas"] = json!(5);
+    let out = update("apps", "Deployment", "apps/v1", "m", Some(&live), &new, T1).unwrap();
+    assert!(out["metadata"].get("managedFields").is_none());
+}
+
+#[test]
+fn subresource_writes_record_the_subresource() {
+    let created = stored(
+        update(
+            "apps",
+            "Deployment",
+            "apps/v1",
+            "kubectl-create",
+            None,
+            &created_deployment(),
+            T0,
+        )
+        .unwrap(),
+    );
+    let mut new = created.clone();
+    new["status"] = json!({"replicas": 1, "readyReplicas": 1});
+    // A status write cannot replace managedFields through the body.
+    new["metadata"]["managedFields"] = json!([]);
+    let req = Request {
+        group: "apps",
+        kind: "Deployment",
+        api_version: "apps/v1",
+        manager: "kube-controller-manager",
+        subresource: Some("status"),
+        now: T1,
+        reset_fields: None,
+    };
+    let out = update_request(&req, Some(&created), &new).unwrap();
+    let e = entry(&out, "kube-controller-manager").unwrap();
+    assert_eq!(e["subresource"], "status");
+    assert_eq!(
+        e["fieldsV1"],
+        json!({"f:status": {".": {}, "f:readyReplicas": {}, "f:replicas": {}}})
+    );
+    assert!(entry(&out, "kubectl-create").is_some());
+}
+
+#[test]
+fn update_managers_are_capped_into_ancient_changes() {
+    let mut obj = stored(update("", "ConfigMap", "v1", "creator", None, &json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k0": "v"}
+    }), "2025-01-01T00:00:00Z").unwrap());
+    for i in 1..=11 {
+        let mut new = obj.clone();
+        new["data"][format!("k{i}")] = json!("v");
+        let now = format!("2025-01-01T00:{i:02}:00Z");
+        obj = stored(
+            update(
+                "",
+                "ConfigMap",
+                "v1",
+                &format!("m{i}"),
+                Some(&obj),
+                &new,
+                &now,
+            )
+            .unwrap(),
+        );
+    }
+    let e = entries(&obj);
+    assert_eq!(e.len(), 10);
+    let ancient = entry(&obj, "ancient-changes").unwrap();
+    // The three oldest (creator, m1, m2) were merged; the bucket keeps the newest time.
+    assert_eq!(
+        ancient["fieldsV1"],
+        json!({"f:data": {".": {}, "f:k0": {}, "f:k1": {}, "f:k2": {}}})
+    );
+    assert_eq!(ancient["time"], "2025-01-01T00:02:00Z");
+    assert!(entry(&obj, "creator").is_none());
+    assert!(entry(&obj, "m3").is_some());
+}
+
+#[test]
+fn apply_creates_and_removes_fields_it_stops_applying() {
+    let config = deploy_config(2, json!({"minReadySeconds": 5}));
+    let created = stored(apply_deploy("a", None, &config, false).unwrap());
+    assert_eq!(created["spec"]["minReadySeconds"], 5);
+    let a = entry(&created, "a").unwrap();
+    assert_eq!(a["operation"], "Apply");
+    assert_eq!(a["apiVersion"], "apps/v1");
+    assert_eq!(
+        a["fieldsV1"],
+        json!({
+            "f:spec": {
+                "f:minReadySeconds": {},
+                "f:replicas": {},
+                "f:selector": {},
+                "f:template": {
+                    "f:metadata": {"f:labels": {"f:app": {}}},
+                    "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {}, "f:image": {}, "f:name": {}}}}
+                }
+            }
+        })
+    );
+    let reapplied = apply_deploy("a", Some(&created), &deploy_config(2, json!({})), false).unwrap();
+    assert!(reapplied["spec"].get("minReadySeconds").is_none());
+    assert!(
+        entry(&reapplied, "a").unwrap()["fieldsV1"]["f:spec"]
+            .get("f:minReadySeconds")
+            .is_none()
+    );
+}
+
+#[test]
+fn apply_conflicts_with_a_field_another_manager_changed() {
+    let created = stored(apply_deploy("a", None, &deploy_config(1, json!({})), false).unwrap());
+    let mut edited = created.clone();
+    edited["spec"]["replicas"] = json!(3);
+    let edited = stored(
+        update(
+            "apps",
+            "Deployment",
+            "apps/v1",
+            "kubectl-client-side-apply",
+            Some(&created),
+            &edited,
+            T2,
+        )
+        .unwrap(),
+    );
+
+    let err = apply_deploy("a", Some(&edited), &deploy_config(2, json!({})), false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.replicas"#
+    );
+    let status = err.to_status().to_json();
+    assert_eq!(status["code"], 409);
+    assert_eq!(status["reason"], "Conflict");
+    assert_eq!(
+        status["details"]["causes"],
+        json!([{
+            "reason": "FieldManagerConflict",
+            "message": "conflict with \"kubectl-client-side-apply\" using apps/v1",
+            "field": ".spec.replicas"
+        }])
+    );
+    // Applying the value the other manager set is no conflict: both own it.
+    let same = apply_deploy("a", Some(&edited), &deploy_config(3, json!({})), false).unwrap();
+    assert!(entry(&same, "kubectl-client-side-apply").is_some());
+
+    // Force takes the field.
+    let forced = apply_deploy("a", Some(&edited), &deploy_config(2, json!({})), true).unwrap();
+    assert_eq!(forced["spec"]["replicas"], 2);
+    assert!(entry(&forced, "kubectl-client-side-apply").is_none());
+    assert!(
+        entry(&forced, "a").unwrap()["fieldsV1"]["f:spec"]
+            .get("f:replicas")
+            .is_some()
+    );
+}
+
+#[test]
+fn conflicts_with_several_managers_are_grouped() {
+    let created = stored(
+        apply_deploy(
+            "a",
+            None,
+            &deploy_config(1, json!({"minReadySeconds": 1})),
+            false,
+        )
+        .unwrap(),
+    );
+    let err = apply_deploy(
+        "b",
+        Some(&created),
+        &deploy_config(2, json!({"minReadySeconds": 2})),
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Apply failed with 2 conflicts: conflicts with \"a\":\n- .spec.minReadySeconds\n- .spec.replicas"
+    );
+    let ApplyError::Conflicts(c) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(c[0].manager.describe(), "\"a\"");
+}
+
+#[test]
+fn a_field_two_appliers_share_stays_when_one_lets_go() {
+    let created = stored(
+        apply_deploy(
+            "a",
+            None,
+            &deploy_config(1, json!({"minReadySeconds": 7})),
+            false,
+        )
+        .unwrap(),
+    );
+    let shared = stored(
+        apply_deploy(
+            "b",
+            Some(&created),
+            &deploy_config(1, json!({"minReadySeconds": 7})),
+            false,
+        )
+        .unwrap(),
+    );
+    let a_dropped = apply_deploy("a", Some(&shared), &deploy_config(1, json!({})), false).unwrap();
+    assert_eq!(a_dropped["spec"]["minReadySeconds"], 7);
+    assert!(
+        entry(&a_dropped, "b").unwrap()["fieldsV1"]["f:spec"]
+            .get("f:minReadySeconds")
+            .is_some()
+    );
+}
+
+#[test]
+fn containers_merge_by_name_and_one_applier_removes_its_own() {
+    let pod = |containers: Value| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "labels": {"x": "1"}},
+            "spec": {"containers": containers}
+        })
+    };
+    let apply_pod = |m: &str, live: Option<&Value>, c: &Value| {
+        apply("", "Pod", "v1", m, live, c, false, T1).map(stored)
+    };
+    let live = apply_pod("a", None, &pod(json!([{"name": "app", "image": "app:1"}]))).unwrap();
+    let live = apply_pod(
+        "b",
+        Some(&live),
+        &pod(json!([{"name": "sidecar", "image": "side:1", "ports": [{"containerPort": 80}]}])),
+    )
+    .unwrap();
+    let names: Vec<&Value> = live["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert_eq!(names, [&json!("app"), &json!("sidecar")]);
+    // The port key takes its protocol from the schema's default.
+    let b = entry(&live, "b").unwrap();
+    assert!(
+        b["fieldsV1"]["f:spec"]["f:containers"]["k:{\"name\":\"sidecar\"}"]["f:ports"]
+            .get("k:{\"containerPort\":80,\"protocol\":\"TCP\"}")
+            .is_some()
+    );
+    // Labels are a granular map: both appliers own `x`.
+    assert!(b["fieldsV1"]["f:metadata"]["f:labels"].get("f:x").is_some());
+
+    // b stops applying its container: it goes; a's stays.
+    let live = apply_pod(
+        "b",
+        Some(&live),
+        &pod(json!([{"name": "app", "image": "app:1"}])),
+    )
+    .unwrap();
+    let names: Vec<&Value> = live["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert_eq!(names, [&json!("app")]);
+    assert_eq!(live["metadata"]["labels"], json!({"x": "1"}));
+}
+
+#[test]
+fn finalizers_are_a_set_and_selectors_are_atomic() {
+    let cm = |finalizers: Value, selector: Value| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "finalizers": finalizers},
+            "spec": {"selector": selector}
+        })
+    };
+    let live = stored(
+        apply_deploy(
+            "a",
+            None,
+            &cm(json!(["x/a"]), json!({"matchLabels": {"a": "1", "b": "2"}})),
+            false,
+        )
+        .unwrap(),
+    );
+    let live = stored(
+        apply_deploy(
+            "b",
+            Some(&live),
+            &cm(json!(["x/b"]), json!({"matchLabels": {"a": "1", "b": "2"}})),
+            false,
+        )
+        .unwrap(),
+    );
+    assert_eq!(live["metadata"]["finalizers"], json!(["x/a", "x/b"]));
+    let b = entry(&live, "b").unwrap();
+    assert_eq!(
+        b["fieldsV1"]["f:metadata"]["f:finalizers"],
+        json!({"v:\"x/b\"": {}})
+    );
+    assert_eq!(b["fieldsV1"]["f:spec"]["f:selector"], json!({}));
+
+    // An atomic value is replaced whole, and conflicts as one field.
+    let err = apply_deploy(
+        "b",
+        Some(&live),
+        &cm(json!(["x/b"]), json!({"matchLabels": {"a": "1"}})),
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"Apply failed with 1 conflict: conflict with "a": .spec.selector"#
+    );
+    let forced = apply_deploy(
+        "b",
+        Some(&live),
+        &cm(json!(["x/b"]), json!({"matchLabels": {"a": "1"}})),
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        forced["spec"]["selector"],
+        json!({"matchLabels": {"a": "1"}})
+    );
+}
+
+#[test]
+fn first_apply_conflicts_with_what_the_object_held_before() {
+    // Created by an update without managed fields tracking: the first apply
+    // gives the existing fields to `before-first-apply`.
+    let live = stored(created_deployment());
+    let err = apply_deploy("a", Some(&live), &deploy_config(4, json!({})), false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"Apply failed with 1 conflict: conflict with "before-first-apply" using apps/v1: .spec.replicas"#
+    );
+}
+
+#[test]
+fn kubectl_takes_over_fields_of_its_client_side_apply() {
+    let last = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{},"name":"nginx","namespace":"default"},"spec":{"replicas":1}}
+"#;
+    let mut live = created_deployment();
+    live["metadata"]["annotations"] = json!({LAST_APPLIED: last});
+    let live = stored(
+        update(
+            "apps",
+            "Deployment",
+            "apps/v1",
+            "kubectl-client-side-apply",
+            None,
+            &live,
+            T0,
+        )
+        .unwrap(),
+    );
+    let mut config = deploy_config(2, json!({}));
+    config["metadata"]["annotations"] = json!({"note": "<ssa>"});
+
+    // Another manager may not take the field...
+    assert!(apply_deploy("someone", Some(&live), &config, false).is_err());
+    // ...kubectl may, since its last client-side apply set it.
+    let out = apply_deploy("kubectl", Some(&live), &config, false).unwrap();
+    assert_eq!(out["spec"]["replicas"], 2);
+    let annotation = out["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .unwrap();
+    assert!(annotation.starts_with(r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"note":"\u003cssa\u003e"},"name":"nginx""#), "{annotation}");
+    assert!(annotation.ends_with("}\n"));
+}
+
+#[test]
+fn apply_rejects_malformed_requests() {
+    let mut with_mf = deploy_config(1, json!({}));
+    with_mf["metadata"]["managedFields"] = json!([]);
+    let wrong_kind = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}});
+    let no_name = deploy_config(
+        1,
+        json!({"template": {"spec": {"containers": [{"image": "x"}]}}}),
+    );
+    let cases: Vec<(Value, &str, u16)> = vec![
+        (with_mf, "metadata.managedFields must be nil", 400),
+        (wrong_kind, "invalid object type: /v1, Kind=Pod", 400),
+        (
+            no_name,
+            "failed to create typed patch object (default/nginx; apps/v1, Kind=Deployment): .spec.template.spec.containers: element 0: associative list with keys has an element that omits all key fields [\"name\"] (and doesn't have default values for any key fields)",
+            500,
+        ),
+    ];
+    for (config, message, code) in cases {
+        let err = apply_deploy("a", None, &config, false).unwrap_err();
+        assert_eq!(err.to_string(), message);
+        assert_eq!(err.to_status().code, code);
+    }
+}
+
+#[test]
+fn garbage_never_panics() {
+    let shapes = [
+        json!(null),
+        json!(1),
+        json!("s"),
+        json!([]),
+        json!({}),
+        json!({"metadata": 5}),
+        json!({"metadata": {"managedFields": {"a": 1}}}),
+        json!({"spec": {"template": {"spec": {"containers": [1, null, {"name": 3}, {"name": 3}]}}}}),
+        json!({"spec": {"selector": [1, 2]}, "metadata": {"finalizers": [{}, [], null, "a", "a"]}}),
+        json!({"metadata": {"managedFields": [{"manager": 1}, {"operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"k:{": {}}}]}}),
+    ];
+    for old in &shapes {
+        for new in &shapes {
+            let _ = update("apps", "Deployment", "apps/v1", "m", Some(old), new, T0);
+            let _ = update("", "Unknown", "x/v1", "m", Some(old), new, T0);
+            let _ = apply(
+                "apps",
+                "Deployment",
+                "apps/v1",
+                "m",
+                Some(old),
+                new,
+                false,
+                T0,
+            );
+            let _ = fields_of("apps", "Deployment", new);
+        }
+    }
+}
