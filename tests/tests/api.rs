@@ -321,3 +321,72 @@ fn optimistic_concurrency_and_create_conflicts() -> Result<()> {
     assert_eq!(status_of(&body)["data"]["a"], "2");
     Ok(())
 }
+
+#[test]
+fn pagination_with_limit_and_continue() -> Result<()> {
+    let server = Server::start()?;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    for i in 0..7 {
+        let (code, st) = post(
+            &server,
+            cms,
+            &json!({"metadata": {"name": format!("p{i}"), "labels": {"odd": (i % 2 == 1).to_string()}}}),
+        )?;
+        assert_eq!(code, 201, "{st}");
+    }
+    let mut names = Vec::new();
+    let mut token = String::new();
+    let mut first_rv = String::new();
+    for _ in 0..10 {
+        let q = if token.is_empty() {
+            "limit=3".to_string()
+        } else {
+            format!("limit=3&continue={token}")
+        };
+        let (code, body) = curl(&server, "GET", &format!("{cms}?{q}"), None, true)?;
+        assert_eq!(code, 200, "{body}");
+        let list = status_of(&body);
+        for item in list["items"].as_array().into_iter().flatten() {
+            names.push(item["metadata"]["name"].as_str().unwrap_or("").to_string());
+        }
+        let rv = list["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if first_rv.is_empty() {
+            first_rv = rv.clone();
+            // A write between pages is not seen: every page is read at the first page's revision.
+            post(&server, cms, &json!({"metadata": {"name": "p9-late"}}))?;
+        }
+        assert_eq!(rv, first_rv, "pages share one revision");
+        token = list["metadata"]["continue"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(names, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+
+    // kubectl pages too.
+    let out = server.kubectl_ok(
+        "1.33",
+        &[
+            "get",
+            "cm",
+            "-n",
+            "default",
+            "--chunk-size=2",
+            "-l",
+            "odd=true",
+            "-o",
+            "name",
+        ],
+    )?;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["configmap/p1", "configmap/p3", "configmap/p5"]
+    );
+    Ok(())
+}
