@@ -484,7 +484,7 @@ impl Phases<'_> {
         self.figures
             .set(&format!("{p}watch_p99_ms{suffix}"), run.p99());
         eprintln!(
-            "  {p}watch, {clients} writing clients: {:.0} events/s, create->event p50 {:.2} ms, p99 {:.2} ms",
+            "  {p}watch, writers x{clients}: {:.0} events/s, create->event p50 {:.2} ms, p99 {:.2} ms",
             run.per_s(),
             run.p50(),
             run.p99()

@@ -79,7 +79,7 @@ impl Target {
 
 /// Table rows: label, skiff key, etcd key.
 fn rows(clients: usize, objects: usize) -> Vec<(String, String, String)> {
-    let n = if objects % 1000 == 0 {
+    let n = if objects.is_multiple_of(1000) {
         format!("{}k", objects / 1000)
     } else {
         objects.to_string()
@@ -96,7 +96,7 @@ fn rows(clients: usize, objects: usize) -> Vec<(String, String, String)> {
             "etcd_idle_rss_mib".to_owned(),
         ),
         (
-            "RSS with 10k objects (MiB)".to_owned(),
+            format!("RSS with {n} objects (MiB)"),
             "rss_10k_mib".to_owned(),
             "etcd_rss_10k_mib".to_owned(),
         ),
@@ -122,24 +122,24 @@ fn rows(clients: usize, objects: usize) -> Vec<(String, String, String)> {
         }
     }
     rows.push((
-        "list 10k (ms, median)".to_owned(),
+        format!("list {n} (ms, median)"),
         "list_10k_ms".to_owned(),
         "etcd_range_10k_ms".to_owned(),
     ));
     rows.push((
-        "list 10k (ms, max)".to_owned(),
+        format!("list {n} (ms, max)"),
         "list_10k_max_ms".to_owned(),
         "etcd_range_10k_max_ms".to_owned(),
     ));
     for (writers, suffix) in [(1, "_1"), (clients, "")] {
         rows.push((
-            format!("watch, {writers} writing clients (events/s)"),
+            format!("watch, writers x{writers} (events/s)"),
             format!("watch_events_per_s{suffix}"),
             format!("etcd_watch_events_per_s{suffix}"),
         ));
         for q in ["p50", "p99"] {
             rows.push((
-                format!("watch, {writers} writing clients, create->event {q} (ms)"),
+                format!("watch, writers x{writers}, create->event {q} (ms)"),
                 format!("watch_{q}_ms{suffix}"),
                 format!("etcd_watch_{q}_ms{suffix}"),
             ));

@@ -259,3 +259,103 @@ fn kustomize_and_prune() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn server_side_apply_tracks_owners_and_reports_conflicts() -> Result<()> {
+    let server = Server::start()?;
+    for v in KUBECTL_VERSIONS {
+        let name = format!("ssa{}", &v[2..]);
+        let yaml = deployment(&name, TWO, "team: a");
+        let path = server.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, &yaml)?;
+        let p = path.to_string_lossy().to_string();
+        let out = server.kubectl_ok(v, &["apply", "--server-side", "-f", &p])?;
+        assert!(out.contains("serverside-applied"), "{out}");
+        let d = get_json(
+            &server,
+            v,
+            &[
+                "get",
+                "deploy",
+                &name,
+                "-o",
+                "json",
+                "--show-managed-fields",
+            ],
+        )?;
+        let mf = &d["metadata"]["managedFields"];
+        let apply_entry = mf
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["operation"] == "Apply");
+        let entry = apply_entry.ok_or_else(|| anyhow::anyhow!("no Apply entry in {mf}"))?;
+        assert_eq!(entry["manager"], "kubectl");
+        assert_eq!(
+            entry["fieldsV1"]["f:spec"]["f:replicas"],
+            serde_json::json!({})
+        );
+        assert!(entry["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"].is_object(), "{entry}");
+
+        // Another manager changes an applied field: the next apply conflicts.
+        server.kubectl_ok(v, &["scale", "deploy", &name, "--replicas=5"])?;
+        let out = server.kubectl(v, &["apply", "--server-side", "-f", &p]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("Apply failed with 1 conflict: conflict with")
+                && err.contains(".spec.replicas"),
+            "{err}"
+        );
+        let d = get_json(&server, v, &["get", "deploy", &name, "-o", "json"])?;
+        assert_eq!(
+            d["spec"]["replicas"], 5,
+            "a conflicting apply writes nothing"
+        );
+
+        // --force-conflicts takes the field back.
+        server.kubectl_ok(
+            v,
+            &["apply", "--server-side", "--force-conflicts", "-f", &p],
+        )?;
+        let d = get_json(&server, v, &["get", "deploy", &name, "-o", "json"])?;
+        assert_eq!(d["spec"]["replicas"], 1);
+
+        // A field the applier stops applying is removed.
+        std::fs::write(
+            &path,
+            yaml.replace("        - {name: B, value: \"2\"}\n", ""),
+        )?;
+        server.kubectl_ok(v, &["apply", "--server-side", "-f", &p])?;
+        let d = get_json(&server, v, &["get", "deploy", &name, "-o", "json"])?;
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["env"],
+            serde_json::json!([{"name": "A", "value": "1"}])
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn client_side_apply_upgrades_to_server_side() -> Result<()> {
+    let server = Server::start()?;
+    let v = "1.33";
+    let yaml = deployment("up", TWO, "team: a");
+    let path = server.dir.path().join("up.yaml");
+    std::fs::write(&path, &yaml)?;
+    let p = path.to_string_lossy().to_string();
+    server.kubectl_ok(v, &["apply", "-f", &p])?;
+    // The same file applied server-side takes over what client-side apply set.
+    let out = server.kubectl_ok(v, &["apply", "--server-side", "-f", &p])?;
+    assert!(out.contains("serverside-applied"), "{out}");
+    // Then removing a label server-side removes it: ownership moved to the applier.
+    std::fs::write(&path, yaml.replace("labels: {team: a}", "labels: {}"))?;
+    server.kubectl_ok(v, &["apply", "--server-side", "-f", &p])?;
+    let d = get_json(&server, v, &["get", "deploy", "up", "-o", "json"])?;
+    assert!(
+        d["metadata"]["labels"].get("team").is_none(),
+        "{}",
+        d["metadata"]
+    );
+    Ok(())
+}

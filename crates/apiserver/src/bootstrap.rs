@@ -68,5 +68,16 @@ pub async fn run(server: &ApiServer) -> Result<()> {
         "status": {"loadBalancer": {}},
     });
     create_if_missing(server, "/registry/services/specs/default/kubernetes", svc).await?;
+    for (name, value, description) in crate::admission::SYSTEM_PRIORITY_CLASSES {
+        let pc = json!({
+            "kind": "PriorityClass",
+            "apiVersion": "scheduling.k8s.io/v1",
+            "metadata": base_meta(name),
+            "value": value,
+            "description": description,
+            "preemptionPolicy": "PreemptLowerPriority",
+        });
+        create_if_missing(server, &format!("/registry/priorityclasses/{name}"), pc).await?;
+    }
     Ok(())
 }

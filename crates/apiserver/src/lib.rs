@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use skiff_store::DynStore;
 
+mod admission;
 pub mod allocator;
 mod bootstrap;
 pub mod cache;

@@ -52,9 +52,49 @@ pub struct Ctx<'a> {
     pub pretty: bool,
     /// Warnings for the client (`Warning` headers).
     pub warnings: &'a std::sync::Mutex<Vec<String>>,
+    /// The client's `User-Agent`, the default field manager.
+    pub user_agent: &'a str,
 }
 
 impl Ctx<'_> {
+    /// The field manager of a write: `fieldManager`, else the user agent's
+    /// first part (`kubectl/v1.33.0 (linux/amd64)` -> `kubectl`), as upstream.
+    pub fn field_manager(&self) -> Result<String> {
+        match self.query.get("fieldManager") {
+            Some(m) if !m.is_empty() => {
+                if m.chars().count() > 128 {
+                    return Err(Status::invalid(
+                        "PatchOptions.meta.k8s.io",
+                        "meta.k8s.io",
+                        "",
+                        &[FieldError::too_long("fieldManager", 128)],
+                    ));
+                }
+                Ok(m.to_string())
+            }
+            _ => Ok(self.user_agent.split('/').next().unwrap_or("").to_string()),
+        }
+    }
+
+    /// Records the write in `metadata.managedFields` (an Update operation).
+    fn track(&self, old: Option<&Value>, new: Value) -> Result<Value> {
+        let manager = self.field_manager()?;
+        let now = meta::format_time(now());
+        let api_version = self.api_version();
+        let sub = &self.req.subresource;
+        let req = skiff_core::managed_fields::Request {
+            group: self.info.group,
+            kind: self.info.kind,
+            api_version: &api_version,
+            manager: &manager,
+            subresource: (!sub.is_empty()).then_some(sub.as_str()),
+            now: &now,
+            reset_fields: None,
+        };
+        skiff_core::managed_fields::update_request(&req, old, &new)
+            .map_err(|e| Status::internal(format!("failed to update managed fields: {e}")))
+    }
+
     /// Decodes through the kind's schema and applies `fieldValidation`.
     fn normalize(&self, obj: Value) -> Result<Value> {
         let mode = crate::schema::FieldValidation::parse(self.query.get("fieldValidation"))?;
@@ -387,13 +427,18 @@ pub async fn create(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> Result<Re
     let mut obj = decode_body(ctx, content_type, body)?;
     check_namespace(ctx, &mut obj)?;
     let dry_run = ctx.dry_run()?;
-    let created = create_object(ctx, obj, dry_run).await?;
+    let created = create_object(ctx, obj, dry_run, false).await?;
     Ok(ctx.respond(StatusCode::CREATED, &created))
 }
 
 /// The create pipeline, shared with apply-creates: defaults, admission,
 /// validation, store.
-pub(crate) async fn create_object(ctx: &Ctx<'_>, obj: Value, dry_run: bool) -> Result<Value> {
+pub(crate) async fn create_object(
+    ctx: &Ctx<'_>,
+    obj: Value,
+    dry_run: bool,
+    managed: bool,
+) -> Result<Value> {
     let mut obj = ctx.normalize(obj)?;
     let generate_name = meta::meta_str(&obj, "generateName").to_string();
     if meta::name(&obj).is_empty() && !generate_name.is_empty() {
@@ -435,9 +480,14 @@ pub(crate) async fn create_object(ctx: &Ctx<'_>, obj: Value, dry_run: bool) -> R
     ctx.strategy.default(&mut obj);
     ctx.strategy.prepare_for_create(&mut obj);
     admit_namespace(ctx, &name).await?;
+    crate::admission::admit_create(ctx, &name, &mut obj).await?;
     validate_create(ctx, &obj)?;
     if let Some(alloc) = crate::allocator::for_resource(ctx) {
         alloc.allocate(ctx, &mut obj).await?;
+    }
+    // An apply that creates has recorded its own fields already.
+    if !managed {
+        obj = ctx.track(None, obj)?;
     }
     if dry_run {
         return Ok(ctx.output(obj, 0));
@@ -515,6 +565,8 @@ pub enum Part {
     Status,
     /// The server's own writes (binding, finalize): no strategy, no validation.
     Raw,
+    /// Server-side apply: like Main, but the apply already recorded its fields.
+    Apply,
 }
 
 /// The update pipeline (`GuaranteedUpdate`): read, transform, prepare, validate,
@@ -576,6 +628,9 @@ where
         if let Some(alloc) = crate::allocator::for_resource(ctx) {
             alloc.keep_on_update(&mut new, &old);
         }
+        if matches!(part, Part::Main | Part::Status) {
+            new = ctx.track(Some(&old), new)?;
+        }
         // A write that changes nothing is not written (no new revision).
         if new == old {
             return Ok((ctx.output(old, current.mod_revision), false));
@@ -627,7 +682,7 @@ fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part) -> Value {
             merged
         }
         Part::Raw => new,
-        Part::Main => {
+        Part::Main | Part::Apply => {
             let mut new = new;
             if ctx.info.has_status() {
                 match old.get("status") {
@@ -663,7 +718,10 @@ fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part) -> Value {
     }
     meta::remove_meta(&mut new, "resourceVersion");
     meta::remove_meta(&mut new, "selfLink");
-    if ctx.strategy.tracks_generation() && part == Part::Main && spec_part(&new) != spec_part(old) {
+    if ctx.strategy.tracks_generation()
+        && matches!(part, Part::Main | Part::Apply)
+        && spec_part(&new) != spec_part(old)
+    {
         let g = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)

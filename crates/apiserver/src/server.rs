@@ -280,6 +280,12 @@ async fn route(
     };
     let strategy = strategy::for_resource(resource);
     let warnings = std::sync::Mutex::new(Vec::new());
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let ctx = Ctx {
         server: &server,
         info: resource,
@@ -289,6 +295,7 @@ async fn route(
         accept,
         pretty,
         warnings: &warnings,
+        user_agent: &user_agent,
     };
     let content_type = req
         .headers()

@@ -20,8 +20,6 @@ pub(crate) fn default_pod_spec(spec: &mut Value, admission: bool) {
         default_at(spec, &["serviceAccountName"], json!("default"));
         let sa = str_at(spec, &["serviceAccountName"]).to_string();
         default_at(spec, &["serviceAccount"], json!(sa));
-        default_at(spec, &["priority"], json!(0));
-        default_at(spec, &["preemptionPolicy"], json!("PreemptLowerPriority"));
         add_default_tolerations(spec);
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {

@@ -365,7 +365,7 @@ pub(crate) fn compare(node: Node, lhs: &Value, rhs: &Value) -> Comparison {
     c
 }
 
-/// Returns whether the value was handled as a leaf.
+/// Records what changed at `path` and below.
 fn compare_at(
     node: Node,
     lhs: Option<&Value>,
