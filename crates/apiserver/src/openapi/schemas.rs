@@ -139,60 +139,6 @@ pub(super) const WATCH_EVENT: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Watch
 pub(super) const API_RESOURCE_LIST: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList";
 const LIST_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta";
 
-/// Types whose objects are replaced whole by server-side apply
-/// (`x-kubernetes-map-type: atomic`, the `+mapType=atomic` markers of the
-/// v1 API types upstream).
-const ATOMIC_TYPES: &[&str] = &[
-    "io.k8s.api.admissionregistration.v1.MatchResources",
-    "io.k8s.api.admissionregistration.v1.NamedRuleWithOperations",
-    "io.k8s.api.admissionregistration.v1.ParamKind",
-    "io.k8s.api.admissionregistration.v1.ParamRef",
-    "io.k8s.api.admissionregistration.v1.Variable",
-    "io.k8s.api.autoscaling.v1.CrossVersionObjectReference",
-    "io.k8s.api.core.v1.ConfigMapKeySelector",
-    "io.k8s.api.core.v1.EndpointAddress",
-    "io.k8s.api.core.v1.EndpointPort",
-    "io.k8s.api.core.v1.LocalObjectReference",
-    "io.k8s.api.core.v1.NodeSelector",
-    "io.k8s.api.core.v1.NodeSelectorTerm",
-    "io.k8s.api.core.v1.ObjectFieldSelector",
-    "io.k8s.api.core.v1.ObjectReference",
-    "io.k8s.api.core.v1.ResourceFieldSelector",
-    "io.k8s.api.core.v1.ScopeSelector",
-    "io.k8s.api.core.v1.SecretKeySelector",
-    "io.k8s.api.core.v1.SecretReference",
-    "io.k8s.api.core.v1.TopologySelectorTerm",
-    "io.k8s.api.core.v1.TypedLocalObjectReference",
-    "io.k8s.api.discovery.v1.EndpointPort",
-    "io.k8s.api.networking.v1.ServiceBackendPort",
-    "io.k8s.api.rbac.v1.RoleRef",
-    "io.k8s.api.rbac.v1.Subject",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
-    "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference",
-];
-
-/// Fields with their own `x-kubernetes-map-type`: (definition, field, type).
-const FIELD_MAP_TYPES: &[(&str, &str, &str)] = &[
-    (
-        "io.k8s.api.core.v1.PersistentVolumeClaimStatus",
-        "allocatedResourceStatuses",
-        "granular",
-    ),
-    (
-        "io.k8s.api.core.v1.PersistentVolumeSpec",
-        "claimRef",
-        "granular",
-    ),
-    ("io.k8s.api.core.v1.PodSpec", "nodeSelector", "atomic"),
-    (
-        "io.k8s.api.core.v1.ReplicationControllerSpec",
-        "selector",
-        "atomic",
-    ),
-    ("io.k8s.api.core.v1.ServiceSpec", "selector", "atomic"),
-    ("io.k8s.api.node.v1.Scheduling", "nodeSelector", "atomic"),
-];
-
 /// A discriminated union (`x-kubernetes-unions`): definition,
 /// discriminator, and (field, discriminator value) pairs.
 type Union = (
@@ -384,15 +330,13 @@ fn decorate(name: &str, schema: &mut Value, gvks: Option<&Vec<Value>>) {
                     );
                 }
             }
-            if let Some((_, _, t)) = FIELD_MAP_TYPES
-                .iter()
-                .find(|(d, f, _)| *d == name && f == field)
-            {
-                prop.insert("x-kubernetes-map-type".into(), (*t).into());
+            if let Some(atomic) = skiff_core::strategic_merge::schema::property_map_type(name, field) {
+                let t = if atomic { "atomic" } else { "granular" };
+                prop.insert("x-kubernetes-map-type".into(), t.into());
             }
         }
     }
-    if ATOMIC_TYPES.binary_search(&name).is_ok() {
+    if skiff_core::strategic_merge::schema::type_is_atomic(name) {
         obj.insert("x-kubernetes-map-type".into(), "atomic".into());
     }
     if let Some((_, discriminator, fields)) = UNIONS.iter().find(|(d, _, _)| *d == name) {
@@ -448,10 +392,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn atomic_types_are_sorted() {
-        assert!(ATOMIC_TYPES.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -358,3 +358,17 @@ pub(crate) fn field_at(ty: &'static TypeDef, path: &[&str]) -> Option<FieldMeta>
     }
     meta
 }
+
+/// Whether the OpenAPI definition `type_name` is `x-kubernetes-map-type: atomic`.
+pub fn type_is_atomic(type_name: &str) -> bool {
+    table::ATOMIC_STRUCTS.binary_search(&type_name).is_ok()
+}
+
+/// The `x-kubernetes-map-type` a property of definition `type_name` sets for
+/// itself: `Some(true)` atomic, `Some(false)` granular.
+pub fn property_map_type(type_name: &str, field: &str) -> Option<bool> {
+    table::FIELD_MAP_TYPES
+        .iter()
+        .find(|(t, f, _)| *t == type_name && *f == field)
+        .map(|(_, _, atomic)| *atomic)
+}
