@@ -26,6 +26,9 @@ pub enum Transport {
     Tls(Arc<rustls::ClientConfig>),
 }
 
+/// The media type of every request body except patches.
+pub const JSON: &str = "application/json";
+
 /// One HTTP/1.1 connection: requests on it are sequential.
 pub struct Conn {
     send: SendRequest<Full<Bytes>>,
@@ -69,18 +72,29 @@ impl Conn {
         })
     }
 
-    /// Sends a request and returns the response with its body unread.
+    /// Sends a JSON request and returns the response with its body unread.
     pub async fn send(
         &mut self,
         method: Method,
         path: &str,
         body: Bytes,
     ) -> Result<Response<Incoming>> {
+        self.send_as(method, path, JSON, body).await
+    }
+
+    /// Like [`Conn::send`] with a body of type `content_type` (a patch).
+    pub async fn send_as(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Response<Incoming>> {
         let request = Request::builder()
             .method(method.clone())
             .uri(path)
             .header(header::HOST, &self.authority)
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, content_type)
             .header(header::ACCEPT, "application/json")
             .body(Full::new(body))
             .with_context(|| format!("failed to build request {method} {path}"))?;
@@ -94,14 +108,27 @@ impl Conn {
             .with_context(|| format!("{method} {path} failed"))
     }
 
-    /// Sends a request and reads the whole response body.
+    /// Sends a JSON request and reads the whole response body.
     pub async fn call(
         &mut self,
         method: Method,
         path: &str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes)> {
-        let response = self.send(method.clone(), path, body).await?;
+        self.call_as(method, path, JSON, body).await
+    }
+
+    /// Like [`Conn::call`] with a body of type `content_type`.
+    pub async fn call_as(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
+        let response = self
+            .send_as(method.clone(), path, content_type, body)
+            .await?;
         let status = response.status();
         let body = response
             .into_body()
@@ -121,7 +148,21 @@ impl Conn {
         body: Bytes,
         want: StatusCode,
     ) -> Result<Bytes> {
-        let (status, body) = self.call(method.clone(), path, body).await?;
+        self.expect_as(method, path, JSON, body, want).await
+    }
+
+    /// Like [`Conn::expect`] with a body of type `content_type`.
+    pub async fn expect_as(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Bytes,
+        want: StatusCode,
+    ) -> Result<Bytes> {
+        let (status, body) = self
+            .call_as(method.clone(), path, content_type, body)
+            .await?;
         if status != want {
             let text = String::from_utf8_lossy(&body[..body.len().min(400)]).into_owned();
             bail!("{method} {path}: expected {want}, got {status}: {text}");

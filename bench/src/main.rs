@@ -3,6 +3,7 @@
 //! figure; progress goes to stderr.
 
 mod api;
+mod apply;
 mod client;
 mod etcd;
 mod process;
@@ -28,13 +29,43 @@ enum Command {
     /// API server: create, get, update, list and watch of 1 KiB ConfigMaps over
     /// HTTPS, memory and cold start, beside etcd doing the same
     Api(ApiArgs),
+    /// Writes of one Deployment of 10 containers: update, JSON merge patch,
+    /// strategic merge patch (kubectl apply) and server-side apply
+    Apply(ApplyArgs),
+}
+
+/// Which skiff is measured: shared by every benchmark.
+#[derive(Args)]
+struct SkiffArgs {
+    /// The skiff binary [default: `skiff` next to this binary]
+    #[arg(long, value_name = "PATH")]
+    skiff_bin: Option<PathBuf>,
+}
+
+impl SkiffArgs {
+    fn resolve(self) -> Result<PathBuf> {
+        let skiff_bin = match self.skiff_bin {
+            Some(path) => path,
+            None => {
+                let me = std::env::current_exe().context("failed to find this binary's path")?;
+                let dir = me.parent().context("this binary has no parent directory")?;
+                dir.join("skiff")
+            }
+        };
+        if !skiff_bin.is_file() {
+            anyhow::bail!(
+                "no skiff binary at {} (build it: cargo build --release -p skiff, or pass --skiff-bin)",
+                skiff_bin.display()
+            );
+        }
+        Ok(skiff_bin)
+    }
 }
 
 #[derive(Args)]
 struct ApiArgs {
-    /// The skiff binary [default: `skiff` next to this binary]
-    #[arg(long, value_name = "PATH")]
-    skiff_bin: Option<PathBuf>,
+    #[command(flatten)]
+    skiff: SkiffArgs,
     /// The etcd binary (Debian package etcd-server)
     #[arg(long, value_name = "PATH", default_value = "etcd")]
     etcd_bin: PathBuf,
@@ -52,25 +83,24 @@ struct ApiArgs {
     cold_starts: u64,
 }
 
-fn default_skiff_bin() -> Result<PathBuf> {
-    let me = std::env::current_exe().context("failed to find this binary's path")?;
-    let dir = me.parent().context("this binary has no parent directory")?;
-    Ok(dir.join("skiff"))
+#[derive(Args)]
+struct ApplyArgs {
+    #[command(flatten)]
+    skiff: SkiffArgs,
+    /// Writes per verb
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    iterations: u64,
+}
+
+/// The table, then the JSON line last.
+fn print(table: &str, json: &str) {
+    println!("{table}");
+    println!("{json}");
 }
 
 async fn api(args: ApiArgs) -> Result<()> {
-    let skiff_bin = match args.skiff_bin {
-        Some(path) => path,
-        None => default_skiff_bin()?,
-    };
-    if !skiff_bin.is_file() {
-        anyhow::bail!(
-            "no skiff binary at {} (build it: cargo build --release -p skiff, or pass --skiff-bin)",
-            skiff_bin.display()
-        );
-    }
     let opts = api::Options {
-        skiff_bin,
+        skiff_bin: args.skiff.resolve()?,
         etcd_bin: (!args.no_etcd).then_some(args.etcd_bin),
         objects: args.objects as usize,
         clients: args.clients as usize,
@@ -80,8 +110,17 @@ async fn api(args: ApiArgs) -> Result<()> {
     };
     let mut figures = api::run(&opts).await?;
     let (table, json) = report::render(&mut figures, opts.clients, opts.objects);
-    println!("{table}");
-    println!("{json}");
+    print(&table, &json);
+    Ok(())
+}
+
+async fn apply(args: ApplyArgs) -> Result<()> {
+    let opts = apply::Options {
+        skiff_bin: args.skiff.resolve()?,
+        iterations: args.iterations as usize,
+    };
+    let figures = apply::run(&opts).await?;
+    print(&apply::render(&figures), &figures.json());
     Ok(())
 }
 
@@ -100,6 +139,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Api(args) => api(args).await,
+            Command::Apply(args) => apply(args).await,
         }
     });
     match result {

@@ -26,6 +26,59 @@ impl Figures {
     pub fn get(&self, key: &str) -> Option<f64> {
         self.0.get(key).and_then(Value::as_f64)
     }
+
+    /// Every figure as one JSON object on one line.
+    pub fn json(&self) -> String {
+        Value::Object(self.0.clone()).to_string()
+    }
+}
+
+/// How a column of [`table`] lines up.
+#[derive(Clone, Copy)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A plain-text table, each column as wide as its widest cell; the last
+/// column is not padded.
+pub fn table(header: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, (title, _))| {
+            rows.iter()
+                .filter_map(|row| row.get(i))
+                .map(String::len)
+                .chain([title.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let last = header.len().saturating_sub(1);
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            let (width, align) = (widths[i], header[i].1);
+            if i > 0 {
+                out.push_str(" | ");
+            }
+            match align {
+                _ if i == last => out.push_str(cell),
+                Align::Left => out.push_str(&format!("{cell:<width$}")),
+                Align::Right => out.push_str(&format!("{cell:>width$}")),
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(&mut header.iter().map(|(title, _)| *title));
+    let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+    out.push_str(&line(&mut rule.iter().map(String::as_str)).replace(" | ", "-+-"));
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    out
 }
 
 /// A goal from the project's issue.
@@ -148,7 +201,8 @@ fn rows(clients: usize, objects: usize) -> Vec<(String, String, String)> {
     rows
 }
 
-fn cell(value: Option<f64>) -> String {
+/// A figure as the tables show it: "-" when missing.
+pub fn cell(value: Option<f64>) -> String {
     match value {
         None => "-".to_owned(),
         Some(v) if v >= 100.0 => format!("{v:.0}"),
@@ -177,32 +231,36 @@ pub fn render(figures: &mut Figures, clients: usize, objects: usize) -> (String,
         .0
         .insert("targets_missed".to_owned(), Value::Array(missed));
 
-    let rows = rows(clients, objects);
-    let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    let mut table = format!(
-        "{:<width$} | {:>9} | {:>9} | {:<8} | met\n",
-        "metric", "skiff", "etcd", "target"
+    let rows: Vec<Vec<String>> = rows(clients, objects)
+        .into_iter()
+        .map(|(label, skiff, etcd)| {
+            let target = TARGETS.iter().find(|t| t.key == skiff);
+            let met = match target.map(|t| t.met(figures)) {
+                Some(Some(true)) => "yes",
+                Some(Some(false)) => "NO",
+                Some(None) => "?",
+                None => "",
+            };
+            vec![
+                label,
+                cell(figures.get(&skiff)),
+                cell(figures.get(&etcd)),
+                target.map(Target::describe).unwrap_or_default(),
+                met.to_owned(),
+            ]
+        })
+        .collect();
+    let table = table(
+        &[
+            ("metric", Align::Left),
+            ("skiff", Align::Right),
+            ("etcd", Align::Right),
+            ("target", Align::Left),
+            ("met", Align::Left),
+        ],
+        &rows,
     );
-    table.push_str(&format!(
-        "{:-<width$}-+-{:->9}-+-{:->9}-+-{:-<8}-+----\n",
-        "", "", "", ""
-    ));
-    for (label, skiff, etcd) in rows {
-        let target = TARGETS.iter().find(|t| t.key == skiff);
-        let goal = target.map(Target::describe).unwrap_or_default();
-        let met = match target.map(|t| t.met(figures)) {
-            Some(Some(true)) => "yes",
-            Some(Some(false)) => "NO",
-            Some(None) => "?",
-            None => "",
-        };
-        table.push_str(&format!(
-            "{label:<width$} | {:>9} | {:>9} | {goal:<8} | {met}\n",
-            cell(figures.get(&skiff)),
-            cell(figures.get(&etcd)),
-        ));
-    }
-    let json = Value::Object(figures.0.clone()).to_string();
+    let json = figures.json();
     (table, json)
 }
 
@@ -226,6 +284,25 @@ mod tests {
             serde_json::json!(["ready_ms", "creates_per_s_32"])
         );
         assert!(table.contains("NO"));
+    }
+
+    #[test]
+    fn table_aligns_columns_to_the_widest_cell() {
+        let t = table(
+            &[
+                ("metric", Align::Left),
+                ("ms", Align::Right),
+                ("x", Align::Left),
+            ],
+            &[
+                vec!["a".to_owned(), "1.50".to_owned(), "yes".to_owned()],
+                vec!["longer".to_owned(), "12".to_owned(), String::new()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "metric |   ms | x\n-------+------+----\na      | 1.50 | yes\nlonger |   12 | \n"
+        );
     }
 
     #[test]
