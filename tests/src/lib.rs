@@ -197,3 +197,74 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// A running `skiff sim` joined to a [`Server`].
+pub struct Sim {
+    child: Option<Child>,
+    /// Process id, for signals.
+    pub pid: u32,
+}
+
+impl Sim {
+    /// Starts `skiff sim --kubeconfig <server's> <args>` and waits until it
+    /// reports its nodes registered.
+    pub fn start(server: &Server, args: &[&str]) -> Result<Sim> {
+        let mut child = Command::new(skiff_bin())
+            .arg("sim")
+            .arg("--kubeconfig")
+            .arg(&server.kubeconfig)
+            .args(args)
+            .env("SKIFF_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("failed to start {} sim", skiff_bin().display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let pid = child.id();
+        let sim = Sim {
+            child: Some(child),
+            pid,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("skiff sim: ") && line.ends_with(" nodes ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .context("skiff sim did not report its nodes ready within 60 s")?;
+        Ok(sim)
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `TERM`, …) with kill(1).
+    pub fn signal(&self, name: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid.to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -{name} {} failed", self.pid);
+        }
+        Ok(())
+    }
+
+    /// Kills the sim with SIGKILL, as a lost machine.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // A stopped process must be resumed to die cleanly of SIGKILL's wait.
+        if self.child.is_some() {
+            let _ = self.signal("CONT");
+        }
+        self.kill();
+    }
+}

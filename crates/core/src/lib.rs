@@ -11,6 +11,7 @@ pub mod labels;
 pub mod managed_fields;
 pub mod meta;
 pub mod protobuf;
+pub mod quantity;
 pub mod registry;
 pub mod status;
 pub mod strategic_merge;

@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+mod sim;
+
 #[derive(Parser)]
 #[command(
     name = "skiff",
@@ -25,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the API server, store, controllers and (unless disabled) a node agent.
     Server(ServerArgs),
+    /// Run simulated nodes (no containers) against a cluster, like kwok.
+    Sim(sim::SimArgs),
 }
 
 /// Flags of `skiff server`; names follow k3s. Each may also be set in the
@@ -56,6 +60,17 @@ struct ServerArgs {
     #[arg(long)]
     #[serde(default)]
     disable_agent: bool,
+    /// Do not run the controllers (kube-controller-manager) in this server
+    #[arg(long)]
+    #[serde(default)]
+    disable_controllers: bool,
+    /// Do not run the scheduler in this server
+    #[arg(long)]
+    #[serde(default)]
+    disable_scheduler: bool,
+    /// KubeSchedulerConfiguration file (profiles, plugin weights, percentageOfNodesToScore)
+    #[arg(long, value_name = "PATH")]
+    scheduler_config: Option<PathBuf>,
     /// Pod network range [default: 10.42.0.0/16]
     #[arg(long, value_name = "CIDR")]
     cluster_cidr: Option<String>,
@@ -89,6 +104,9 @@ impl ServerArgs {
         }
         self.write_kubeconfig = self.write_kubeconfig.or(file.write_kubeconfig);
         self.disable_agent |= file.disable_agent;
+        self.disable_controllers |= file.disable_controllers;
+        self.disable_scheduler |= file.disable_scheduler;
+        self.scheduler_config = self.scheduler_config.or(file.scheduler_config);
         self.cluster_cidr = self.cluster_cidr.or(file.cluster_cidr);
         self.service_cidr = self.service_cidr.or(file.service_cidr);
         self.cluster_dns = self.cluster_dns.or(file.cluster_dns);
@@ -169,6 +187,35 @@ async fn server(args: ServerArgs) -> Result<()> {
         skiff_apiserver::pki::write_kubeconfig(path, &kubeconfig)
             .with_context(|| format!("failed to write kubeconfig {}", path.display()))?;
     }
+    if !args.disable_controllers {
+        let kc = kube::config::Kubeconfig::read_from(&paths[0])
+            .context("failed to read the admin kubeconfig")?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .context("failed to load the admin kubeconfig")?;
+        let client = kube::Client::try_from(config).context("failed to build a client")?;
+        tokio::spawn(skiff_controllers::run(client));
+    }
+    if !args.disable_scheduler {
+        let scheduler_config = match &args.scheduler_config {
+            Some(path) => skiff_scheduler::Config::from_file(path)
+                .with_context(|| format!("invalid --scheduler-config {}", path.display()))?,
+            None => skiff_scheduler::Config::default(),
+        };
+        let kc = kube::config::Kubeconfig::read_from(&paths[0])
+            .context("failed to read the admin kubeconfig")?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .context("failed to load the admin kubeconfig")?;
+        let client = kube::Client::try_from(config).context("failed to build a client")?;
+        tokio::spawn(async move {
+            if let Err(e) =
+                skiff_scheduler::run(client, scheduler_config, std::future::pending()).await
+            {
+                tracing::error!(error = %e, "the scheduler stopped");
+            }
+        });
+    }
     tracing::info!(address = %running.addr, kubeconfig = %paths[0].display(), "skiff server is ready");
     println!("skiff server listening on {url}");
     println!(
@@ -222,6 +269,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server(args).await,
+            Command::Sim(args) => sim::run(args).await,
         }
     });
     match result {

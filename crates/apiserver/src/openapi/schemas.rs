@@ -330,7 +330,9 @@ fn decorate(name: &str, schema: &mut Value, gvks: Option<&Vec<Value>>) {
                     );
                 }
             }
-            if let Some(atomic) = skiff_core::strategic_merge::schema::property_map_type(name, field) {
+            if let Some(atomic) =
+                skiff_core::strategic_merge::schema::property_map_type(name, field)
+            {
                 let t = if atomic { "atomic" } else { "granular" };
                 prop.insert("x-kubernetes-map-type".into(), t.into());
             }

@@ -1,0 +1,108 @@
+//! Event recording as kube-controller-manager's legacy event broadcaster does
+//! it: a `core/v1` Event per occurrence, named `<object>.<hex nanoseconds>`,
+//! with `source.component` set to the controller's name. Failures to record
+//! are logged and otherwise ignored: an event is never worth failing a sync.
+
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
+use kube::api::{Api, PostParams};
+use kube::{Client, Resource, ResourceExt};
+
+/// `Normal` or `Warning`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// Records Events for one controller.
+#[derive(Clone)]
+pub struct Recorder {
+    client: Client,
+    component: &'static str,
+}
+
+/// A reference to `obj` for `involvedObject`.
+pub fn object_reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(K::api_version(&()).into_owned()),
+        kind: Some(K::kind(&()).into_owned()),
+        name: Some(obj.name_any()),
+        namespace: obj.namespace(),
+        uid: obj.uid(),
+        resource_version: obj.resource_version(),
+        ..Default::default()
+    }
+}
+
+impl Recorder {
+    /// A recorder reporting as `component` (e.g. `deployment-controller`).
+    pub fn new(client: Client, component: &'static str) -> Recorder {
+        Recorder { client, component }
+    }
+
+    /// Records an event about `obj`.
+    pub async fn record<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) {
+        self.record_ref(object_reference(obj), type_, reason, message)
+            .await
+    }
+
+    /// Records an event about the referenced object.
+    pub async fn record_ref(
+        &self,
+        involved: ObjectReference,
+        type_: EventType,
+        reason: &str,
+        message: String,
+    ) {
+        let namespace = involved
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into());
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let name = format!(
+            "{}.{:x}",
+            involved.name.clone().unwrap_or_default(),
+            now.as_nanosecond()
+        );
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(name),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            involved_object: involved,
+            reason: Some(reason.into()),
+            message: Some(message),
+            type_: Some(
+                match type_ {
+                    EventType::Normal => "Normal",
+                    EventType::Warning => "Warning",
+                }
+                .into(),
+            ),
+            count: Some(1),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            event_time: None::<MicroTime>,
+            source: Some(EventSource {
+                component: Some(self.component.into()),
+                host: None,
+            }),
+            reporting_component: Some(self.component.into()),
+            reporting_instance: Some(self.component.into()),
+            ..Default::default()
+        };
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(e) = api.create(&PostParams::default(), &event).await {
+            tracing::debug!(error = %e, reason, "failed to record an event");
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The scheduler inside a real `skiff server`: Node objects created through
+//! the API (no agents), pods bound by the rules a user relies on, and
+//! unschedulable pods reported as kube-scheduler reports them.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use skiff_tests::Server;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Creates a Ready node with allocatable resources, labels and taints.
+async fn create_node(
+    client: &kube::Client,
+    name: &str,
+    cpu: &str,
+    labels: &[(&str, &str)],
+    taints: Value,
+) -> Result<()> {
+    let api: Api<Node> = Api::all(client.clone());
+    let mut all_labels: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    all_labels.insert("kubernetes.io/hostname".into(), name.into());
+    let node: Node = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": all_labels},
+        "spec": {"taints": taints},
+    }))?;
+    api.create(&PostParams::default(), &node)
+        .await
+        .with_context(|| format!("create node {name}"))?;
+    let resources =
+        json!({"cpu": cpu, "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"});
+    let status = json!({"status": {
+        "capacity": resources,
+        "allocatable": resources,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "lastHeartbeatTime": "2030-01-01T00:00:00Z", "lastTransitionTime": "2030-01-01T00:00:00Z"}],
+    }});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .with_context(|| format!("set status of node {name}"))?;
+    Ok(())
+}
+
+/// A pod with one container and optional CPU request, plus extra spec.
+fn pod(name: &str, labels: Value, cpu: Option<&str>, extra_spec: Value) -> Result<Pod> {
+    let mut spec = json!({
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "c", "image": "busybox"}],
+    });
+    if let Some(cpu) = cpu {
+        spec["containers"][0]["resources"] = json!({"requests": {"cpu": cpu}});
+    }
+    if let (Some(s), Some(extra)) = (spec.as_object_mut(), extra_spec.as_object()) {
+        for (k, v) in extra {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }))?)
+}
+
+async fn create(api: &Api<Pod>, p: Pod) -> Result<()> {
+    let name = p.metadata.name.clone().unwrap_or_default();
+    api.create(&PostParams::default(), &p)
+        .await
+        .with_context(|| format!("create pod {name}"))?;
+    Ok(())
+}
+
+fn node_of(p: &Pod) -> Option<String> {
+    p.spec.as_ref().and_then(|s| s.node_name.clone())
+}
+
+/// Waits until every named pod is bound; returns pod → node.
+async fn wait_bound(api: &Api<Pod>, names: &[&str]) -> Result<BTreeMap<String, String>> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut out = BTreeMap::new();
+        for n in names {
+            if let Some(node) = api.get_opt(n).await?.as_ref().and_then(node_of) {
+                out.insert(n.to_string(), node);
+            }
+        }
+        if out.len() == names.len() {
+            return Ok(out);
+        }
+        if Instant::now() > deadline {
+            bail!("pods not bound in time: bound {out:?} of {names:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for `PodScheduled=False` with reason Unschedulable; returns its message.
+async fn wait_unschedulable(api: &Api<Pod>, name: &str) -> Result<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let p = api.get(name).await?;
+        if let Some(node) = node_of(&p) {
+            bail!("pod {name} was bound to {node}, want Pending");
+        }
+        let cond = p
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled").cloned());
+        if let Some(c) = cond
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+        {
+            return Ok(c.message.unwrap_or_default());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "pod {name} has no PodScheduled=False condition: {:?}",
+                p.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for an event about `pod` with `reason`; returns its message.
+async fn wait_event(client: &kube::Client, ns: &str, pod: &str, reason: &str) -> Result<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let events = api.list(&ListParams::default()).await?;
+        if let Some(e) = events.items.into_iter().find(|e| {
+            e.involved_object.name.as_deref() == Some(pod) && e.reason.as_deref() == Some(reason)
+        }) {
+            return Ok(e);
+        }
+        if Instant::now() > deadline {
+            bail!("no {reason} event for pod {pod}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binds_by_resources_selector_and_taints_and_reports_unschedulable() -> Result<()> {
+    let server = Server::start()?;
+    let client = server.client().await?;
+    create_node(&client, "n1", "2", &[("disk", "ssd")], json!([])).await?;
+    create_node(&client, "n2", "2", &[], json!([])).await?;
+    create_node(
+        &client,
+        "n3",
+        "8",
+        &[],
+        json!([{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]),
+    )
+    .await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+
+    // Four 1-CPU pods fill n1 and n2 (n3's taint keeps them off it).
+    for i in 0..4 {
+        create(
+            &pods,
+            pod(&format!("cpu-{i}"), json!({}), Some("1"), json!({}))?,
+        )
+        .await?;
+    }
+    // nodeSelector picks n1; a toleration opens n3 to a pod only n3 can hold.
+    create(
+        &pods,
+        pod(
+            "ssd",
+            json!({}),
+            None,
+            json!({"nodeSelector": {"disk": "ssd"}}),
+        )?,
+    )
+    .await?;
+    create(
+        &pods,
+        pod(
+            "db",
+            json!({}),
+            Some("4"),
+            json!({"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}]}),
+        )?,
+    )
+    .await?;
+    let bound = wait_bound(&pods, &["cpu-0", "cpu-1", "cpu-2", "cpu-3", "ssd", "db"]).await?;
+    let on = |node: &str| {
+        (0..4)
+            .filter(|i| bound[&format!("cpu-{i}")] == node)
+            .count()
+    };
+    assert_eq!((on("n1"), on("n2"), on("n3")), (2, 2, 0), "{bound:?}");
+    assert_eq!(bound["ssd"], "n1");
+    assert_eq!(bound["db"], "n3");
+    let scheduled = wait_event(&client, "default", "ssd", "Scheduled").await?;
+    assert_eq!(
+        scheduled.message.as_deref(),
+        Some("Successfully assigned default/ssd to n1")
+    );
+    assert_eq!(scheduled.type_.as_deref(), Some("Normal"));
+    assert_eq!(
+        scheduled.reporting_component.as_deref(),
+        Some("default-scheduler")
+    );
+
+    // A pod that no node fits stays Pending with upstream's condition and event.
+    create(&pods, pod("too-big", json!({}), Some("2"), json!({}))?).await?;
+    let want = "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: db}, 2 Insufficient cpu. \
+                preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.";
+    assert_eq!(wait_unschedulable(&pods, "too-big").await?, want);
+    let failed = wait_event(&client, "default", "too-big", "FailedScheduling").await?;
+    assert_eq!(failed.message.as_deref(), Some(want));
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
+
+    // It does not block the queue.
+    create(&pods, pod("small", json!({}), None, json!({}))?).await?;
+    wait_bound(&pods, &["small"]).await?;
+
+    // Another scheduler's pods are left alone.
+    create(
+        &pods,
+        pod(
+            "other",
+            json!({}),
+            None,
+            json!({"schedulerName": "other-scheduler"}),
+        )?,
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let other = pods.get("other").await?;
+    assert_eq!(node_of(&other), None);
+    assert!(
+        other
+            .status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .is_empty()
+    );
+
+    // Freeing room (deleting a pod on n1) lets the pending pod in.
+    pods.delete("cpu-0", &Default::default()).await?;
+    pods.delete("cpu-1", &Default::default()).await?;
+    pods.delete("cpu-2", &Default::default()).await?;
+    pods.delete("cpu-3", &Default::default()).await?;
+    wait_bound(&pods, &["too-big"]).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_preferred_affinity_and_topology_spread() -> Result<()> {
+    let server = Server::start()?;
+    let client = server.client().await?;
+    for (node, zone) in [("a", "zone-a"), ("b", "zone-b"), ("c", "zone-c")] {
+        create_node(
+            &client,
+            node,
+            "4",
+            &[("topology.kubernetes.io/zone", zone)],
+            json!([]),
+        )
+        .await?;
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+
+    // Required anti-affinity: one web pod per node, the fourth Pending.
+    let anti = json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "kubernetes.io/hostname"}
+    ]}}});
+    for i in 0..4 {
+        create(
+            &pods,
+            pod(
+                &format!("web-{i}"),
+                json!({"app": "web"}),
+                None,
+                anti.clone(),
+            )?,
+        )
+        .await?;
+    }
+    let deadline = Instant::now() + WAIT;
+    let (bound, pending) = loop {
+        let list = pods.list(&ListParams::default().labels("app=web")).await?;
+        let bound: Vec<String> = list.items.iter().filter_map(node_of).collect();
+        let pending: Vec<String> = list
+            .items
+            .iter()
+            .filter(|p| node_of(p).is_none())
+            .filter_map(|p| p.metadata.name.clone())
+            .collect();
+        if bound.len() == 3 || Instant::now() > deadline {
+            break (bound, pending);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut nodes = bound.clone();
+    nodes.sort();
+    assert_eq!(nodes, vec!["a", "b", "c"], "one web pod per node");
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let want = "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules. \
+                preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.";
+    assert_eq!(wait_unschedulable(&pods, &pending[0]).await?, want);
+    let failed = wait_event(&client, "default", &pending[0], "FailedScheduling").await?;
+    assert_eq!(failed.message.as_deref(), Some(want));
+
+    // Preferred affinity: next to the redis pod.
+    create(
+        &pods,
+        pod("redis", json!({"app": "redis"}), None, json!({}))?,
+    )
+    .await?;
+    let redis_node = wait_bound(&pods, &["redis"]).await?["redis"].clone();
+    let prefer = json!({"affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "redis"}}, "topologyKey": "kubernetes.io/hostname"}}
+    ]}}});
+    for i in 0..3 {
+        create(
+            &pods,
+            pod(&format!("cache-{i}"), json!({}), None, prefer.clone())?,
+        )
+        .await?;
+    }
+    let caches = wait_bound(&pods, &["cache-0", "cache-1", "cache-2"]).await?;
+    for (name, node) in &caches {
+        assert_eq!(node, &redis_node, "{name} should run next to redis");
+    }
+
+    // Topology spread over three zones: two per zone.
+    let spread = json!({"topologySpreadConstraints": [{
+        "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app": "spread"}}
+    }]});
+    let names: Vec<String> = (0..6).map(|i| format!("spread-{i}")).collect();
+    for n in &names {
+        create(
+            &pods,
+            pod(n, json!({"app": "spread"}), None, spread.clone())?,
+        )
+        .await?;
+    }
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let placed = wait_bound(&pods, &refs).await?;
+    for node in ["a", "b", "c"] {
+        assert_eq!(
+            placed.values().filter(|n| *n == node).count(),
+            2,
+            "{placed:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preempts_a_lower_priority_pod() -> Result<()> {
+    let server = Server::start()?;
+    let client = server.client().await?;
+    create_node(&client, "only", "2", &[], json!([])).await?;
+    let classes: Api<PriorityClass> = Api::all(client.clone());
+    classes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "high"}, "value": 1000}))?,
+        )
+        .await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    create(&pods, pod("low", json!({}), Some("2"), json!({}))?).await?;
+    wait_bound(&pods, &["low"]).await?;
+    // PriorityClass admission may not resolve the class yet: give the
+    // priority the class has.
+    create(
+        &pods,
+        pod(
+            "high",
+            json!({}),
+            Some("2"),
+            json!({"priorityClassName": "high", "priority": 1000}),
+        )?,
+    )
+    .await?;
+    let bound = wait_bound(&pods, &["high"]).await?;
+    assert_eq!(bound["high"], "only");
+    assert!(
+        pods.get_opt("low").await?.is_none(),
+        "the low-priority pod was evicted"
+    );
+    let preempted = wait_event(&client, "default", "low", "Preempted").await?;
+    let high_uid = pods.get("high").await?.metadata.uid.unwrap_or_default();
+    assert_eq!(
+        preempted.message.as_deref(),
+        Some(format!("Preempted by pod {high_uid} on node only").as_str())
+    );
+    Ok(())
+}
