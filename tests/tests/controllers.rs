@@ -555,3 +555,115 @@ async fn deployment_rolls_out_undoes_and_cascades() -> Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_get_endpointslices_and_endpoints_of_ready_pods() -> Result<()> {
+    use k8s_openapi::api::core::v1::{Endpoints, Service};
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let server = Server::start()?;
+    let client = server.client().await?;
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let mut rs = replicaset("ep", "ep", 2)?;
+    if let Some(spec) = rs
+        .spec
+        .as_mut()
+        .and_then(|s| s.template.as_mut())
+        .and_then(|t| t.spec.as_mut())
+    {
+        spec.containers[0].ports = Some(vec![serde_json::from_value(
+            json!({"name": "http", "containerPort": 8080}),
+        )?]);
+    }
+    let rs = rs_api.create(&PostParams::default(), &rs).await?;
+    let uid = rs.uid().unwrap_or_default();
+    let pods = wait_for("2 pods", Duration::from_secs(20), || async {
+        let p = owned_pods(&client, "default", &uid).await?;
+        Ok((p.len() == 2).then_some(p))
+    })
+    .await?;
+    let svc_api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "ep"},
+        "spec": {"selector": {"app": "ep"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]},
+    }))?;
+    svc_api.create(&PostParams::default(), &svc).await?;
+    // Only the first pod is ready.
+    let first = pods[0].name_any();
+    mark_ready(&client, "default", &first, "10.42.0.7").await?;
+
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let slice = wait_for(
+        "a slice with the ready pod",
+        Duration::from_secs(20),
+        || async {
+            let list = slices
+                .list(&ListParams::default().labels("kubernetes.io/service-name=ep"))
+                .await?;
+            Ok(list.items.into_iter().find(|s| {
+                s.endpoints.iter().any(|e| {
+                    e.addresses == ["10.42.0.7"]
+                        && e.conditions.as_ref().and_then(|c| c.ready) == Some(true)
+                })
+            }))
+        },
+    )
+    .await?;
+    assert_eq!(
+        slice
+            .labels()
+            .get("endpointslice.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("endpointslice-controller.k8s.io")
+    );
+    let port = slice
+        .ports
+        .as_ref()
+        .and_then(|p| p.first())
+        .and_then(|p| p.port);
+    assert_eq!(
+        port,
+        Some(8080),
+        "the named target port resolved from the pod"
+    );
+
+    let eps: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    let ep = wait_for("endpoints", Duration::from_secs(20), || async {
+        Ok(eps
+            .get_opt("ep")
+            .await?
+            .filter(|e| e.subsets.as_ref().is_some_and(|s| !s.is_empty())))
+    })
+    .await?;
+    let subset = &ep.subsets.unwrap_or_default()[0];
+    let ips: Vec<String> = subset
+        .addresses
+        .iter()
+        .flatten()
+        .map(|a| a.ip.clone())
+        .collect();
+    assert_eq!(ips, ["10.42.0.7"]);
+    assert_eq!(
+        subset
+            .ports
+            .as_ref()
+            .and_then(|p| p.first())
+            .map(|p| p.port),
+        Some(8080)
+    );
+
+    // The pod going away takes its endpoint with it.
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .delete(&first, &DeleteParams::default().grace_period(0))
+        .await?;
+    wait_for("the endpoint to go", Duration::from_secs(20), || async {
+        let e = eps.get("ep").await?;
+        let gone = e
+            .subsets
+            .iter()
+            .flatten()
+            .all(|s| s.addresses.iter().flatten().all(|a| a.ip != "10.42.0.7"));
+        Ok(gone.then_some(()))
+    })
+    .await?;
+    Ok(())
+}

@@ -9,6 +9,8 @@
 pub mod controller_utils;
 pub mod deployment;
 pub mod discovery;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
 pub mod leader_election;
@@ -112,6 +114,14 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "deployment",
             start: |c| Box::pin(deployment::run(c)),
+        },
+        Spec {
+            name: "endpointslice",
+            start: |c| Box::pin(endpointslice::run(c)),
+        },
+        Spec {
+            name: "endpoints",
+            start: |c| Box::pin(endpoints::run(c)),
         },
     ]
 }

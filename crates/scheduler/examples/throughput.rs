@@ -3,7 +3,6 @@
 //!
 //! `cargo run --release -p skiff-scheduler --example throughput -- 5000 20000`
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{
@@ -97,7 +96,6 @@ fn main() {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let _ = Arc::new(());
     println!(
         "{{\"nodes\":{nodes},\"pods\":{pods},\"bound\":{bound},\"seconds\":{secs:.3},\"pods_per_second\":{:.0}}}",
         bound as f64 / secs

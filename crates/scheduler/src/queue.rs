@@ -16,7 +16,7 @@
 //! Does not own: the cluster state (the cache).
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,9 @@ use crate::pod_info::PodInfo;
 /// How long a pod may stay unschedulable before it is retried anyway
 /// (`podMaxInUnschedulablePodsDuration`).
 pub const MAX_UNSCHEDULABLE_DURATION: Duration = Duration::from_secs(5 * 60);
+
+/// How often leftover unschedulable pods are checked.
+const LEFTOVER_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A pod taken from the queue for one scheduling cycle.
 #[derive(Debug, Clone)]
@@ -135,6 +138,11 @@ pub struct SchedulingQueue {
     entries: HashMap<String, Entry>,
     active: BinaryHeap<ActiveKey>,
     backoff: BinaryHeap<Reverse<(Instant, u64, String)>>,
+    /// UIDs in the unschedulable place, so events need not scan the queue.
+    unschedulable: HashSet<String>,
+    /// When leftover unschedulable pods were last looked at (every 30 s, as
+    /// upstream's `flushUnschedulablePodsLeftover`).
+    last_leftover_flush: Option<Instant>,
     seq: u64,
     scheduling_cycle: u64,
     move_request_cycle: u64,
@@ -152,6 +160,8 @@ impl SchedulingQueue {
             entries: HashMap::new(),
             active: BinaryHeap::new(),
             backoff: BinaryHeap::new(),
+            unschedulable: HashSet::new(),
+            last_leftover_flush: None,
             seq: 0,
             scheduling_cycle: 0,
             move_request_cycle: 0,
@@ -268,6 +278,7 @@ impl SchedulingQueue {
     /// A pending pod was deleted, bound elsewhere, or became terminal.
     pub fn delete(&mut self, uid: &str) {
         self.entries.remove(uid);
+        self.unschedulable.remove(uid);
         self.remove_nomination(uid);
     }
 
@@ -315,6 +326,7 @@ impl SchedulingQueue {
         } else {
             e.place = Place::Unschedulable;
             e.generation += 1;
+            self.unschedulable.insert(qp.info.uid.clone());
         }
     }
 
@@ -342,13 +354,18 @@ impl SchedulingQueue {
     /// active (`MoveAllToActiveOrBackoffQueue`).
     pub fn on_cluster_event(&mut self, event: ClusterEvent, now: Instant) {
         self.move_request_cycle = self.scheduling_cycle;
+        if self.unschedulable.is_empty() {
+            return;
+        }
         let movable: Vec<String> = self
-            .entries
+            .unschedulable
             .iter()
-            .filter(|(_, e)| {
-                e.place == Place::Unschedulable && event.may_help(&e.unschedulable_plugins)
+            .filter(|uid| {
+                self.entries
+                    .get(*uid)
+                    .is_some_and(|e| event.may_help(&e.unschedulable_plugins))
             })
-            .map(|(uid, _)| uid.clone())
+            .cloned()
             .collect();
         for uid in movable {
             self.push_backoff_or_active(&uid, now);
@@ -371,15 +388,23 @@ impl SchedulingQueue {
                 self.push_active(&uid, now);
             }
         }
+        if self
+            .last_leftover_flush
+            .is_some_and(|t| now.saturating_duration_since(t) < LEFTOVER_FLUSH_INTERVAL)
+        {
+            return;
+        }
+        self.last_leftover_flush = Some(now);
         let stale: Vec<String> = self
-            .entries
+            .unschedulable
             .iter()
-            .filter(|(_, e)| {
-                e.place == Place::Unschedulable
-                    && e.failed_at
+            .filter(|uid| {
+                self.entries.get(*uid).is_some_and(|e| {
+                    e.failed_at
                         .is_some_and(|t| now.duration_since(t) > MAX_UNSCHEDULABLE_DURATION)
+                })
             })
-            .map(|(uid, _)| uid.clone())
+            .cloned()
             .collect();
         for uid in stale {
             self.push_backoff_or_active(&uid, now);
