@@ -545,7 +545,7 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     eprintln!("  cold start to /readyz: median {ready:.1} ms of {samples:?}");
 
     {
-        let server = skiff::start(&opts.skiff_bin)
+        let server = skiff::start(&opts.skiff_bin, &[])
             .await
             .context("failed to start skiff")?;
         let idle = idle_rss(&server.process).await?;

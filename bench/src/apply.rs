@@ -287,9 +287,14 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     figures.set_count("iterations", opts.iterations);
 
     eprintln!("skiff: {}", opts.skiff_bin.display());
-    let server = skiff::start(&opts.skiff_bin)
-        .await
-        .context("failed to start skiff")?;
+    let server = skiff::start(
+        &opts.skiff_bin,
+        // The API server's write paths alone: no controller rewrites the
+        // Deployment's status between the measured writes.
+        &["--disable-controllers", "--disable-scheduler"],
+    )
+    .await
+    .context("failed to start skiff")?;
     let images: Vec<String> = (0..CONTAINERS).map(|i| image(i, "v0")).collect();
     let mut conn = Conn::connect(server.addr, &server.admin).await?;
     conn.expect(

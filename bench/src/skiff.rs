@@ -33,7 +33,12 @@ pub struct Server {
     _dir: TempDir,
 }
 
-fn spawn(bin: &Path, data_dir: &Path, port: u16) -> Result<(Guard, std::process::ChildStdout)> {
+fn spawn(
+    bin: &Path,
+    data_dir: &Path,
+    port: u16,
+    extra: &[&str],
+) -> Result<(Guard, std::process::ChildStdout)> {
     let log = std::fs::File::create(data_dir.join("skiff.log"))
         .context("failed to create the server log")?;
     let mut child = Command::new(bin)
@@ -49,6 +54,7 @@ fn spawn(bin: &Path, data_dir: &Path, port: u16) -> Result<(Guard, std::process:
         .arg(data_dir)
         // The machine's /etc/skiff/config.yaml must not change what is measured.
         .args(["--config", "/dev/null"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
@@ -148,7 +154,7 @@ pub async fn cold_start(bin: &Path) -> Result<Duration> {
         .context("failed to create a temp dir")?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
     let start = Instant::now();
-    let (mut process, _stdout) = spawn(bin, dir.path(), addr.port())?;
+    let (mut process, _stdout) = spawn(bin, dir.path(), addr.port(), &[])?;
     wait_ready(&mut process, addr, dir.path())
         .await
         .with_context(|| format!("server log: {}", log_tail(dir.path())))?;
@@ -157,14 +163,14 @@ pub async fn cold_start(bin: &Path) -> Result<Duration> {
     Ok(elapsed)
 }
 
-/// Starts a server on port 0, learns its address from the line it prints
-/// when listening, and waits for `/readyz`.
-pub async fn start(bin: &Path) -> Result<Server> {
+/// Starts a server on port 0 (with `extra` flags), learns its address from
+/// the line it prints when listening, and waits for `/readyz`.
+pub async fn start(bin: &Path, extra: &[&str]) -> Result<Server> {
     let dir = tempfile::Builder::new()
         .prefix("skiff-bench-")
         .tempdir()
         .context("failed to create a temp dir")?;
-    let (mut process, stdout) = spawn(bin, dir.path(), 0)?;
+    let (mut process, stdout) = spawn(bin, dir.path(), 0, extra)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     // Keeps draining stdout after the line so the child never blocks on it.
     std::thread::spawn(move || {
