@@ -390,3 +390,49 @@ fn pagination_with_limit_and_continue() -> Result<()> {
     );
     Ok(())
 }
+
+/// Regression: a selector whose matches filled the limit exactly at the end of
+/// a store page returned the page without a continue token.
+#[test]
+fn selector_list_continues_when_a_page_fills_exactly() -> Result<()> {
+    let server = Server::start()?;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    for i in 0..130 {
+        let (code, st) = post(
+            &server,
+            cms,
+            &json!({"metadata": {"name": format!("c{i:03}"), "labels": {"all": "yes"}}}),
+        )?;
+        assert_eq!(code, 201, "{st}");
+    }
+    let (code, body) = curl(
+        &server,
+        "GET",
+        &format!("{cms}?limit=100&labelSelector=all%3Dyes"),
+        None,
+        true,
+    )?;
+    assert_eq!(code, 200);
+    let list = status_of(&body);
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(100));
+    let token = list["metadata"]["continue"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        !token.is_empty(),
+        "a continue token for the remaining 30: {}",
+        list["metadata"]
+    );
+    let (_, body) = curl(
+        &server,
+        "GET",
+        &format!("{cms}?limit=100&labelSelector=all%3Dyes&continue={token}"),
+        None,
+        true,
+    )?;
+    let rest = status_of(&body);
+    assert_eq!(rest["items"].as_array().map(Vec::len), Some(30));
+    assert_eq!(rest["items"][0]["metadata"]["name"], "c100");
+    Ok(())
+}

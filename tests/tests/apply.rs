@@ -160,7 +160,10 @@ fn server_dry_run_and_diff_write_nothing() -> Result<()> {
         let after = get_json(&server, v, &["get", "deploy", &name, "-o", "json"])?;
         // The deployment controller writes status meanwhile; the spec (and so
         // the generation) must be untouched by the dry run.
-        assert_eq!(before["metadata"]["generation"], after["metadata"]["generation"]);
+        assert_eq!(
+            before["metadata"]["generation"],
+            after["metadata"]["generation"]
+        );
         assert_eq!(before["spec"], after["spec"]);
         assert_eq!(after["spec"]["replicas"], 1);
     }

@@ -175,6 +175,8 @@ async fn select_from_store(
     let mut revision = revision;
     let mut items = Vec::new();
     let filtering = !filter.labels.is_empty() || !filter.fields.is_empty();
+    // The last key examined, across pages: a continue token resumes after it.
+    let mut last_key: Option<String> = None;
     loop {
         // With a selector, read ahead in larger pages and filter, as upstream does.
         let page_limit = if limit == 0 {
@@ -199,7 +201,6 @@ async fn select_from_store(
                 other => super::store_err(ctx, "", other),
             })?;
         revision = Some(page.revision);
-        let mut last_key = None;
         for kv in &page.kvs {
             if limit > 0 && items.len() == limit {
                 // One more item exists after a full page: continue from it.
@@ -230,7 +231,7 @@ async fn select_from_store(
                 remaining: None,
             });
         }
-        match last_key {
+        match &last_key {
             Some(k) => start = Some(format!("{k}\0")),
             None => {
                 return Ok(Selected {
