@@ -187,14 +187,8 @@ pub(crate) fn pod_reference(pod: &Pod) -> ObjectReference {
 pub(crate) fn subsets(backends: &[Backend]) -> (Vec<EndpointSubset>, bool) {
     let mut groups: BTreeMap<Vec<ResolvedPort>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> =
         BTreeMap::new();
-    let mut total = 0;
-    let mut truncated = false;
-    for b in backends {
-        if total >= MAX_ADDRESSES {
-            truncated = true;
-            break;
-        }
-        total += 1;
+    let truncated = backends.len() > MAX_ADDRESSES;
+    for b in backends.iter().take(MAX_ADDRESSES) {
         let address = EndpointAddress {
             ip: b.ip.clone(),
             node_name: b.pod.spec.as_ref().and_then(|s| s.node_name.clone()),
