@@ -436,3 +436,51 @@ fn selector_list_continues_when_a_page_fills_exactly() -> Result<()> {
     assert_eq!(rest["items"][0]["metadata"]["name"], "c100");
     Ok(())
 }
+
+#[test]
+fn nodes_keep_status_on_create_and_stale_uids_conflict() -> Result<()> {
+    let server = Server::start()?;
+    let (code, node) = post(
+        &server,
+        "/api/v1/nodes",
+        &json!({"metadata": {"name": "n1"}, "status": {"capacity": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]}}),
+    )?;
+    assert_eq!(code, 201, "{node}");
+    assert_eq!(
+        node["status"]["capacity"]["cpu"], "4",
+        "kubelet registers nodes with their status"
+    );
+
+    // A pod's status written for an earlier pod of the same name is refused.
+    let pods = "/api/v1/namespaces/default/pods";
+    let (code, pod) = post(
+        &server,
+        pods,
+        &json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+    )?;
+    assert_eq!(code, 201, "{pod}");
+    let mut stale = pod.clone();
+    stale["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
+    stale["metadata"]
+        .as_object_mut()
+        .map(|m| m.remove("resourceVersion"));
+    stale["status"]["phase"] = json!("Running");
+    let (code, body) = curl(
+        &server,
+        "PUT",
+        &format!("{pods}/p/status"),
+        Some(("application/json", stale.to_string().as_bytes())),
+        true,
+    )?;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        status_of(&body)["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Precondition failed: UID in precondition"),
+        "{body}"
+    );
+    let (_, body) = curl(&server, "GET", &format!("{pods}/p"), None, true)?;
+    assert_eq!(status_of(&body)["status"]["phase"], "Pending");
+    Ok(())
+}

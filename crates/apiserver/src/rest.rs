@@ -468,6 +468,7 @@ pub(crate) async fn create_object(
         json!(meta::format_time(now())),
     );
     if ctx.info.has_status()
+        && !ctx.strategy.keeps_status_on_create()
         && let Some(m) = obj.as_object_mut()
     {
         m.remove("status");
@@ -600,6 +601,19 @@ where
         }
         check_namespace(ctx, &mut new)?;
 
+        // A uid in the new object is a precondition too: a write meant for an
+        // earlier object of the same name must not land on this one.
+        let new_uid = meta::uid(&new);
+        if part != Part::Raw && !new_uid.is_empty() && new_uid != meta::uid(&old) {
+            return Err(Status::conflict(
+                ctx.gr(),
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {new_uid}, UID in object meta: {}",
+                    meta::uid(&old)
+                ),
+            ));
+        }
         // A resourceVersion in the new object is a precondition.
         let rv = meta::resource_version(&new).to_string();
         if !rv.is_empty() && rv != current.mod_revision.to_string() {

@@ -30,6 +30,12 @@ pub trait Strategy: Send + Sync {
         false
     }
 
+    /// Whether a create keeps the `status` it was given (nodes: kubelet
+    /// registers with its status). Others start with a cleared status.
+    fn keeps_status_on_create(&self) -> bool {
+        false
+    }
+
     /// Upstream's defaulting (`SetDefaults_*` of the v1 types).
     fn default(&self, _obj: &mut Value) {}
 

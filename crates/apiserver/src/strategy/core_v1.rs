@@ -445,6 +445,10 @@ impl Strategy for Node {
         true
     }
 
+    fn keeps_status_on_create(&self) -> bool {
+        true
+    }
+
     fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
         let unschedulable = obj
             .pointer("/spec/unschedulable")
