@@ -230,8 +230,9 @@ struct Ctx {
     pods: Store<Pod>,
 }
 
-/// Runs the endpoints controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
+/// A controller of Services woken by the pods they select, and the store of
+/// all pods it keeps: what both endpoint controllers are built on.
+pub(crate) fn service_controller(client: &Client) -> (Controller<Service>, Store<Pod>) {
     let (pods, writer) = kube::runtime::reflector::store::<Pod>();
     let pod_stream = kube::runtime::reflector(
         writer,
@@ -244,9 +245,15 @@ pub async fn run(client: Client) -> Result<()> {
         watcher::Config::default(),
     );
     let services = controller.store();
+    let controller = controller.watches_stream(pod_stream, move |pod| services_of(&pod, &services));
+    (controller, pods)
+}
+
+/// Runs the endpoints controller until its watches fail.
+pub async fn run(client: Client) -> Result<()> {
+    let (controller, pods) = service_controller(&client);
     let ctx = Arc::new(Ctx { client, pods });
     controller
-        .watches_stream(pod_stream, move |pod| services_of(&pod, &services))
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;

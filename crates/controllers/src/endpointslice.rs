@@ -11,15 +11,14 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 use crate::controller_utils::new_controller_ref;
 use crate::endpoints::{
-    Backend, ResolvedPort, backends, pod_reference, selected_pods, services_of,
+    Backend, ResolvedPort, backends, pod_reference, selected_pods, service_controller,
 };
 use crate::{ApiContext, Error, Result};
 
@@ -36,22 +35,10 @@ struct Ctx {
 
 /// Runs the EndpointSlice controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (pods, writer) = kube::runtime::reflector::store::<Pod>();
-    let pod_stream = kube::runtime::reflector(
-        writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let controller = Controller::new(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    );
-    let services = controller.store();
+    let (controller, pods) = service_controller(&client);
     let slices: Api<EndpointSlice> = Api::all(client.clone());
     let ctx = Arc::new(Ctx { client, pods });
     controller
-        .watches_stream(pod_stream, move |pod| services_of(&pod, &services))
         // A slice edited or deleted by someone else is put back.
         .watches(
             slices,
