@@ -59,13 +59,6 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn labels_json(&self) -> serde_json::Map<String, Value> {
-        self.labels
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect()
-    }
-
     pub fn field(&self, name: &str) -> Option<String> {
         match name {
             "metadata.name" => Some(self.name.clone()),

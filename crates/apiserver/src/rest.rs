@@ -585,13 +585,7 @@ where
 {
     let key = ctx.key(&ctx.req.namespace, name);
     for _ in 0..16 {
-        let current = ctx
-            .server
-            .store
-            .get(&key, None)
-            .await
-            .map_err(Status::internal)?
-            .ok_or_else(|| Status::not_found(ctx.gr(), name))?;
+        let current = read_current(ctx, &key, name).await?;
         let old = decode_stored(&current)?;
         let old_typed = ctx.output(old.clone(), current.mod_revision);
         let mut new = transform(&old_typed)?;
@@ -677,6 +671,16 @@ where
         }
     }
     Err(Status::conflict_modified(ctx.gr(), name))
+}
+
+/// The stored key value of an object at the latest revision, or NotFound.
+async fn read_current(ctx: &Ctx<'_>, key: &str, name: &str) -> Result<KeyValue> {
+    ctx.server
+        .store
+        .get(key, None)
+        .await
+        .map_err(Status::internal)?
+        .ok_or_else(|| Status::not_found(ctx.gr(), name))
 }
 
 /// rest.BeforeUpdate plus the status/main split of kinds with a status subresource.
@@ -885,13 +889,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Body>> {
 async fn delete_object(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> Result<(Value, bool)> {
     let key = ctx.key(&ctx.req.namespace, name);
     for _ in 0..16 {
-        let current = ctx
-            .server
-            .store
-            .get(&key, None)
-            .await
-            .map_err(Status::internal)?
-            .ok_or_else(|| Status::not_found(ctx.gr(), name))?;
+        let current = read_current(ctx, &key, name).await?;
         let obj = decode_stored(&current)?;
         if let Some(uid) = &opts.precondition_uid
             && uid != meta::uid(&obj)

@@ -52,7 +52,6 @@ pub(crate) struct Selected {
     pub revision: i64,
     pub items: Vec<Arc<Entry>>,
     pub continue_token: Option<String>,
-    pub remaining: Option<i64>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -156,7 +155,6 @@ pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
         revision,
         items,
         continue_token: None,
-        remaining: None,
     })
 }
 
@@ -211,9 +209,6 @@ async fn select_from_store(
                     revision: page.revision,
                     items,
                     continue_token: token_start.map(|s| encode_continue(page.revision, &s)),
-                    // Optional upstream (etcd counts the rest of the range);
-                    // left out rather than estimated.
-                    remaining: None,
                 });
             }
             last_key = Some(kv.key.clone());
@@ -228,7 +223,6 @@ async fn select_from_store(
                 revision: page.revision,
                 items,
                 continue_token: None,
-                remaining: None,
             });
         }
         match &last_key {
@@ -238,7 +232,6 @@ async fn select_from_store(
                     revision: page.revision,
                     items,
                     continue_token: None,
-                    remaining: None,
                 });
             }
         }
@@ -274,9 +267,6 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     md.insert("resourceVersion".into(), json!(rv));
     if let Some(t) = &selected.continue_token {
         md.insert("continue".into(), json!(t));
-        if let Some(n) = selected.remaining {
-            md.insert("remainingItemCount".into(), json!(n));
-        }
     }
     let head = json!({
         "kind": format!("{}List", ctx.info.kind),
@@ -309,18 +299,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
 /// A `meta.k8s.io/v1` Table of objects.
 pub(crate) fn table_for(ctx: &Ctx<'_>, objs: &[Value], rv: &str) -> Value {
     let now = time::OffsetDateTime::now_utc();
-    let columns: Vec<Value> = table::columns(ctx.info.group, ctx.info.resource)
-        .iter()
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "type": c.type_,
-                "format": c.format,
-                "description": c.description,
-                "priority": c.priority,
-            })
-        })
-        .collect();
+    let columns = column_definitions(ctx.info.group, ctx.info.resource);
     let include = ctx.query.get("includeObject").unwrap_or("Metadata");
     let rows: Vec<Value> = objs
         .iter()
@@ -346,4 +325,20 @@ pub(crate) fn table_for(ctx: &Ctx<'_>, objs: &[Value], rv: &str) -> Value {
         "columnDefinitions": columns,
         "rows": rows,
     })
+}
+
+/// `columnDefinitions` of a Table of this resource.
+pub(crate) fn column_definitions(group: &str, resource: &str) -> Vec<Value> {
+    table::columns(group, resource)
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "type": c.type_,
+                "format": c.format,
+                "description": c.description,
+                "priority": c.priority,
+            })
+        })
+        .collect()
 }

@@ -93,10 +93,8 @@ impl Watcher {
             }
             _ => row["object"] = super::partial_metadata(obj),
         }
-        let columns: Vec<Value> = skiff_core::table::columns(self.table_ctx.group, self.table_ctx.resource)
-            .iter()
-            .map(|c| json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority}))
-            .collect();
+        let columns =
+            super::list::column_definitions(self.table_ctx.group, self.table_ctx.resource);
         json!({
             "kind": "Table",
             "apiVersion": "meta.k8s.io/v1",
