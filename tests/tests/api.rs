@@ -484,3 +484,38 @@ fn nodes_keep_status_on_create_and_stale_uids_conflict() -> Result<()> {
     assert_eq!(status_of(&body)["status"]["phase"], "Pending");
     Ok(())
 }
+
+/// Patches without a resourceVersion never fail with a conflict: a lost
+/// compare-and-swap is retried on the newer object, as GuaranteedUpdate does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_without_resource_version_all_land() -> Result<()> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, Patch, PatchParams, PostParams};
+
+    let server = Server::start()?;
+    let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "hot"}}))?;
+    api.create(&PostParams::default(), &cm).await?;
+    let writers: Vec<_> = (0..6)
+        .map(|w| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                for i in 0..40 {
+                    let patch = json!({"data": {format!("w{w}"): i.to_string()}});
+                    api.patch("hot", &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .with_context(|| format!("writer {w} patch {i}"))?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await??;
+    }
+    let data = api.get("hot").await?.data.unwrap_or_default();
+    for w in 0..6 {
+        assert_eq!(data.get(&format!("w{w}")).map(String::as_str), Some("39"));
+    }
+    Ok(())
+}

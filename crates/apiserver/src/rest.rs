@@ -570,6 +570,12 @@ pub enum Part {
     Apply,
 }
 
+/// How often a write is retried after losing a compare-and-swap to another
+/// writer. Upstream retries without bound; a bound keeps a pathological hot
+/// object from pinning a request forever, and is far above what contention
+/// on a real object reaches.
+const UPDATE_ROUNDS: usize = 64;
+
 /// The update pipeline (`GuaranteedUpdate`): read, transform, prepare, validate,
 /// compare-and-swap; retried on a concurrent write unless the client named a
 /// resourceVersion.
@@ -584,7 +590,7 @@ where
     F: FnMut(&Value) -> Result<Value>,
 {
     let key = ctx.key(&ctx.req.namespace, name);
-    for _ in 0..16 {
+    for _ in 0..UPDATE_ROUNDS {
         let current = read_current(ctx, &key, name).await?;
         let old = decode_stored(&current)?;
         let old_typed = ctx.output(old.clone(), current.mod_revision);
@@ -654,7 +660,10 @@ where
                 .await
             {
                 Ok((_, rev)) => return Ok((ctx.output(new, rev), true)),
-                Err(skiff_store::Error::Conflict { .. }) if rv.is_empty() => continue,
+                // Retried: the next round re-reads and re-applies the
+                // transform, and a client-named resourceVersion then fails
+                // the precondition above.
+                Err(skiff_store::Error::Conflict { .. }) => continue,
                 Err(e) => return Err(store_err(ctx, name, e)),
             }
         }
@@ -666,7 +675,7 @@ where
             .await
         {
             Ok(kv) => return Ok((ctx.output(new, kv.mod_revision), false)),
-            Err(skiff_store::Error::Conflict { .. }) if rv.is_empty() => continue,
+            Err(skiff_store::Error::Conflict { .. }) => continue,
             Err(e) => return Err(store_err(ctx, name, e)),
         }
     }
@@ -888,7 +897,7 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Body>> {
 /// Deletes or marks for deletion. Returns the object and whether it is gone.
 async fn delete_object(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> Result<(Value, bool)> {
     let key = ctx.key(&ctx.req.namespace, name);
-    for _ in 0..16 {
+    for _ in 0..UPDATE_ROUNDS {
         let current = read_current(ctx, &key, name).await?;
         let obj = decode_stored(&current)?;
         if let Some(uid) = &opts.precondition_uid
