@@ -23,8 +23,10 @@ use crate::strategy::{self, Strategy};
 
 /// How many recent events each resource keeps for watchers to resume from.
 const EVENT_WINDOW: usize = 10_000;
-/// Live events a slow watcher may fall behind before it is resynced from the window.
-const BROADCAST_CAPACITY: usize = 4_096;
+/// Live events a slow watcher may fall behind before it is resynced from the
+/// window. The channel's slots are allocated up front for every resource, so
+/// this stays small: a lagging watcher catches up from the window cheaply.
+const BROADCAST_CAPACITY: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -352,6 +354,8 @@ impl Cache {
             while let Some(ev) = events.next().await {
                 match ev {
                     Ok(ev) => feeder.ingest(ev.kind, &ev.kv).await,
+                    // The store shut down with the process: nothing left to serve.
+                    Err(skiff_store::Error::Closed) => return,
                     Err(err) => {
                         // The store's own watch cannot fall behind its history in
                         // practice; if it does, serving stale data would be worse

@@ -166,7 +166,11 @@ fn decode_yaml(body: &[u8]) -> Result<Value, Status> {
 }
 
 /// Reads a whole request body up to [`MAX_BODY`].
-pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, Status> {
+pub async fn read_body<B>(body: B) -> Result<Bytes, Status>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let limited = http_body_util::Limited::new(body, MAX_BODY);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::Value;
 use skiff_core::Status;
@@ -34,6 +33,7 @@ const MAX_IN_FLIGHT: usize = 600;
 pub struct Running {
     pub addr: SocketAddr,
     pub server: Arc<ApiServer>,
+    limit: Arc<Semaphore>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -41,6 +41,62 @@ impl Running {
     /// Stops accepting connections.
     pub fn shutdown(&self) {
         self.accept.abort();
+    }
+
+    /// An in-process transport for a component of this process, acting as
+    /// `user` and sending `user_agent` (from which upstream derives the field
+    /// manager of its writes): see [`Loopback`].
+    pub fn loopback(&self, user: UserInfo, user_agent: &'static str) -> Loopback {
+        Loopback {
+            server: self.server.clone(),
+            user: Arc::new(user),
+            user_agent: HeaderValue::from_static(user_agent),
+            limit: self.limit.clone(),
+        }
+    }
+}
+
+/// The API server as a `tower` service, for controllers, the scheduler and
+/// the agent running in the same process (kube-apiserver's loopback client).
+/// Requests take the same path as over the network (authorization, admission,
+/// the in-flight limit), minus TCP, TLS and HTTP framing: each network client
+/// holds a TLS connection per watch, and the in-process components keep
+/// dozens of watches open.
+#[derive(Clone)]
+pub struct Loopback {
+    server: Arc<ApiServer>,
+    user: Arc<UserInfo>,
+    user_agent: HeaderValue,
+    limit: Arc<Semaphore>,
+}
+
+impl<B> tower_service::Service<Request<B>> for Loopback
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Response<Body>, Infallible>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if !req.headers().contains_key(header::USER_AGENT) {
+            req.headers_mut()
+                .insert(header::USER_AGENT, self.user_agent.clone());
+        }
+        let server = self.server.clone();
+        let user = Some(self.user.clone());
+        let limit = self.limit.clone();
+        Box::pin(async move { Ok(serve(server, user, limit, req).await) })
     }
 }
 
@@ -79,6 +135,7 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
     })?;
     let acceptor = TlsAcceptor::from(tls);
     let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let accept_limit = limit.clone();
     let srv = server.clone();
     let accept = tokio::spawn(async move {
         loop {
@@ -94,7 +151,7 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
             let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let srv = srv.clone();
-            let limit = limit.clone();
+            let limit = accept_limit.clone();
             tokio::spawn(async move {
                 let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
                     .await
@@ -133,6 +190,7 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
     Ok(Running {
         addr,
         server,
+        limit,
         accept,
     })
 }
@@ -148,12 +206,16 @@ fn stored_resources() -> Vec<&'static ResourceInfo> {
 }
 
 /// One request, with panics turned into 500s so a bug never drops a connection.
-async fn serve(
+pub(crate) async fn serve<B>(
     server: Arc<ApiServer>,
     user: Option<Arc<UserInfo>>,
     limit: Arc<Semaphore>,
-    req: Request<Incoming>,
-) -> Response<Body> {
+    req: Request<B>,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = std::time::Instant::now();
@@ -225,12 +287,16 @@ fn health(server: &ApiServer, path: &str, query: &Query) -> Response<Body> {
     }
 }
 
-async fn route(
+async fn route<B>(
     server: Arc<ApiServer>,
     user: Option<Arc<UserInfo>>,
     limit: Arc<Semaphore>,
-    req: Request<Incoming>,
-) -> rest::Result<Response<Body>> {
+    req: Request<B>,
+) -> rest::Result<Response<Body>>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
     let pretty = query.flag("pretty");

@@ -188,13 +188,13 @@ async fn server(args: ServerArgs) -> Result<()> {
             .with_context(|| format!("failed to write kubeconfig {}", path.display()))?;
     }
     if !args.disable_controllers {
-        let kc = kube::config::Kubeconfig::read_from(&paths[0])
-            .context("failed to read the admin kubeconfig")?;
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .context("failed to load the admin kubeconfig")?;
-        let client = kube::Client::try_from(config).context("failed to build a client")?;
-        tokio::spawn(skiff_controllers::run(client));
+        let loopback = running.loopback(
+            component_user("system:kube-controller-manager"),
+            "kube-controller-manager/v1.33.0 (linux/amd64) skiff",
+        );
+        tokio::spawn(skiff_controllers::run(kube::Client::new(
+            loopback, "default",
+        )));
     }
     if !args.disable_scheduler {
         let scheduler_config = match &args.scheduler_config {
@@ -202,12 +202,11 @@ async fn server(args: ServerArgs) -> Result<()> {
                 .with_context(|| format!("invalid --scheduler-config {}", path.display()))?,
             None => skiff_scheduler::Config::default(),
         };
-        let kc = kube::config::Kubeconfig::read_from(&paths[0])
-            .context("failed to read the admin kubeconfig")?;
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-            .await
-            .context("failed to load the admin kubeconfig")?;
-        let client = kube::Client::try_from(config).context("failed to build a client")?;
+        let loopback = running.loopback(
+            component_user("system:kube-scheduler"),
+            "kube-scheduler/v1.33.0 (linux/amd64) skiff",
+        );
+        let client = kube::Client::new(loopback, "default");
         tokio::spawn(async move {
             if let Err(e) =
                 skiff_scheduler::run(client, scheduler_config, std::future::pending()).await
@@ -230,6 +229,14 @@ async fn server(args: ServerArgs) -> Result<()> {
     tracing::info!("shutting down");
     running.shutdown();
     Ok(())
+}
+
+/// The identity of an in-process component, named as upstream names it.
+fn component_user(name: &str) -> skiff_apiserver::pki::UserInfo {
+    skiff_apiserver::pki::UserInfo {
+        name: name.to_string(),
+        groups: vec!["system:authenticated".to_string()],
+    }
 }
 
 async fn wait_for_signal() {

@@ -365,6 +365,9 @@ async fn run_watch(
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
+                // After a catch-up from the window the channel still holds
+                // events the watcher has already had.
+                Ok(ev) if ev.revision <= last => {}
                 Ok(ev) => {
                     if in_scope(&ev, prefix) && !w.deliver(&ev).await {
                         return;
