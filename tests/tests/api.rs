@@ -519,3 +519,33 @@ async fn concurrent_patches_without_resource_version_all_land() -> Result<()> {
     }
     Ok(())
 }
+
+/// A repeated field keeps its last value; `fieldValidation` reports it in
+/// upstream's words (a warning by default, a 400 under Strict).
+#[test]
+fn duplicate_fields_are_reported_by_field_validation() -> Result<()> {
+    let server = Server::start()?;
+    let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"d","name":"d"},"data":{"a":"1","a":"2"}}"#;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let (code, text) = curl(
+        &server,
+        "POST",
+        &format!("{cms}?fieldValidation=Strict"),
+        Some(("application/json", body)),
+        true,
+    )?;
+    let st = status_of(&text);
+    assert_eq!(
+        (code, st["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "{text}"
+    );
+    assert_eq!(
+        st["message"],
+        "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: duplicate field \"metadata.name\", duplicate field \"data.a\""
+    );
+    let (code, text) = curl(&server, "POST", cms, Some(("application/json", body)), true)?;
+    assert_eq!(code, 201, "{text}");
+    assert_eq!(status_of(&text)["data"]["a"], "2");
+    Ok(())
+}

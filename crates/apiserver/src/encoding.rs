@@ -9,6 +9,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use skiff_core::Status;
+use skiff_core::decode::Decoded;
 
 /// The response body type of every handler.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -110,6 +111,12 @@ pub fn status(s: &Status) -> Response<Body> {
 /// Decodes a request body by its content type. JSON and YAML are accepted as
 /// upstream does; the caller checks kind and apiVersion.
 pub fn decode(content_type: &str, body: &[u8]) -> Result<Value, Status> {
+    decode_noting_duplicates(content_type, body).map(|d| d.value)
+}
+
+/// Like [`decode`], also naming the fields that appear twice in one object
+/// (the last value wins), for `fieldValidation`.
+pub fn decode_noting_duplicates(content_type: &str, body: &[u8]) -> Result<Decoded, Status> {
     let media = content_type.split(';').next().unwrap_or("").trim();
     match media {
         "application/yaml" | "application/apply-patch+yaml" => decode_yaml(body),
@@ -119,7 +126,10 @@ pub fn decode(content_type: &str, body: &[u8]) -> Result<Value, Status> {
         | "application/json-patch+json"
         | "application/strategic-merge-patch+json"
         | "*/*" => decode_json(body),
-        "application/vnd.kubernetes.protobuf" => decode_protobuf(body),
+        "application/vnd.kubernetes.protobuf" => Ok(Decoded {
+            value: decode_protobuf(body)?,
+            duplicates: Vec::new(),
+        }),
         "application/cbor" => Err(Status::unsupported_media_type(media)),
         other => Err(Status::unsupported_media_type(other)),
     }
@@ -139,8 +149,8 @@ fn decode_protobuf(body: &[u8]) -> Result<Value, Status> {
     })
 }
 
-fn decode_json(body: &[u8]) -> Result<Value, Status> {
-    serde_json::from_slice(body).map_err(|e| {
+fn decode_json(body: &[u8]) -> Result<Decoded, Status> {
+    skiff_core::decode::json(body).map_err(|e| {
         Status::bad_request(format!(
             "error decoding from json: {}",
             json_error_message(&e, body)
@@ -158,11 +168,9 @@ fn json_error_message(e: &serde_json::Error, _body: &[u8]) -> String {
     )
 }
 
-fn decode_yaml(body: &[u8]) -> Result<Value, Status> {
-    let v: serde_yaml::Value = serde_yaml::from_slice(body)
-        .map_err(|e| Status::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?;
-    serde_json::to_value(v)
-        .map_err(|e| Status::bad_request(format!("error converting YAML to JSON: {e}")))
+fn decode_yaml(body: &[u8]) -> Result<Decoded, Status> {
+    skiff_core::decode::yaml(body)
+        .map_err(|e| Status::bad_request(format!("error converting YAML to JSON: yaml: {e}")))
 }
 
 /// Reads a whole request body up to [`MAX_BODY`].

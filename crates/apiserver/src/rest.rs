@@ -54,6 +54,8 @@ pub struct Ctx<'a> {
     pub warnings: &'a std::sync::Mutex<Vec<String>>,
     /// The client's `User-Agent`, the default field manager.
     pub user_agent: &'a str,
+    /// Fields the request body repeated, for `fieldValidation`.
+    pub duplicates: &'a std::sync::Mutex<Vec<String>>,
 }
 
 impl Ctx<'_> {
@@ -98,7 +100,18 @@ impl Ctx<'_> {
     /// Decodes through the kind's schema and applies `fieldValidation`.
     fn normalize(&self, obj: Value) -> Result<Value> {
         let mode = crate::schema::FieldValidation::parse(self.query.get("fieldValidation"))?;
-        let n = crate::schema::normalize(self.info.group, self.info.version, self.info.kind, obj)?;
+        let duplicates = self
+            .duplicates
+            .lock()
+            .map_err(|_| Status::internal("duplicates lock poisoned"))?
+            .clone();
+        let n = crate::schema::normalize(
+            self.info.group,
+            self.info.version,
+            self.info.kind,
+            obj,
+            &duplicates,
+        )?;
         let mut warnings = self
             .warnings
             .lock()
@@ -107,7 +120,7 @@ impl Ctx<'_> {
             mode,
             self.info.kind,
             self.info.version,
-            &n.unknown,
+            &n.strict_errors,
             &mut warnings,
         )?;
         Ok(n.object)
@@ -237,7 +250,11 @@ pub(crate) fn store_err(ctx: &Ctx<'_>, name: &str, err: skiff_store::Error) -> S
 /// Reads the body into an object of this resource's kind: checks `kind` and
 /// `apiVersion`, fills them when absent.
 fn decode_body(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> Result<Value> {
-    let mut obj = encoding::decode(content_type, body)?;
+    let decoded = encoding::decode_noting_duplicates(content_type, body)?;
+    *ctx.duplicates
+        .lock()
+        .map_err(|_| Status::internal("duplicates lock poisoned"))? = decoded.duplicates;
+    let mut obj = decoded.value;
     check_type(ctx, &mut obj, ctx.info.kind, &ctx.api_version())?;
     Ok(obj)
 }

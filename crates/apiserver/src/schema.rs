@@ -11,9 +11,10 @@ use skiff_core::Status;
 /// What a decode found.
 pub struct Normalized {
     pub object: Value,
-    /// Paths of fields the schema does not know (`spec.foo`,
-    /// `spec.containers[0].bar`), in document order.
-    pub unknown: Vec<String>,
+    /// What strict decoding reports, in document order: `unknown field
+    /// "spec.foo"` for fields the schema does not know, `duplicate field
+    /// "spec.paused"` for known fields the body repeated.
+    pub strict_errors: Vec<String>,
 }
 
 fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
@@ -104,11 +105,23 @@ kinds! {
 
 /// Decodes an object of a built-in kind through its type. Kinds without a type
 /// pass unchanged.
-pub fn normalize(group: &str, version: &str, kind: &str, obj: Value) -> Result<Normalized, Status> {
+///
+/// `duplicates` are the paths of fields the body repeated; those inside an
+/// unknown field are not reported again, as upstream's decoder skips them.
+pub fn normalize(
+    group: &str,
+    version: &str,
+    kind: &str,
+    obj: Value,
+    duplicates: &[String],
+) -> Result<Normalized, Status> {
     let Some(rt) = roundtrip_for(group, version, kind) else {
         return Ok(Normalized {
+            strict_errors: duplicates
+                .iter()
+                .map(|d| format!("duplicate field {d:?}"))
+                .collect(),
             object: obj,
-            unknown: Vec::new(),
         });
     };
     let typed = rt(&obj).map_err(|e| {
@@ -118,11 +131,16 @@ pub fn normalize(group: &str, version: &str, kind: &str, obj: Value) -> Result<N
             gv_version(&gv)
         ))
     })?;
-    let mut unknown = Vec::new();
-    unknown_fields(&obj, &typed, &mut String::new(), &mut unknown);
+    let mut strict_errors = Vec::new();
+    let mut walk = StrictWalk {
+        duplicates,
+        path: String::new(),
+        out: &mut strict_errors,
+    };
+    walk.visit(&obj, &typed);
     Ok(Normalized {
         object: typed,
-        unknown,
+        strict_errors,
     })
 }
 
@@ -130,35 +148,48 @@ fn gv_version(gv: &str) -> &str {
     gv.rsplit('/').next().unwrap_or(gv)
 }
 
-/// Fields present (and not null) in `input` but absent from its typed form.
-fn unknown_fields(input: &Value, typed: &Value, path: &mut String, out: &mut Vec<String>) {
-    match (input, typed) {
-        (Value::Object(i), Value::Object(t)) => {
-            for (k, v) in i {
-                if v.is_null() {
-                    continue;
+/// Walks the input beside its typed form in document order, reporting fields
+/// present (and not null) in the input but absent from the typed form, and
+/// known fields that the body repeated.
+struct StrictWalk<'a> {
+    duplicates: &'a [String],
+    path: String,
+    out: &'a mut Vec<String>,
+}
+
+impl StrictWalk<'_> {
+    fn visit(&mut self, input: &Value, typed: &Value) {
+        match (input, typed) {
+            (Value::Object(i), Value::Object(t)) => {
+                for (k, v) in i {
+                    let len = self.path.len();
+                    if !self.path.is_empty() {
+                        self.path.push('.');
+                    }
+                    self.path.push_str(k);
+                    match t.get(k) {
+                        _ if v.is_null() => {}
+                        Some(tv) => {
+                            if self.duplicates.contains(&self.path) {
+                                self.out.push(format!("duplicate field {:?}", self.path));
+                            }
+                            self.visit(v, tv);
+                        }
+                        None => self.out.push(format!("unknown field {:?}", self.path)),
+                    }
+                    self.path.truncate(len);
                 }
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(k);
-                match t.get(k) {
-                    Some(tv) => unknown_fields(v, tv, path, out),
-                    None => out.push(path.clone()),
-                }
-                path.truncate(len);
             }
-        }
-        (Value::Array(i), Value::Array(t)) => {
-            for (n, (iv, tv)) in i.iter().zip(t).enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{n}]"));
-                unknown_fields(iv, tv, path, out);
-                path.truncate(len);
+            (Value::Array(i), Value::Array(t)) => {
+                for (n, (iv, tv)) in i.iter().zip(t).enumerate() {
+                    let len = self.path.len();
+                    self.path.push_str(&format!("[{n}]"));
+                    self.visit(iv, tv);
+                    self.path.truncate(len);
+                }
             }
+            _ => {}
         }
-        _ => {}
     }
 }
 
@@ -189,16 +220,13 @@ pub fn check_unknown(
     mode: FieldValidation,
     kind: &str,
     version: &str,
-    unknown: &[String],
+    strict_errors: &[String],
     warnings: &mut Vec<String>,
 ) -> Result<(), Status> {
-    if unknown.is_empty() || mode == FieldValidation::Ignore {
+    if strict_errors.is_empty() || mode == FieldValidation::Ignore {
         return Ok(());
     }
-    let list: Vec<String> = unknown
-        .iter()
-        .map(|f| format!("unknown field {f:?}"))
-        .collect();
+    let list = strict_errors.to_vec();
     if mode == FieldValidation::Strict {
         return Err(Status::bad_request(format!(
             "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
@@ -222,13 +250,13 @@ mod tests {
             "spec": {"foo": true, "selector": {"matchLabels": {"a": "b"}},
                      "template": {"spec": {"containers": [{"name": "c", "image": "i", "bar": 2}]}}},
         });
-        let n = normalize("apps", "v1", "Deployment", obj).expect("decodes");
+        let n = normalize("apps", "v1", "Deployment", obj, &[]).expect("decodes");
         assert_eq!(
-            n.unknown,
+            n.strict_errors,
             [
-                "metadata.bogus",
-                "spec.foo",
-                "spec.template.spec.containers[0].bar"
+                "unknown field \"metadata.bogus\"",
+                "unknown field \"spec.foo\"",
+                "unknown field \"spec.template.spec.containers[0].bar\""
             ]
         );
         assert!(n.object["spec"].get("foo").is_none());
@@ -236,9 +264,31 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_of_known_fields_are_reported_in_document_order() {
+        let body = br#"{"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "a", "name": "b"},
+            "spec": {"unknown1": 1, "unknownDupe": 1, "unknownDupe": 2,
+                     "paused": true, "paused": false,
+                     "selector": {"matchLabels": {"a": "b"}}}}"#;
+        let d = skiff_core::decode::json(body).expect("decodes");
+        let n = normalize("apps", "v1", "Deployment", d.value, &d.duplicates).expect("decodes");
+        assert_eq!(
+            n.strict_errors,
+            [
+                "duplicate field \"metadata.name\"",
+                "unknown field \"spec.unknown1\"",
+                "unknown field \"spec.unknownDupe\"",
+                "duplicate field \"spec.paused\"",
+            ]
+        );
+        assert_eq!(n.object["spec"]["paused"], false);
+        assert_eq!(n.object["metadata"]["name"], "b");
+    }
+
+    #[test]
     fn wrong_types_are_bad_requests() {
         let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}, "spec": {"replicas": "three"}});
-        let err = normalize("apps", "v1", "Deployment", obj)
+        let err = normalize("apps", "v1", "Deployment", obj, &[])
             .err()
             .expect("rejected");
         assert_eq!(err.code, 400);
@@ -257,19 +307,22 @@ mod tests {
             FieldValidation::Strict,
             "Pod",
             "v1",
-            &["spec.a".into(), "spec.b".into()],
+            &[
+                "unknown field \"spec.a\"".into(),
+                "duplicate field \"spec.b\"".into(),
+            ],
             &mut w,
         )
         .expect_err("strict fails");
         assert_eq!(
             err.message,
-            "Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.a\", unknown field \"spec.b\""
+            "Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.a\", duplicate field \"spec.b\""
         );
         check_unknown(
             FieldValidation::Warn,
             "Pod",
             "v1",
-            &["spec.a".into()],
+            &["unknown field \"spec.a\"".into()],
             &mut w,
         )
         .expect("warn passes");

@@ -346,6 +346,7 @@ where
     };
     let strategy = strategy::for_resource(resource);
     let warnings = std::sync::Mutex::new(Vec::new());
+    let duplicates = std::sync::Mutex::new(Vec::new());
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -361,6 +362,7 @@ where
         accept,
         pretty,
         warnings: &warnings,
+        duplicates: &duplicates,
         user_agent: &user_agent,
     };
     let content_type = req
