@@ -1,0 +1,1 @@
+//! Unit tests of the Job controller's decisions.
