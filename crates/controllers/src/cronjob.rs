@@ -244,7 +244,7 @@ pub fn finished_status(job: &Job) -> Option<&str> {
 
 /// The finished Jobs beyond `limit`, oldest start time first (jobs that
 /// never started sort last; names break ties), as `removeOldestJobs`.
-pub fn jobs_to_prune<'a>(mut finished: Vec<&'a Job>, limit: i32) -> Vec<&'a Job> {
+pub fn jobs_to_prune(mut finished: Vec<&Job>, limit: i32) -> Vec<&Job> {
     let extra = finished.len() as i64 - i64::from(limit);
     if extra <= 0 {
         return Vec::new();
@@ -263,6 +263,14 @@ pub fn jobs_to_prune<'a>(mut finished: Vec<&'a Job>, limit: i32) -> Vec<&'a Job>
     });
     finished.truncate(extra as usize);
     finished
+}
+
+/// A `kube` error with what was being done.
+fn api_err(source: kube::Error, action: impl FnOnce() -> String) -> Error {
+    Error::Api {
+        action: action(),
+        source,
+    }
 }
 
 fn job_ref(job: &Job) -> ObjectReference {
@@ -315,10 +323,11 @@ async fn reconcile(shared: Arc<CronJob>, ctx: Arc<Ctx>) -> Result<Action> {
         Err((u, e)) => (None, u, Some(e)),
     };
     if cleaned || synced {
-        if let Some(active) = cj.status.as_mut().and_then(|s| s.active.as_mut())
-            && active.is_empty()
+        // Go omits an empty active list.
+        if let Some(s) = cj.status.as_mut()
+            && s.active.as_ref().is_some_and(Vec::is_empty)
         {
-            cj.status.as_mut().map(|s| s.active = None);
+            s.active = None;
         }
         Api::<CronJob>::namespaced(ctx.client.clone(), &ns)
             .replace_status(&name, &PostParams::default(), &cj)
@@ -481,12 +490,7 @@ async fn sync(ctx: &Ctx, cj: &mut CronJob, jobs: &[Arc<Job>]) -> SyncResult {
             }
             Ok(Some(_)) => {}
             Err(e) => {
-                return Err((
-                    changed,
-                    Err::<(), _>(e)
-                        .ctx(|| format!("get job {ns}/{name}"))
-                        .unwrap_err(),
-                ));
+                return Err((changed, api_err(e, || format!("get job {ns}/{name}"))));
             }
         }
     }
@@ -652,9 +656,7 @@ async fn sync(ctx: &Ctx, cj: &mut CronJob, jobs: &[Arc<Job>]) -> SyncResult {
                             format!("Get job: {e}"),
                         )
                         .await;
-                    let e = Err::<(), _>(e)
-                        .ctx(|| format!("get job {ns}/{jname}"))
-                        .unwrap_err();
+                    let e = api_err(e, || format!("get job {ns}/{jname}"));
                     return Err((changed, e));
                 }
             };
@@ -714,9 +716,7 @@ async fn sync(ctx: &Ctx, cj: &mut CronJob, jobs: &[Arc<Job>]) -> SyncResult {
                     format!("Error creating job: {msg}"),
                 )
                 .await;
-            let e = Err::<(), _>(e)
-                .ctx(|| format!("create job {ns}/{name}"))
-                .unwrap_err();
+            let e = api_err(e, || format!("create job {ns}/{name}"));
             return Err((changed, e));
         }
     };

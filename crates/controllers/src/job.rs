@@ -180,11 +180,11 @@ fn pod_jobs(pod: &Pod, ctx: &Ctx) -> Vec<ObjectRef<Job>> {
                 .jobs
                 .get(&ObjectRef::new(&r.name).within(&ns))
                 .filter(|j| j.uid().as_deref() == Some(r.uid.as_str()));
-            if !has_tracking_finalizer(pod) || pod.metadata.deletion_timestamp.is_some() {
-                if let Some(j) = &job {
-                    ctx.finalizers
-                        .observed(&job_key(j), &pod.uid().unwrap_or_default());
-                }
+            if (!has_tracking_finalizer(pod) || pod.metadata.deletion_timestamp.is_some())
+                && let Some(j) = &job
+            {
+                ctx.finalizers
+                    .observed(&job_key(j), &pod.uid().unwrap_or_default());
             }
             if has_tracking_finalizer(pod) && job.as_ref().is_none_or(|j| is_finished(j)) {
                 let _ = ctx.orphans.send((ns.clone(), name));
