@@ -368,6 +368,46 @@ where
     (done, None)
 }
 
+/// Sets a pod's owner references (adoption or release in `ClaimPods`),
+/// adding `finalizer` when given (the Job controller adopts with its
+/// tracking finalizer). The uid and resourceVersion make the patch apply
+/// only to the pod that was seen; false when the pod changed or is gone.
+pub async fn patch_owner_refs(
+    client: &kube::Client,
+    pod: &Pod,
+    refs: Vec<OwnerReference>,
+    finalizer: Option<&str>,
+) -> crate::Result<bool> {
+    use crate::ApiContext;
+    use kube::ResourceExt;
+    let ns = pod.namespace().unwrap_or_default();
+    let api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), &ns);
+    let mut patch = serde_json::json!({"metadata": {
+        "ownerReferences": refs,
+        "uid": pod.uid(),
+        "resourceVersion": pod.resource_version(),
+    }});
+    if let Some(f) = finalizer {
+        let mut finalizers = pod.finalizers().to_vec();
+        if !finalizers.iter().any(|x| x == f) {
+            finalizers.push(f.to_string());
+        }
+        patch["metadata"]["finalizers"] = serde_json::json!(finalizers);
+    }
+    match api
+        .patch(
+            &pod.name_any(),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if crate::is_not_found(&e) || crate::is_conflict(&e) => Ok(false),
+        Err(e) => Err(e).ctx(|| format!("update the owners of pod {ns}/{}", pod.name_any())),
+    }
+}
+
 /// `namespace/name` of an object.
 pub fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")

@@ -7,16 +7,19 @@
 //! that fails or panics is restarted with back-off and never stops the others.
 
 pub mod controller_utils;
+pub mod cronjob;
 pub mod deployment;
 pub mod discovery;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
+pub mod job;
 pub mod leader_election;
 pub mod namespace;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod ttl_after_finished;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -114,6 +117,18 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "deployment",
             start: |c| Box::pin(deployment::run(c)),
+        },
+        Spec {
+            name: "job",
+            start: |c| Box::pin(job::run(c)),
+        },
+        Spec {
+            name: "cronjob",
+            start: |c| Box::pin(cronjob::run(c)),
+        },
+        Spec {
+            name: "ttl-after-finished",
+            start: |c| Box::pin(ttl_after_finished::run(c)),
         },
         Spec {
             name: "endpointslice",

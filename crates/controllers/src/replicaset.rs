@@ -430,7 +430,7 @@ async fn adopt<K: Workload>(client: &Client, pod: &Pod, owner: &K) -> Result<boo
         &owner.name_any(),
         &owner.uid().unwrap_or_default(),
     ));
-    patch_owner_refs(client, pod, refs).await
+    cu::patch_owner_refs(client, pod, refs, None).await
 }
 
 /// Removes our ControllerRef from a pod that no longer matches (release).
@@ -443,30 +443,7 @@ async fn release(client: &Client, pod: &Pod, uid: &str) -> Result<bool> {
         .filter(|r| r.uid != uid)
         .cloned()
         .collect();
-    patch_owner_refs(client, pod, refs).await
-}
-
-async fn patch_owner_refs(client: &Client, pod: &Pod, refs: Vec<OwnerReference>) -> Result<bool> {
-    let ns = pod.namespace().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    // The uid and resourceVersion make the patch apply only to the pod we saw.
-    let patch = json!({"metadata": {
-        "ownerReferences": refs,
-        "uid": pod.uid(),
-        "resourceVersion": pod.resource_version(),
-    }});
-    match api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if crate::is_not_found(&e) || crate::is_conflict(&e) => Ok(false),
-        Err(e) => Err(e).ctx(|| format!("update the owners of pod {ns}/{}", pod.name_any())),
-    }
+    cu::patch_owner_refs(client, pod, refs, None).await
 }
 
 /// A pod from the template, as upstream's `GetPodFromTemplate`.

@@ -167,13 +167,159 @@ impl Strategy for CronJob {
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         let mut errs = Vec::new();
-        if str_at(obj, &["spec", "schedule"]).is_empty() {
+        // ValidateCronJobCreate: job names add 11 characters (`-<minutes>`).
+        let name = skiff_core::meta::name(obj);
+        if name.len() > 52 {
+            errs.push(FieldError::invalid(
+                "metadata.name",
+                &json!(name),
+                "must be no more than 52 characters",
+            ));
+        }
+        let schedule = str_at(obj, &["spec", "schedule"]);
+        if schedule.is_empty() {
             errs.push(FieldError::required("spec.schedule", ""));
+        } else {
+            errs.extend(validate_schedule(schedule));
+        }
+        if let Some(tz) = obj.pointer("/spec/timeZone").and_then(Value::as_str) {
+            errs.extend(validate_time_zone(tz));
+        }
+        match obj
+            .pointer("/spec/concurrencyPolicy")
+            .and_then(Value::as_str)
+        {
+            Some("Allow" | "Forbid" | "Replace") => {}
+            Some(other) => errs.push(FieldError::not_supported(
+                "spec.concurrencyPolicy",
+                &json!(other),
+                &["Allow", "Forbid", "Replace"],
+            )),
+            None => errs.push(FieldError::required("spec.concurrencyPolicy", "")),
+        }
+        for field in [
+            "startingDeadlineSeconds",
+            "successfulJobsHistoryLimit",
+            "failedJobsHistoryLimit",
+        ] {
+            if let Some(n) = obj
+                .pointer(&format!("/spec/{field}"))
+                .and_then(Value::as_i64)
+                && n < 0
+            {
+                errs.push(FieldError::invalid(
+                    format!("spec.{field}"),
+                    &json!(n),
+                    "must be greater than or equal to 0",
+                ));
+            }
         }
         match obj.pointer("/spec/jobTemplate/spec") {
             Some(spec) => errs.extend(validate_job_spec(spec, "spec.jobTemplate.spec")),
             None => errs.push(FieldError::required("spec.jobTemplate.spec", "")),
         }
         errs
+    }
+}
+
+/// `validateScheduleFormat` on create: the schedule parses as
+/// `cron.ParseStandard` does, and carries no `TZ=`/`CRON_TZ=` prefix (the
+/// `timeZone` field replaces it). Upstream keeps accepting a prefix on update
+/// of an object that already had one; skiff never stored such objects.
+fn validate_schedule(schedule: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if let Err(e) = skiff_core::cron::parse_standard(schedule) {
+        errs.push(FieldError::invalid(
+            "spec.schedule",
+            &json!(schedule),
+            e.to_string(),
+        ));
+    }
+    if schedule.contains("TZ") {
+        errs.push(FieldError::invalid(
+            "spec.schedule",
+            &json!(schedule),
+            "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+        ));
+    }
+    errs
+}
+
+/// `validateTimeZone`: a non-empty IANA name that the time zone database
+/// knows, never `Local`.
+fn validate_time_zone(tz: &str) -> Vec<FieldError> {
+    let field = "spec.timeZone";
+    if tz.is_empty() {
+        return vec![FieldError::invalid(
+            field,
+            &json!(tz),
+            "timeZone must be nil or non-empty string",
+        )];
+    }
+    if tz.eq_ignore_ascii_case("local") {
+        return vec![FieldError::invalid(
+            field,
+            &json!(tz),
+            "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
+        )];
+    }
+    if !valid_time_zone_characters(tz) {
+        return vec![FieldError::invalid(field, &json!(tz), "unknown time zone")];
+    }
+    match skiff_core::cron::load_location(tz) {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![FieldError::invalid(field, &json!(tz), e)],
+    }
+}
+
+/// Upstream's `^[A-Za-z\.\-_0-9+]{1,14}([/][A-Za-z\.\-_0-9+]{1,14}){0,2}$`.
+fn valid_time_zone_characters(tz: &str) -> bool {
+    let parts: Vec<&str> = tz.split('/').collect();
+    parts.len() <= 3
+        && parts.iter().all(|p| {
+            (1..=14).contains(&p.len())
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'+'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn details(errs: &[FieldError]) -> Vec<String> {
+        errs.iter().map(|e| e.body()).collect()
+    }
+
+    #[test]
+    fn schedules_are_validated_as_upstream() {
+        assert!(validate_schedule("*/5 * * * *").is_empty());
+        assert!(validate_schedule("@hourly").is_empty());
+        assert_eq!(
+            details(&validate_schedule("61 * * * *")),
+            ["Invalid value: \"61 * * * *\": end of range (61) above maximum (59): 61"]
+        );
+        assert_eq!(
+            details(&validate_schedule("TZ=UTC * * * * *")),
+            [
+                "Invalid value: \"TZ=UTC * * * * *\": cannot use TZ or CRON_TZ in schedule, use timeZone field instead"
+            ]
+        );
+    }
+
+    #[test]
+    fn time_zones_are_validated_as_upstream() {
+        assert!(validate_time_zone("Europe/Berlin").is_empty());
+        assert!(validate_time_zone("America/Argentina/Buenos_Aires").is_empty());
+        assert_eq!(
+            details(&validate_time_zone("Mars/Olympus")),
+            ["Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus"]
+        );
+        assert_eq!(validate_time_zone("Local").len(), 1);
+        assert_eq!(validate_time_zone("").len(), 1);
+        assert_eq!(
+            details(&validate_time_zone("a/b/c/d")),
+            ["Invalid value: \"a/b/c/d\": unknown time zone"]
+        );
     }
 }
