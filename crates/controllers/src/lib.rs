@@ -13,10 +13,12 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
+pub mod history;
 pub mod leader_election;
 pub mod namespace;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -114,6 +116,10 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "deployment",
             start: |c| Box::pin(deployment::run(c)),
+        },
+        Spec {
+            name: "statefulset",
+            start: |c| Box::pin(statefulset::run(c)),
         },
         Spec {
             name: "endpointslice",
