@@ -341,7 +341,9 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action> {
     result?;
 
     if outcome.wait_for_cache {
-        return Ok(Action::requeue(Duration::from_secs(1)));
+        // The pod's watch event normally comes first; this is the fallback
+        // (and the retry when a foreign pod holds the name).
+        return Ok(Action::requeue(Duration::from_secs(5)));
     }
     // Pods turn available with time, not with an event.
     if min_ready > 0 && counts.available != id::replicas(&set) {
@@ -684,10 +686,13 @@ async fn create_pod(
         }
         // Our own create of an earlier sync that the cache does not show
         // yet: wait for it rather than fail.
-        Err(e) if crate::is_already_exists(&e) => Ok(Outcome {
-            wait_for_cache: true,
-            ..Default::default()
-        }),
+        Err(e) if crate::is_already_exists(&e) => {
+            tracing::debug!(pod = %pod_name, "pod exists but is not in the cache yet");
+            Ok(Outcome {
+                wait_for_cache: true,
+                ..Default::default()
+            })
+        }
         Err(e) => {
             pod_event(ctx, set, "create", &pod_name, Some(&api_message(&e))).await;
             Err(e).ctx(|| format!("create pod {ns}/{pod_name}"))

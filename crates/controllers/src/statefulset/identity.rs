@@ -322,8 +322,8 @@ pub fn is_running_and_available(pod: &Pod, min_ready_seconds: i32, now: Timestam
 /// `isUnavailable`: not healthy (running, ready, not terminating) or not
 /// available for `minReadySeconds`.
 pub fn is_unavailable(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    !(is_running_and_ready(pod) && !is_terminating(pod))
-        || !cu::is_pod_available(pod, min_ready_seconds, now)
+    let healthy = is_running_and_ready(pod) && !is_terminating(pod);
+    !healthy || !cu::is_pod_available(pod, min_ready_seconds, now)
 }
 
 /// `persistentVolumeClaimRetentionPolicy` as (whenDeleted is Delete,

@@ -532,7 +532,7 @@ fn retention_policy_owner_references() {
     assert!(!id::claim_owner_up_to_date(&s, &claim(vec![]), &p0));
     assert_eq!(
         id::claim_owner_refs(&s, &claim(vec![]), &p0),
-        [set_ref.clone()]
+        std::slice::from_ref(&set_ref)
     );
     assert!(id::claim_owner_up_to_date(
         &s,
@@ -554,7 +554,7 @@ fn retention_policy_owner_references() {
     let s = with_claims(set(1), "Delete", "Delete");
     assert_eq!(
         id::claim_owner_refs(&s, &claim(vec![]), &p0),
-        [set_ref.clone()]
+        std::slice::from_ref(&set_ref)
     );
     let c1_set = {
         let mut c = c1.clone();
