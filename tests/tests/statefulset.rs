@@ -14,8 +14,9 @@ use anyhow::{Context, Result, bail};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
+use serde_json::json;
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
 
 const KUBECTL: &str = "1.33";
@@ -423,8 +424,9 @@ async fn rolling_update_goes_in_reverse_order_undoes_and_respects_the_partition(
     assert_eq!(numbered, [(2, rev2.clone()), (3, rev1.clone())]);
 
     // Partition 2: only web-2 moves to the new template.
-    let partitioned =
-        "  updateStrategy:\n    type: RollingUpdate\n    rollingUpdate:\n      partition: 2\n";
+    // revisionHistoryLimit 0: revisions no pod runs at and that are neither
+    // current nor update go.
+    let partitioned = "  revisionHistoryLimit: 0\n  updateStrategy:\n    type: RollingUpdate\n    rollingUpdate:\n      partition: 2\n";
     apply(
         &server,
         KUBECTL,
@@ -469,6 +471,16 @@ async fn rolling_update_goes_in_reverse_order_undoes_and_respects_the_partition(
         (status.updated_replicas, status.current_replicas),
         (Some(1), Some(2))
     );
+    let kept = wait_for("history truncated", WAIT, || async {
+        let names: Vec<String> = revisions(&client)
+            .await?
+            .iter()
+            .map(|r| r.name_any())
+            .collect();
+        Ok((names.len() == 2).then_some(names))
+    })
+    .await?;
+    assert_eq!(kept, [rev1, rev3]);
     Ok(())
 }
 
@@ -552,5 +564,107 @@ async fn parallel_pods_start_together_deleted_pods_return_and_claims_follow_the_
         Ok(ok.then_some(()))
     })
     .await?;
+    Ok(())
+}
+
+/// What a kubelet reports: the pod in `phase`, Ready since now when running.
+async fn set_phase(client: &Client, name: &str, phase: &str) -> Result<()> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let ready = if phase == "Running" { "True" } else { "False" };
+    let status = json!({"status": {
+        "phase": phase,
+        "conditions": [
+            {"type": "Ready", "status": ready, "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": ready, "lastTransitionTime": now},
+        ],
+    }});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    Ok(())
+}
+
+/// Waits for the pod `name`, not terminating and other than `not_uid`.
+async fn wait_pod(client: &Client, name: &str, not_uid: Option<String>) -> Result<Pod> {
+    wait_for(&format!("pod {name}"), WAIT, || {
+        let not_uid = not_uid.clone();
+        async move {
+            let p = pods(client).await?.remove(name);
+            Ok(p.filter(|p| p.uid() != not_uid && p.metadata.deletion_timestamp.is_none()))
+        }
+    })
+    .await
+}
+
+/// No nodes here: the test plays kubelet and sets pod phases itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_ordinal_min_ready_seconds_failed_pods_and_on_delete() -> Result<()> {
+    let server = Server::start()?;
+    let client = server.client().await?;
+    let spec =
+        "  ordinals:\n    start: 3\n  minReadySeconds: 3\n  updateStrategy:\n    type: OnDelete\n";
+    apply(
+        &server,
+        KUBECTL,
+        &statefulset_yaml(2, "nginx:1", "0s", spec),
+    )?;
+
+    // Ordinals start at 3; web-4 waits until web-3 is available (Ready
+    // for minReadySeconds), not merely Ready.
+    let web3 = wait_pod(&client, "web-3", None).await?;
+    set_phase(&client, "web-3", "Running").await?;
+    let web4 = wait_pod(&client, "web-4", None).await?;
+    let ready_at = pods(&client)
+        .await?
+        .get("web-3")
+        .and_then(ready_since)
+        .context("web-3 not Ready")?;
+    let waited = created(&web4).as_second() - ready_at.as_second();
+    assert!(
+        waited >= 3,
+        "web-4 created {waited} s after web-3 turned Ready"
+    );
+    assert!(!pods(&client).await?.contains_key("web-0"));
+    set_phase(&client, "web-4", "Running").await?;
+    wait_for("2 available replicas", WAIT, || async {
+        let s = statefulset(&client).await?.status.unwrap_or_default();
+        Ok((s.available_replicas == Some(2) && s.ready_replicas == Some(2)).then_some(()))
+    })
+    .await?;
+
+    // A Failed pod is deleted and created again under its name.
+    set_phase(&client, "web-4", "Failed").await?;
+    let again = wait_pod(&client, "web-4", web4.uid()).await?;
+    assert_eq!(revision(&again), revision(&web4));
+    let deleted = event_messages(&client, "SuccessfulDelete").await?;
+    assert!(
+        deleted
+            .iter()
+            .any(|m| m == "delete Pod web-4 in StatefulSet web successful"),
+        "{deleted:?}"
+    );
+    set_phase(&client, "web-4", "Running").await?;
+
+    // OnDelete: a new template waits until the user deletes a pod.
+    apply(
+        &server,
+        KUBECTL,
+        &statefulset_yaml(2, "nginx:2", "0s", spec),
+    )?;
+    let status = wait_for("a new update revision", WAIT, || async {
+        let s = statefulset(&client).await?.status.unwrap_or_default();
+        let moved = s.update_revision.is_some() && s.update_revision != s.current_revision;
+        Ok(moved.then_some(s))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let untouched = pods(&client).await?;
+    assert_eq!(untouched["web-3"].uid(), web3.uid(), "web-3 was replaced");
+    assert_eq!(untouched["web-4"].uid(), again.uid(), "web-4 was replaced");
+    server.kubectl_ok(KUBECTL, &["delete", "pod", "web-3", "--wait=false"])?;
+    let updated = wait_pod(&client, "web-3", web3.uid()).await?;
+    assert_eq!(image(&updated), "nginx:2");
+    assert_eq!(Some(revision(&updated)), status.update_revision);
+    assert_eq!(image(&pods(&client).await?["web-4"]), "nginx:1");
     Ok(())
 }
