@@ -212,6 +212,27 @@ async fn ordered_pods_come_up_in_order_with_claims_and_scale_down_from_the_top()
         Ok((ready == Some(3)).then_some(set))
     })
     .await?;
+    for v in KUBECTL_VERSIONS {
+        let out = server.kubectl_ok(
+            v,
+            &["rollout", "status", "statefulset/web", "--timeout=60s"],
+        )?;
+        assert!(out.contains("roll out complete"), "kubectl {v}: {out}");
+        let out = server.kubectl_ok(v, &["get", "statefulset", "web", "--no-headers"])?;
+        assert!(
+            out.split_whitespace().nth(1) == Some("3/3"),
+            "kubectl {v}: {out}"
+        );
+        let out = server.kubectl_ok(v, &["describe", "statefulset", "web"])?;
+        assert!(
+            out.contains("3 Running / 0 Waiting / 0 Succeeded / 0 Failed"),
+            "kubectl {v}: {out}"
+        );
+        assert!(
+            out.contains("create Pod web-2 in StatefulSet web successful"),
+            "kubectl {v}: {out}"
+        );
+    }
     let status = set.status.clone().context("no status")?;
     assert_eq!(status.replicas, 3);
     assert_eq!(status.ready_replicas, Some(3));
