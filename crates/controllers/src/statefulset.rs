@@ -423,7 +423,7 @@ async fn set_revisions(
     let mut collision_count = status.and_then(|s| s.collision_count).unwrap_or(0);
     let candidate = new_set_revision(set, history::next_revision(sorted), collision_count);
     let update = match plan::choose_update_revision(sorted, &candidate) {
-        UpdateRevision::Latest => sorted[sorted.len() - 1].clone(),
+        UpdateRevision::Latest => sorted.last().cloned().unwrap_or(candidate),
         UpdateRevision::Renumber(i) => {
             let renumbered = ctx
                 .history

@@ -4,6 +4,8 @@
 //! built at, which revision is the update revision, and the replica counts
 //! of the status. The controller carries a plan out phase by phase.
 
+use std::collections::HashMap;
+
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
@@ -11,6 +13,10 @@ use kube::ResourceExt;
 
 use super::identity as id;
 use crate::history;
+
+/// Upstream's `MaxBatchSize`: the most pods Parallel management creates
+/// in one sync.
+pub const MAX_CREATES_PER_SYNC: usize = 500;
 
 /// One action on the API.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,16 +104,19 @@ pub fn plan<'a, C: Fn(&str) -> Option<&'a PersistentVolumeClaim>>(
     let now = inputs.now;
     let start = id::start_ordinal(set);
     let count = id::replicas(set) as usize;
-    let mut replicas: Vec<Option<&Pod>> = vec![None; count];
+    // By index from the start ordinal; a map, not a slice of `replicas`
+    // slots, so that a huge `spec.replicas` costs no memory up front.
+    let mut present: HashMap<usize, &Pod> = HashMap::new();
     let mut condemned: Vec<&Pod> = Vec::new();
     for pod in pods {
         let Some(o) = id::ordinal(pod) else { continue };
         if id::in_ordinal_range(o, set) {
-            replicas[(o - start) as usize] = Some(pod);
+            present.insert((o - start) as usize, pod);
         } else {
             condemned.push(pod);
         }
     }
+    let slot = |i: usize| present.get(&i).copied();
     condemned.sort_by_key(|p| std::cmp::Reverse(id::ordinal(p)));
     let mut out = Plan {
         phases: Vec::new(),
@@ -119,13 +128,12 @@ pub fn plan<'a, C: Fn(&str) -> Option<&'a PersistentVolumeClaim>>(
 
     // The first unavailable pod, in ordinal order (a missing one counts):
     // scale down may always remove it, even in order.
-    let first_unavailable: Option<String> = replicas
-        .iter()
-        .enumerate()
-        .find(|(_, p)| p.is_none_or(|p| id::is_unavailable(p, min_ready, now)))
-        .map(|(i, p)| {
-            p.map(|p| p.name_any())
-                .unwrap_or_else(|| id::pod_name(&set.name_any(), start + i as i32))
+    let first_unavailable: Option<String> = (0..count)
+        .find(|i| slot(*i).is_none_or(|p| id::is_unavailable(p, min_ready, now)))
+        .map(|i| {
+            slot(i)
+                .map(|p| p.name_any())
+                .unwrap_or_else(|| id::pod_name(&set.name_any(), start.saturating_add(i as i32)))
         })
         .or_else(|| {
             condemned
@@ -137,9 +145,15 @@ pub fn plan<'a, C: Fn(&str) -> Option<&'a PersistentVolumeClaim>>(
 
     // Phase 1: the replicas in ordinal order (`processReplica`).
     let mut steps = Vec::new();
-    for (i, slot) in replicas.iter().enumerate() {
-        let ordinal = start + i as i32;
-        let Some(pod) = slot else {
+    let mut creates = 0;
+    for i in 0..count {
+        let ordinal = start.saturating_add(i as i32);
+        // Parallel creates at most a batch per sync; the creations' events
+        // bring the next sync.
+        if creates == MAX_CREATES_PER_SYNC {
+            break;
+        }
+        let Some(pod) = slot(i) else {
             let placeholder = Pod {
                 metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                     name: Some(id::pod_name(&set.name_any(), ordinal)),
@@ -150,6 +164,7 @@ pub fn plan<'a, C: Fn(&str) -> Option<&'a PersistentVolumeClaim>>(
             let (_, stale, _) = claims_state(set, ordinal, &placeholder, &inputs.claim);
             if !stale {
                 steps.push(Step::CreatePod { ordinal });
+                creates += 1;
             }
             if monotonic {
                 out.phases.push(steps);
@@ -245,7 +260,7 @@ pub fn plan<'a, C: Fn(&str) -> Option<&'a PersistentVolumeClaim>>(
     let update_min = id::partition(set).unwrap_or(0).max(0) as usize;
     let mut update = Vec::new();
     for target in (update_min..count).rev() {
-        let Some(pod) = replicas[target] else { break };
+        let Some(pod) = slot(target) else { break };
         if id::pod_revision(pod) != inputs.update_revision && !id::is_terminating(pod) {
             update.push(Step::DeleteForUpdate {
                 pod: pod.name_any(),

@@ -608,3 +608,16 @@ fn pending_pods_get_missing_claims_and_wrong_identity_is_repaired() {
         Step::UpdatePod { pod: pod("web-0") }
     );
 }
+
+#[test]
+fn parallel_creation_is_bounded_per_sync() {
+    let s = parallel(set(i32::MAX));
+    let p = run(&s, &[], "rev-1");
+    assert_eq!(p.steps().count(), MAX_CREATES_PER_SYNC);
+    assert_eq!(
+        p.steps().last(),
+        Some(&Step::CreatePod {
+            ordinal: MAX_CREATES_PER_SYNC as i32 - 1
+        })
+    );
+}
