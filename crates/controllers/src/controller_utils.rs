@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::{ApiContext, Result as CtlResult};
 
 /// Upstream `ExpectationsTimeout`: stale expectations are ignored after this.
 pub const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -67,6 +72,102 @@ pub fn new_controller_ref(api_version: &str, kind: &str, name: &str, uid: &str) 
         uid: uid.into(),
         controller: Some(true),
         block_owner_deletion: Some(true),
+    }
+}
+
+/// `rand.SafeEncodeString`: maps each character onto consonants and digits
+/// that cannot spell words (used to render hashes in object names).
+pub fn safe_encode(s: &str) -> String {
+    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    s.chars()
+        .map(|c| ALPHANUMS[(c as usize) % ALPHANUMS.len()] as char)
+        .collect()
+}
+
+/// What the ownership helpers need of a namespaced kind.
+pub trait Owned:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Owned for K where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
+/// Adds `controller_ref` to an orphan (`ClaimObject` adoption). Returns
+/// false when the object changed or vanished since it was read.
+pub async fn adopt<K: Owned>(
+    client: &Client,
+    obj: &K,
+    controller_ref: OwnerReference,
+) -> CtlResult<bool> {
+    let mut refs: Vec<OwnerReference> = obj.meta().owner_references.clone().unwrap_or_default();
+    refs.push(controller_ref);
+    patch_owner_refs(client, obj, refs, None).await
+}
+
+/// Removes the reference to the owner `uid` from an object that stopped
+/// matching (release). Returns false when the object changed or vanished.
+pub async fn release<K: Owned>(client: &Client, obj: &K, uid: &str) -> CtlResult<bool> {
+    let refs: Vec<OwnerReference> = obj
+        .meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|r| r.uid != uid)
+        .cloned()
+        .collect();
+    patch_owner_refs(client, obj, refs, None).await
+}
+
+/// Replaces the ownerReferences of the object as it was read, adding
+/// `finalizer` when given (the Job controller adopts pods with its tracking
+/// finalizer). The uid and resourceVersion make the patch apply only to the
+/// object that was seen; false when it changed or is gone.
+pub async fn patch_owner_refs<K: Owned>(
+    client: &Client,
+    obj: &K,
+    refs: Vec<OwnerReference>,
+    finalizer: Option<&str>,
+) -> CtlResult<bool> {
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(client.clone(), &ns);
+    let mut patch = json!({"metadata": {
+        "ownerReferences": refs,
+        "uid": obj.uid(),
+        "resourceVersion": obj.resource_version(),
+    }});
+    if let Some(f) = finalizer {
+        let mut finalizers = obj.finalizers().to_vec();
+        if !finalizers.iter().any(|x| x == f) {
+            finalizers.push(f.to_string());
+        }
+        patch["metadata"]["finalizers"] = json!(finalizers);
+    }
+    match api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if crate::is_not_found(&e) || crate::is_conflict(&e) => Ok(false),
+        Err(e) => Err(e).ctx(|| {
+            format!(
+                "update the owners of {} {ns}/{}",
+                K::kind(&()).to_lowercase(),
+                obj.name_any()
+            )
+        }),
     }
 }
 
@@ -366,46 +467,6 @@ where
         batch *= 2;
     }
     (done, None)
-}
-
-/// Sets a pod's owner references (adoption or release in `ClaimPods`),
-/// adding `finalizer` when given (the Job controller adopts with its
-/// tracking finalizer). The uid and resourceVersion make the patch apply
-/// only to the pod that was seen; false when the pod changed or is gone.
-pub async fn patch_owner_refs(
-    client: &kube::Client,
-    pod: &Pod,
-    refs: Vec<OwnerReference>,
-    finalizer: Option<&str>,
-) -> crate::Result<bool> {
-    use crate::ApiContext;
-    use kube::ResourceExt;
-    let ns = pod.namespace().unwrap_or_default();
-    let api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), &ns);
-    let mut patch = serde_json::json!({"metadata": {
-        "ownerReferences": refs,
-        "uid": pod.uid(),
-        "resourceVersion": pod.resource_version(),
-    }});
-    if let Some(f) = finalizer {
-        let mut finalizers = pod.finalizers().to_vec();
-        if !finalizers.iter().any(|x| x == f) {
-            finalizers.push(f.to_string());
-        }
-        patch["metadata"]["finalizers"] = serde_json::json!(finalizers);
-    }
-    match api
-        .patch(
-            &pod.name_any(),
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if crate::is_not_found(&e) || crate::is_conflict(&e) => Ok(false),
-        Err(e) => Err(e).ctx(|| format!("update the owners of pod {ns}/{}", pod.name_any())),
-    }
 }
 
 /// `namespace/name` of an object.

@@ -20,7 +20,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::controller_utils as cu;
+use crate::controller_utils::{self as cu, safe_encode};
 use crate::events::{EventType, Recorder};
 use crate::{ApiContext, Error, Result};
 
@@ -33,15 +33,6 @@ pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 /// Replicas plus maxSurge when the ReplicaSet was last scaled.
 pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
-
-/// `rand.SafeEncodeString`: digits to consonants and digits that cannot
-/// spell words.
-pub fn safe_encode(s: &str) -> String {
-    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    s.chars()
-        .map(|c| ALPHANUMS[(c as usize) % ALPHANUMS.len()] as char)
-        .collect()
-}
 
 /// FNV-32a.
 fn fnv32a(data: &[u8], mut h: u32) -> u32 {

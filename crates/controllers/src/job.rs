@@ -808,7 +808,7 @@ async fn claim_pods(ctx: &Ctx, job: &Job) -> Result<Vec<Arc<Pod>>> {
                         .filter(|r| r.uid != uid)
                         .cloned()
                         .collect();
-                    cu::patch_owner_refs(&ctx.client, &pod, refs, None).await?;
+                    cu::patch_owner_refs(&ctx.client, pod.as_ref(), refs, None).await?;
                 }
             }
             Some(_) => {}
@@ -835,7 +835,9 @@ async fn claim_pods(ctx: &Ctx, job: &Job) -> Result<Vec<Arc<Pod>>> {
                     &job.name_any(),
                     &uid,
                 ));
-                if cu::patch_owner_refs(&ctx.client, &pod, refs, Some(TRACKING_FINALIZER)).await? {
+                if cu::patch_owner_refs(&ctx.client, pod.as_ref(), refs, Some(TRACKING_FINALIZER))
+                    .await?
+                {
                     // Count it with the finalizer it now has.
                     let mut adopted = (*pod).clone();
                     let fins = adopted.metadata.finalizers.get_or_insert_with(Vec::new);

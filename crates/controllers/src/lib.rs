@@ -14,11 +14,13 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
+pub mod history;
 pub mod job;
 pub mod leader_election;
 pub mod namespace;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod ttl_after_finished;
 
 use std::future::Future;
@@ -129,6 +131,10 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "ttl-after-finished",
             start: |c| Box::pin(ttl_after_finished::run(c)),
+        },
+        Spec {
+            name: "statefulset",
+            start: |c| Box::pin(statefulset::run(c)),
         },
         Spec {
             name: "endpointslice",

@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -230,7 +230,7 @@ async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action>
                 if matches {
                     owned.push(pod.clone());
                 } else if !deleting {
-                    release(&ctx.client, pod, &uid).await?;
+                    cu::release(&ctx.client, pod.as_ref(), &uid).await?;
                 }
             }
             Some(_) => {}
@@ -255,7 +255,9 @@ async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action>
                     }
                     fresh_owner_checked = true;
                 }
-                if adopt::<K>(&ctx.client, pod, obj.as_ref()).await? {
+                let controller_ref =
+                    cu::new_controller_ref(&K::api_version(&()), &K::kind(&()), &name, &uid);
+                if cu::adopt(&ctx.client, pod.as_ref(), controller_ref).await? {
                     owned.push(pod.clone());
                 }
             }
@@ -419,31 +421,6 @@ async fn update_status<K: Workload>(
             )
         }),
     }
-}
-
-/// Adds our ControllerRef to an orphan (`ClaimPods` adoption).
-async fn adopt<K: Workload>(client: &Client, pod: &Pod, owner: &K) -> Result<bool> {
-    let mut refs: Vec<OwnerReference> = pod.metadata.owner_references.clone().unwrap_or_default();
-    refs.push(cu::new_controller_ref(
-        &K::api_version(&()),
-        &K::kind(&()),
-        &owner.name_any(),
-        &owner.uid().unwrap_or_default(),
-    ));
-    cu::patch_owner_refs(client, pod, refs, None).await
-}
-
-/// Removes our ControllerRef from a pod that no longer matches (release).
-async fn release(client: &Client, pod: &Pod, uid: &str) -> Result<bool> {
-    let refs: Vec<OwnerReference> = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .filter(|r| r.uid != uid)
-        .cloned()
-        .collect();
-    cu::patch_owner_refs(client, pod, refs, None).await
 }
 
 /// A pod from the template, as upstream's `GetPodFromTemplate`.
