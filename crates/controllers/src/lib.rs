@@ -9,14 +9,17 @@
 pub mod controller_utils;
 pub mod deployment;
 pub mod discovery;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
 pub mod leader_election;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod taint_eviction;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -122,6 +125,18 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "endpoints",
             start: |c| Box::pin(endpoints::run(c)),
+        },
+        Spec {
+            name: "disruption",
+            start: |c| Box::pin(disruption::run(c)),
+        },
+        Spec {
+            name: "node-lifecycle",
+            start: |c| Box::pin(node_lifecycle::run(c)),
+        },
+        Spec {
+            name: "taint-eviction-controller",
+            start: |c| Box::pin(taint_eviction::run(c)),
         },
     ]
 }
