@@ -21,7 +21,9 @@
 //! Configuration: `SKIFF_NODE_MONITOR_GRACE_PERIOD` (a duration such as
 //! `50s`, `500ms`, `2m`, or plain seconds) overrides kube-controller-manager's
 //! `--node-monitor-grace-period`, 50 s by default since v1.32; tests use a few
-//! seconds. The other settings are upstream's defaults.
+//! seconds, above the 10 s lease renewal of skiff's nodes (kubelet's
+//! quarter of the 40 s lease duration) or healthy nodes flap. The other
+//! settings are upstream's defaults.
 //!
 //! Owns: node conditions written on the kubelet's behalf, the taints above,
 //! and pod readiness on lost nodes. Does not own: pod deletion.
