@@ -44,11 +44,19 @@ pub struct Server {
     pub port: u16,
     pub url: String,
     pub kubeconfig: PathBuf,
+    /// Extra environment of the server process (test knobs).
+    env: Vec<(String, String)>,
 }
 
 impl Server {
     /// Starts a server on a free port of 127.0.0.1 with a fresh data dir.
     pub fn start() -> Result<Server> {
+        Server::start_with_env(&[])
+    }
+
+    /// Starts a server with extra environment variables, e.g.
+    /// `SKIFF_NODE_MONITOR_GRACE_PERIOD` for short node timeouts.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Result<Server> {
         let dir = tempfile::Builder::new().prefix("skiff-test-").tempdir()?;
         let mut server = Server {
             child: None,
@@ -56,6 +64,10 @@ impl Server {
             dir,
             port: 0,
             url: String::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         server.spawn(0)?;
         Ok(server)
@@ -69,6 +81,7 @@ impl Server {
             .arg("--https-listen-port")
             .arg(port.to_string())
             .env("SKIFF_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -19,6 +19,7 @@ mod bootstrap;
 pub mod cache;
 pub mod discovery;
 pub mod encoding;
+mod eviction;
 pub mod openapi;
 pub mod pki;
 pub mod request;

@@ -805,7 +805,7 @@ pub use patch::patch;
 
 /// DELETE options from the query and an optional `DeleteOptions` body.
 #[derive(Default)]
-struct DeleteOptions {
+pub(crate) struct DeleteOptions {
     grace_period: Option<i64>,
     propagation: Option<String>,
     precondition_uid: Option<String>,
@@ -813,7 +813,7 @@ struct DeleteOptions {
     dry_run: bool,
 }
 
-fn delete_options(ctx: &Ctx<'_>, body: &[u8]) -> Result<DeleteOptions> {
+pub(crate) fn delete_options(ctx: &Ctx<'_>, body: &[u8]) -> Result<DeleteOptions> {
     let mut o = DeleteOptions {
         dry_run: ctx.dry_run()?,
         ..Default::default()
@@ -912,7 +912,11 @@ pub async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Body>> {
 }
 
 /// Deletes or marks for deletion. Returns the object and whether it is gone.
-async fn delete_object(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> Result<(Value, bool)> {
+pub(crate) async fn delete_object(
+    ctx: &Ctx<'_>,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<(Value, bool)> {
     let key = ctx.key(&ctx.req.namespace, name);
     for _ in 0..UPDATE_ROUNDS {
         let current = read_current(ctx, &key, name).await?;

@@ -1,5 +1,6 @@
 //! Subresources served by the API server itself: `status`, `scale`,
-//! `pods/binding` (and the `bindings` resource), `namespaces/finalize`.
+//! `pods/binding` (and the `bindings` resource), `namespaces/finalize`,
+//! `pods/eviction` (in [`crate::eviction`]).
 //! Streaming subresources (log, exec, attach, port-forward, proxy) belong to the
 //! node agent and are proxied once it exists.
 
@@ -44,6 +45,7 @@ pub async fn dispatch(
             bind(ctx, &ctx.req.name, &binding).await
         }
         ("finalize", &Method::PUT) => finalize(ctx, content_type, body).await,
+        ("eviction", &Method::POST) => crate::eviction::evict(ctx, content_type, body).await,
         _ => Err(Status::not_found_path()),
     }
 }

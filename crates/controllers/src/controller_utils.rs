@@ -469,6 +469,39 @@ where
     (done, None)
 }
 
+/// `podutil.UpdatePodCondition`: sets `cond` in the status, replacing the
+/// condition of its type. `lastTransitionTime` moves to `now` only when the
+/// status changes, and `lastProbeTime` is kept. Returns whether anything a
+/// reader would see changed (status, reason or message).
+pub fn update_pod_condition(
+    status: &mut k8s_openapi::api::core::v1::PodStatus,
+    mut cond: k8s_openapi::api::core::v1::PodCondition,
+    now: Timestamp,
+) -> bool {
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now);
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    match conditions.iter_mut().find(|c| c.type_ == cond.type_) {
+        Some(existing) => {
+            let same_status = existing.status == cond.status;
+            cond.last_transition_time = if same_status {
+                existing.last_transition_time.clone()
+            } else {
+                Some(now)
+            };
+            cond.last_probe_time = existing.last_probe_time.clone();
+            let changed =
+                !same_status || existing.reason != cond.reason || existing.message != cond.message;
+            *existing = cond;
+            changed
+        }
+        None => {
+            cond.last_transition_time = Some(now);
+            conditions.push(cond);
+            true
+        }
+    }
+}
+
 /// `namespace/name` of an object.
 pub fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
@@ -568,6 +601,30 @@ mod tests {
         assert!(selector_matches(&sel("Exists", &[]), &labels));
         assert!(!selector_matches(&sel("DoesNotExist", &[]), &labels));
         assert!(selector_matches(&LabelSelector::default(), &labels));
+    }
+
+    #[test]
+    fn pod_condition_transition_time_moves_only_with_the_status() {
+        let t = |s| Timestamp::from_second(s).unwrap_or_default();
+        let mut status = PodStatus::default();
+        let ready = |v: &str| PodCondition {
+            type_: "Ready".into(),
+            status: v.into(),
+            ..Default::default()
+        };
+        assert!(update_pod_condition(&mut status, ready("True"), t(1)));
+        assert!(!update_pod_condition(&mut status, ready("True"), t(2)));
+        let get = |s: &PodStatus| s.conditions.as_ref().map(|c| c[0].clone());
+        assert_eq!(
+            get(&status).and_then(|c| c.last_transition_time),
+            Some(Time(t(1)))
+        );
+        assert!(update_pod_condition(&mut status, ready("False"), t(3)));
+        let c = get(&status).unwrap_or_default();
+        assert_eq!(
+            (c.status.as_str(), c.last_transition_time),
+            ("False", Some(Time(t(3))))
+        );
     }
 
     #[test]

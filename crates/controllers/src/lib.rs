@@ -10,6 +10,7 @@ pub mod controller_utils;
 pub mod cronjob;
 pub mod deployment;
 pub mod discovery;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
@@ -18,9 +19,11 @@ pub mod history;
 pub mod job;
 pub mod leader_election;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod taint_eviction;
 pub mod ttl_after_finished;
 
 use std::future::Future;
@@ -143,6 +146,18 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "endpoints",
             start: |c| Box::pin(endpoints::run(c)),
+        },
+        Spec {
+            name: "disruption",
+            start: |c| Box::pin(disruption::run(c)),
+        },
+        Spec {
+            name: "node-lifecycle",
+            start: |c| Box::pin(node_lifecycle::run(c)),
+        },
+        Spec {
+            name: "taint-eviction-controller",
+            start: |c| Box::pin(taint_eviction::run(c)),
         },
     ]
 }

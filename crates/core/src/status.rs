@@ -390,6 +390,27 @@ impl Status {
         s
     }
 
+    /// 429 with the caller's message, as upstream's `NewTooManyRequests`
+    /// (the eviction subresource's "would violate the disruption budget").
+    /// A `retry_after` of 0 sends no `Retry-After` header, as upstream.
+    pub fn too_many_requests_message(message: impl Into<String>, retry_after: u64) -> Self {
+        let mut s = Self::new(429, "TooManyRequests", message);
+        if retry_after > 0 {
+            s.retry_after = Some(retry_after);
+            s.details = Some(Box::new(json!({"retryAfterSeconds": retry_after})));
+        } else {
+            s.details = Some(Box::new(json!({})));
+        }
+        s
+    }
+
+    /// A failure with a code and message but no reason (upstream's
+    /// `StatusReasonUnknown`), as a REST handler that returns a failed
+    /// `metav1.Status` object instead of an error.
+    pub fn failure(code: u16, message: impl Into<String>) -> Self {
+        Self::new(code, "", message)
+    }
+
     pub fn internal(message: impl std::fmt::Display) -> Self {
         Self::new(
             500,
