@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+
+use crate::{ApiContext, Result};
 
 /// Upstream `ExpectationsTimeout`: stale expectations are ignored after this.
 pub const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -366,6 +370,55 @@ where
         batch *= 2;
     }
     (done, None)
+}
+
+/// Adds `owner_ref` to an orphan pod (`ClaimPods` adoption). False when the
+/// pod changed or went away meanwhile (the next sync sees the new state).
+pub async fn adopt_pod(client: &Client, pod: &Pod, owner_ref: OwnerReference) -> Result<bool> {
+    let mut refs: Vec<OwnerReference> = pod.metadata.owner_references.clone().unwrap_or_default();
+    refs.push(owner_ref);
+    patch_pod_owner_refs(client, pod, refs).await
+}
+
+/// Removes the ControllerRef of the owner `uid` from a pod that no longer
+/// matches its selector (release).
+pub async fn release_pod(client: &Client, pod: &Pod, uid: &str) -> Result<bool> {
+    let refs: Vec<OwnerReference> = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|r| r.uid != uid)
+        .cloned()
+        .collect();
+    patch_pod_owner_refs(client, pod, refs).await
+}
+
+async fn patch_pod_owner_refs(
+    client: &Client,
+    pod: &Pod,
+    refs: Vec<OwnerReference>,
+) -> Result<bool> {
+    let ns = pod.namespace().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    // The uid and resourceVersion make the patch apply only to the pod we saw.
+    let patch = serde_json::json!({"metadata": {
+        "ownerReferences": refs,
+        "uid": pod.uid(),
+        "resourceVersion": pod.resource_version(),
+    }});
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if crate::is_not_found(&e) || crate::is_conflict(&e) => Ok(false),
+        Err(e) => Err(e).ctx(|| format!("update the owners of pod {ns}/{}", pod.name_any())),
+    }
 }
 
 /// `namespace/name` of an object.

@@ -7,6 +7,7 @@
 //! that fails or panics is restarted with back-off and never stops the others.
 
 pub mod controller_utils;
+pub mod daemonset;
 pub mod deployment;
 pub mod discovery;
 pub mod endpoints;
@@ -114,6 +115,10 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "deployment",
             start: |c| Box::pin(deployment::run(c)),
+        },
+        Spec {
+            name: "daemonset",
+            start: |c| Box::pin(daemonset::run(c)),
         },
         Spec {
             name: "endpointslice",

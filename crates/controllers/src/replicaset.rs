@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -230,7 +230,7 @@ async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action>
                 if matches {
                     owned.push(pod.clone());
                 } else if !deleting {
-                    release(&ctx.client, pod, &uid).await?;
+                    cu::release_pod(&ctx.client, pod, &uid).await?;
                 }
             }
             Some(_) => {}
@@ -423,50 +423,13 @@ async fn update_status<K: Workload>(
 
 /// Adds our ControllerRef to an orphan (`ClaimPods` adoption).
 async fn adopt<K: Workload>(client: &Client, pod: &Pod, owner: &K) -> Result<bool> {
-    let mut refs: Vec<OwnerReference> = pod.metadata.owner_references.clone().unwrap_or_default();
-    refs.push(cu::new_controller_ref(
+    let owner_ref = cu::new_controller_ref(
         &K::api_version(&()),
         &K::kind(&()),
         &owner.name_any(),
         &owner.uid().unwrap_or_default(),
-    ));
-    patch_owner_refs(client, pod, refs).await
-}
-
-/// Removes our ControllerRef from a pod that no longer matches (release).
-async fn release(client: &Client, pod: &Pod, uid: &str) -> Result<bool> {
-    let refs: Vec<OwnerReference> = pod
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .filter(|r| r.uid != uid)
-        .cloned()
-        .collect();
-    patch_owner_refs(client, pod, refs).await
-}
-
-async fn patch_owner_refs(client: &Client, pod: &Pod, refs: Vec<OwnerReference>) -> Result<bool> {
-    let ns = pod.namespace().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    // The uid and resourceVersion make the patch apply only to the pod we saw.
-    let patch = json!({"metadata": {
-        "ownerReferences": refs,
-        "uid": pod.uid(),
-        "resourceVersion": pod.resource_version(),
-    }});
-    match api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if crate::is_not_found(&e) || crate::is_conflict(&e) => Ok(false),
-        Err(e) => Err(e).ctx(|| format!("update the owners of pod {ns}/{}", pod.name_any())),
-    }
+    );
+    cu::adopt_pod(client, pod, owner_ref).await
 }
 
 /// A pod from the template, as upstream's `GetPodFromTemplate`.
