@@ -352,11 +352,11 @@ impl History {
 
 /// Which of `old` to delete to keep `limit`: lowest revision first, skipping
 /// those in use (`cleanupHistory`).
-pub fn revisions_to_truncate<'a>(
-    old: &'a [ControllerRevision],
+pub fn revisions_to_truncate(
+    old: &[ControllerRevision],
     limit: usize,
     in_use: impl Fn(&ControllerRevision) -> bool,
-) -> Vec<&'a ControllerRevision> {
+) -> Vec<&ControllerRevision> {
     let mut excess = old.len().saturating_sub(limit);
     let mut sorted: Vec<&ControllerRevision> = old.iter().collect();
     sorted.sort_by_key(|r| r.revision);
