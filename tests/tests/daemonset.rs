@@ -363,16 +363,16 @@ async fn node_selectors_and_taints_decide_where_daemon_pods_run() -> Result<()> 
         KUBECTL,
         &["taint", "node", "sim-2", "maintenance=now:NoSchedule"],
     )?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The node no longer counts as desired, and the pod on it as
+    // misscheduled; yet it keeps running.
+    let ds_api: Api<DaemonSet> = Api::default_namespaced(client.clone());
+    wait_for("plain misscheduled on sim-2", TIMEOUT, || async {
+        let s = ds_api.get("plain").await?.status.unwrap_or_default();
+        Ok((s.desired_number_scheduled == 1 && s.number_misscheduled == 1).then_some(()))
+    })
+    .await?;
     let plain = ready_nodes(&client, "plain").await?;
     assert_eq!(plain, ["sim-0", "sim-2"], "NoSchedule must not evict");
-    let ds: DaemonSet = Api::default_namespaced(client.clone()).get("plain").await?;
-    let status = ds.status.unwrap_or_default();
-    assert_eq!(
-        (status.desired_number_scheduled, status.number_misscheduled),
-        (1, 1),
-        "a pod on a node it no longer schedules to is misscheduled"
-    );
     server.kubectl_ok(
         KUBECTL,
         &["taint", "node", "sim-2", "maintenance=now:NoExecute"],
@@ -611,5 +611,80 @@ async fn on_delete_strategy_updates_only_deleted_pods() -> Result<()> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_surge_starts_new_pods_before_stopping_old_ones() -> Result<()> {
+    let server = Server::start()?;
+    let _sim = Sim::start(&server, &["--nodes", "3"])?;
+    let client = server.client().await?;
+    let strategy = json!({"updateStrategy": {"type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}});
+    let surge = |image: &str| {
+        let mut m: serde_json::Value =
+            serde_json::from_str(&manifest("surge", image, strategy.clone(), json!({})))
+                .unwrap_or_default();
+        m["spec"]["template"]["metadata"]["annotations"] =
+            json!({"sim.skiff.dev/ready-after": "1s"});
+        m.to_string()
+    };
+    apply(&server, &surge("busybox:1"))?;
+    wait_placed(&client, "surge", &["sim-0", "sim-1", "sim-2"]).await?;
+
+    // During the rollout every node keeps a ready pod, and a node runs an
+    // old and a new pod side by side while the new one starts.
+    let stop = Arc::new(AtomicBool::new(false));
+    let fewest_ready = Arc::new(AtomicUsize::new(usize::MAX));
+    let most_per_node = Arc::new(AtomicUsize::new(0));
+    let watcher = {
+        let (stop, fewest_ready, most_per_node, client) = (
+            stop.clone(),
+            fewest_ready.clone(),
+            most_per_node.clone(),
+            client.clone(),
+        );
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(pods) = ds_pods(&client, "surge").await {
+                    let mut per_node: BTreeMap<String, (usize, bool)> = BTreeMap::new();
+                    for p in &pods {
+                        let e = per_node.entry(node_of(p)).or_default();
+                        e.0 += 1;
+                        e.1 |= is_ready(p);
+                    }
+                    let ready = per_node.values().filter(|(_, r)| *r).count();
+                    fewest_ready.fetch_min(ready, Ordering::Relaxed);
+                    let most = per_node.values().map(|(n, _)| *n).max().unwrap_or(0);
+                    most_per_node.fetch_max(most, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    server.kubectl_ok(KUBECTL, &["set", "image", "daemonset/surge", "c=busybox:2"])?;
+    let out = server.kubectl_ok(
+        KUBECTL,
+        &["rollout", "status", "daemonset/surge", "--timeout=120s"],
+    )?;
+    wait_placed(&client, "surge", &["sim-0", "sim-1", "sim-2"]).await?;
+    stop.store(true, Ordering::Relaxed);
+    watcher.await?;
+    assert!(
+        out.contains("daemon set \"surge\" successfully rolled out"),
+        "{out}"
+    );
+    assert_eq!(
+        fewest_ready.load(Ordering::Relaxed),
+        3,
+        "a node lost its ready pod"
+    );
+    assert_eq!(
+        most_per_node.load(Ordering::Relaxed),
+        2,
+        "old and new pod never ran side by side"
+    );
+    let pods = ds_pods(&client, "surge").await?;
+    assert!(pods.iter().all(|p| image_of(p) == "busybox:2"), "{pods:?}");
     Ok(())
 }
