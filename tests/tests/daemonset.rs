@@ -1,6 +1,7 @@
 //! End-to-end tests of the DaemonSet controller: a real `skiff server` (with
 //! its scheduler) and `skiff sim` nodes that run the pods, driven with the
-//! real kubectl. Covers one pod per node, node selectors and taints, new
+//! real kubectl. Covers one pod per node, deleted and failed pods, node
+//! selectors and taints, new
 //! nodes, rolling updates within maxUnavailable, OnDelete, the rollout
 //! commands and revision history.
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
@@ -174,7 +175,8 @@ async fn revisions(client: &Client, uid: &str) -> Result<Vec<ControllerRevision>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn daemonset_runs_one_ready_pod_per_node_and_follows_new_nodes() -> Result<()> {
+async fn daemonset_runs_one_ready_pod_per_node_replaces_lost_ones_and_follows_new_nodes()
+-> Result<()> {
     let server = Server::start()?;
     let _sim = Sim::start(&server, &["--nodes", "3"])?;
     let client = server.client().await?;
@@ -301,6 +303,47 @@ async fn daemonset_runs_one_ready_pod_per_node_and_follows_new_nodes() -> Result
             .then_some(()))
     })
     .await?;
+
+    // A failed daemon pod is reported, deleted and replaced (as when
+    // kubelet rejects or evicts it).
+    let failed = pods
+        .iter()
+        .find(|p| node_of(p) == "sim-2")
+        .context("no pod on sim-2")?
+        .name_any();
+    pod_api
+        .patch_status(
+            &failed,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"phase": "Failed"}})),
+        )
+        .await?;
+    wait_for(
+        "replacement of the failed pod on sim-2",
+        TIMEOUT,
+        || async {
+            let pods = ds_pods(&client, "agent").await?;
+            Ok(pods
+                .iter()
+                .any(|p| node_of(p) == "sim-2" && p.name_any() != failed && is_ready(p))
+                .then_some(()))
+        },
+    )
+    .await?;
+    let warned: Vec<String> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("FailedDaemonPod"))
+        .filter_map(|e| e.message)
+        .collect();
+    assert_eq!(
+        warned,
+        [format!(
+            "Found failed daemon pod default/{failed} on node sim-2, will try to kill it"
+        )]
+    );
 
     // A node that joins gets its pod.
     let _more = Sim::start(&server, &["--nodes", "1", "--name-prefix", "extra-"])?;
