@@ -1,9 +1,8 @@
 //! End-to-end tests of the DaemonSet controller: a real `skiff server` (with
 //! its scheduler) and `skiff sim` nodes that run the pods, driven with the
 //! real kubectl. Covers one pod per node, deleted and failed pods, node
-//! selectors and taints, new
-//! nodes, rolling updates within maxUnavailable, OnDelete, the rollout
-//! commands and revision history.
+//! selectors and taints, new nodes, rolling updates within maxUnavailable
+//! and with maxSurge, OnDelete, the rollout commands and revision history.
 
 use std::collections::BTreeMap;
 use std::future::Future;
