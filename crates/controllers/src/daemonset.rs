@@ -229,13 +229,11 @@ fn template_generation(ds: &DaemonSet) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Whether the update strategy lets a node run an old and a new pod at once.
-fn allows_surge(ds: &DaemonSet, desired: usize) -> bool {
-    plan::fenceposts(
-        ds.spec.as_ref().and_then(|s| s.update_strategy.as_ref()),
-        desired,
-    )
-    .0 > 0
+/// Whether the update strategy lets a node run an old and a new pod at once
+/// (`AllowsSurge`: maxSurge scaled against one node, so any percentage
+/// above zero counts).
+fn allows_surge(ds: &DaemonSet) -> bool {
+    plan::fenceposts(ds.spec.as_ref().and_then(|s| s.update_strategy.as_ref()), 1).0 > 0
 }
 
 async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action> {
@@ -450,8 +448,7 @@ async fn manage(
     node_pods: &BTreeMap<String, Vec<&Pod>>,
     current: &Current<'_>,
 ) -> Result<Option<Duration>> {
-    let desired = placements.iter().filter(|(_, p)| p.should_run).count();
-    let surge = allows_surge(ds, desired);
+    let surge = allows_surge(ds);
     let mut step = plan::ManagePlan::default();
     for (node, placement) in placements {
         plan::plan_node(
