@@ -643,8 +643,12 @@ async fn on_delete_strategy_updates_only_deleted_pods() -> Result<()> {
         .then_some(()))
     })
     .await?;
-    let ds = ds_api.get("od").await?;
-    assert_eq!(ds.status.and_then(|s| s.updated_number_scheduled), Some(1));
+    // The status catches up with the pods.
+    wait_for("one updated pod in the status", TIMEOUT, || async {
+        let s = ds_api.get("od").await?.status.unwrap_or_default();
+        Ok((s.updated_number_scheduled == Some(1) && s.number_ready == 2).then_some(()))
+    })
+    .await?;
     // rollout status refuses strategies other than RollingUpdate, as upstream.
     let out = server.kubectl(KUBECTL, &["rollout", "status", "daemonset/od"]);
     assert!(!out.status.success());
