@@ -8,6 +8,7 @@
 
 pub mod controller_utils;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod discovery;
 pub mod disruption;
@@ -138,6 +139,10 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "statefulset",
             start: |c| Box::pin(statefulset::run(c)),
+        },
+        Spec {
+            name: "daemonset",
+            start: |c| Box::pin(daemonset::run(c)),
         },
         Spec {
             name: "endpointslice",

@@ -229,11 +229,119 @@ impl Strategy for DaemonSet {
         default_template(obj);
     }
 
+    fn prepare_for_create(&self, obj: &mut Value) {
+        // daemonSetStrategy.PrepareForCreate: templateGeneration starts at 1
+        // unless the client set a higher one.
+        let given = template_generation(obj).filter(|g| *g >= 1).unwrap_or(1);
+        set_template_generation(obj, given);
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        // daemonSetStrategy.PrepareForUpdate: clients cannot set it; it moves
+        // with every template change (the controller labels pods with it).
+        let mut generation = template_generation(old).unwrap_or(1);
+        if new.pointer("/spec/template") != old.pointer("/spec/template") {
+            generation += 1;
+        }
+        set_template_generation(new, generation);
+    }
+
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        validate_workload(obj, "spec.template")
+        let mut errs = validate_workload(obj, "spec.template");
+        // ValidateDaemonSetSpec: daemon pods always restart.
+        let policy = obj
+            .pointer("/spec/template/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always");
+        if policy != "Always" {
+            errs.push(FieldError::not_supported(
+                "spec.template.spec.restartPolicy",
+                &json!(policy),
+                &["Always"],
+            ));
+        }
+        errs
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         validate_selector_immutable(new, old)
+    }
+}
+
+/// apps/v1 keeps the internal `spec.templateGeneration` in this annotation.
+const TEMPLATE_GENERATION_ANNOTATION: &str = "deprecated.daemonset.template.generation";
+
+fn template_generation(obj: &Value) -> Option<i64> {
+    obj.pointer("/metadata/annotations")?
+        .get(TEMPLATE_GENERATION_ANNOTATION)?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+fn set_template_generation(obj: &mut Value, generation: i64) {
+    default_at(obj, &["metadata", "annotations"], json!({}));
+    if let Some(a) = obj
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.insert(
+            TEMPLATE_GENERATION_ANNOTATION.into(),
+            json!(generation.to_string()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod daemon_set_tests {
+    use super::*;
+
+    fn ds(image: &str, annotation: Option<&str>) -> Value {
+        let mut v = json!({
+            "metadata": {"name": "agent"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "agent"}},
+                "template": {
+                    "metadata": {"labels": {"app": "agent"}},
+                    "spec": {"containers": [{"name": "c", "image": image}]}
+                }
+            }
+        });
+        if let Some(a) = annotation {
+            v["metadata"]["annotations"] = json!({TEMPLATE_GENERATION_ANNOTATION: a});
+        }
+        v
+    }
+
+    #[test]
+    fn template_generation_starts_at_one_and_follows_template_changes() {
+        let mut created = ds("a", None);
+        DaemonSet.prepare_for_create(&mut created);
+        assert_eq!(template_generation(&created), Some(1));
+        let mut given = ds("a", Some("4"));
+        DaemonSet.prepare_for_create(&mut given);
+        assert_eq!(template_generation(&given), Some(4));
+
+        // A client's value is ignored on update; the old one carries over.
+        let mut same = ds("a", Some("9"));
+        DaemonSet.prepare_for_update(&mut same, &created);
+        assert_eq!(template_generation(&same), Some(1));
+        let mut changed = ds("b", None);
+        DaemonSet.prepare_for_update(&mut changed, &created);
+        assert_eq!(template_generation(&changed), Some(2));
+    }
+
+    #[test]
+    fn daemon_pods_must_restart_always() {
+        let mut v = ds("a", None);
+        v["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+        DaemonSet.default(&mut v);
+        let errs = DaemonSet.validate(&v);
+        assert!(
+            errs.iter()
+                .any(|e| e.field == "spec.template.spec.restartPolicy"),
+            "{:?}",
+            errs.iter().map(FieldError::body).collect::<Vec<_>>()
+        );
     }
 }
