@@ -279,6 +279,9 @@ fn main() -> ExitCode {
             Command::Sim(args) => sim::run(args).await,
         }
     });
+    // Open watches and blocking store reads must not hold the exit: every
+    // acknowledged write is already durable.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
