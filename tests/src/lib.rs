@@ -281,3 +281,28 @@ impl Drop for Sim {
         self.kill();
     }
 }
+
+/// Polls `f` until it returns `Some`, for at most `timeout`; an error from
+/// the last attempt is kept as the cause of the time-out.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_err = None;
+    loop {
+        match f().await {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last_err = Some(e),
+        }
+        if Instant::now() >= deadline {
+            return Err(match last_err {
+                Some(e) => e.context(format!("timed out waiting for {what}")),
+                None => anyhow::anyhow!("timed out waiting for {what}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

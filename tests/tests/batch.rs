@@ -3,42 +3,17 @@
 //! `sim.skiff.dev/exit-after` and `exit-code` annotations make them succeed or
 //! fail, and the real kubectl reads and waits on the results.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
+use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const KUBECTL: &str = "1.33";
-
-/// Polls `f` until it returns `Some`, for at most `timeout`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last_err = None;
-    loop {
-        match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if Instant::now() >= deadline {
-            match last_err {
-                Some(e) => return Err(e.context(format!("timed out waiting for {what}"))),
-                None => bail!("timed out waiting for {what}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// A server with two simulated nodes and a client.
 async fn cluster() -> Result<(Server, Sim, Client)> {

@@ -5,42 +5,20 @@
 //! and with maxSurge, OnDelete, the rollout commands and revision history.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
-use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
+use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const KUBECTL: &str = "1.33";
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Polls `f` until it returns `Some`, for at most `timeout`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) if Instant::now() >= deadline => return Err(e),
-            Err(_) => {}
-        }
-        if Instant::now() >= deadline {
-            bail!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 /// A DaemonSet manifest; `extra` is merged into `spec`, `pod_spec` into the
 /// template's spec.

@@ -2,44 +2,19 @@
 //! the `pods/eviction` subresource and `kubectl drain`/`cordon`/`uncordon`,
 //! against a real `skiff server` with `skiff sim` nodes and the real kubectl.
 
-use std::future::Future;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
+use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Polls `f` until it returns `Some`, for at most `timeout`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last_err = None;
-    loop {
-        match f().await {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) => {}
-            Err(e) => last_err = Some(e),
-        }
-        if Instant::now() >= deadline {
-            match last_err {
-                Some(e) => return Err(e.context(format!("timed out waiting for {what}"))),
-                None => bail!("timed out waiting for {what}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 /// A POST with the admin certificate through curl; returns (code, body).
 fn post(server: &Server, path: &str, body: &Value) -> Result<(u16, Value)> {

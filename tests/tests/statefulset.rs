@@ -7,8 +7,7 @@
 //! management, replacement of deleted pods and the claim retention policy.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
@@ -17,31 +16,10 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
-use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
+use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const KUBECTL: &str = "1.33";
 const WAIT: Duration = Duration::from_secs(90);
-
-/// Polls `f` until it returns `Some`, for at most `timeout`.
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = f().await;
-        match last {
-            Ok(Some(v)) => return Ok(v),
-            Ok(None) if Instant::now() >= deadline => bail!("timed out waiting for {what}"),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(e.context(format!("timed out waiting for {what}")));
-            }
-            _ => {}
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// A StatefulSet `web` with a headless service name and one claim template.
 fn statefulset_yaml(replicas: i32, image: &str, ready_after: &str, extra_spec: &str) -> String {
