@@ -215,10 +215,14 @@ async fn evict_loop(
             .map(|n| (n.name_any(), no_execute_taints(n)))
             .filter(|(_, t)| !t.is_empty())
             .collect();
+        // The common case, no NoExecute taint anywhere and nothing planned,
+        // costs one pass over the nodes, not one over every pod.
+        if tainted.is_empty() && planned.is_empty() {
+            continue;
+        }
         let mut seen = HashSet::new();
         let mut due = Vec::new();
         for pod in pods.state() {
-            let Some(uid) = pod.uid() else { continue };
             if pod.metadata.deletion_timestamp.is_some() {
                 // Already going: nothing left to plan.
                 continue;
@@ -229,6 +233,13 @@ async fn evict_loop(
                 .and_then(|s| s.node_name.as_deref())
                 .unwrap_or("");
             let taints = tainted.get(node).map(Vec::as_slice).unwrap_or(&[]);
+            let Some(uid) = pod.metadata.uid.as_deref() else {
+                continue;
+            };
+            if taints.is_empty() && !planned.contains_key(uid) {
+                continue;
+            }
+            let uid = uid.to_string();
             let tolerations = pod
                 .spec
                 .as_ref()
