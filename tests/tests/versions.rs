@@ -72,7 +72,10 @@ async fn hpa_written_as_v1_reads_as_v2_and_back() -> Result<()> {
     );
     assert_eq!(read.spec.as_ref().and_then(|s| s.min_replicas), Some(1));
     // One object: the same revision and uid through both versions.
-    assert_eq!(read.metadata.resource_version, created.metadata.resource_version);
+    assert_eq!(
+        read.metadata.resource_version,
+        created.metadata.resource_version
+    );
     assert_eq!(read.metadata.uid, created.metadata.uid);
 
     // A v2-only metric and a behavior, written through v2.
@@ -153,7 +156,7 @@ async fn hpa_written_as_v1_reads_as_v2_and_back() -> Result<()> {
     let old = v1.get("web").await?;
     let st = old.status.as_ref().context("status")?;
     assert_eq!(st.current_cpu_utilization_percentage, Some(91));
-    assert_eq!((st.current_replicas, st.desired_replicas), (Some(2), 3));
+    assert_eq!((st.current_replicas, st.desired_replicas), (2, 3));
     let conditions = annotation(&old, CONDITIONS_ANNOTATION).context("conditions")?;
     assert!(conditions.contains("SucceededRescale"), "{conditions}");
 
@@ -163,7 +166,10 @@ async fn hpa_written_as_v1_reads_as_v2_and_back() -> Result<()> {
     assert_eq!(cpu_target(&list.items[0]), Some(70));
     assert!(annotation(&list.items[0], METRICS_ANNOTATION).is_some());
     let list = v2.list(&ListParams::default()).await?;
-    assert_eq!(metrics_json(&list.items[0])?.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        metrics_json(&list.items[0])?.as_array().map(Vec::len),
+        Some(2)
+    );
 
     // Server-side apply works through both versions.
     let apply = json!({
@@ -313,7 +319,10 @@ async fn events_written_through_either_api_read_through_the_other() -> Result<()
     assert_eq!(read.involved_object.name.as_deref(), Some("web"));
     assert_eq!(read.involved_object.kind.as_deref(), Some("Deployment"));
     assert_eq!(read.message.as_deref(), Some("scaled up to 3"));
-    assert_eq!(read.reporting_component.as_deref(), Some("example.com/scaler"));
+    assert_eq!(
+        read.reporting_component.as_deref(),
+        Some("example.com/scaler")
+    );
     assert_eq!(read.reporting_instance.as_deref(), Some("scaler-1"));
     assert_eq!(read.action.as_deref(), Some("Scale"));
     assert!(read.event_time.is_some());
@@ -378,8 +387,12 @@ async fn events_written_through_either_api_read_through_the_other() -> Result<()
         "metadata": {"name": "applied"}, "eventTime": "2025-01-01T00:00:00.000000Z",
         "reportingController": "ctl", "reportingInstance": "ctl-0", "action": "Do",
         "reason": "Did", "regarding": {"kind": "Node", "name": "node-1"}, "type": "Normal"});
-    new.patch("applied", &PatchParams::apply("events-test"), &Patch::Apply(&apply))
-        .await?;
+    new.patch(
+        "applied",
+        &PatchParams::apply("events-test"),
+        &Patch::Apply(&apply),
+    )
+    .await?;
     assert_eq!(
         old.get("applied").await?.involved_object.name.as_deref(),
         Some("node-1")
@@ -435,10 +448,7 @@ async fn a_watch_on_one_version_sees_writes_through_the_other() -> Result<()> {
     match tokio::time::timeout(next, news.try_next()).await?? {
         Some(WatchEvent::Added(e)) => {
             assert_eq!(e.note.as_deref(), Some("Pulled happened"));
-            assert_eq!(
-                e.regarding.and_then(|r| r.name).as_deref(),
-                Some("web-1")
-            );
+            assert_eq!(e.regarding.and_then(|r| r.name).as_deref(), Some("web-1"));
         }
         other => bail!("events.k8s.io watch: unexpected {other:?}"),
     }
@@ -461,7 +471,13 @@ fn kubectl_autoscale_get_and_describe_hpa() -> Result<()> {
     let server = Server::start()?;
     server.kubectl_ok(
         "1.33",
-        &["create", "deployment", "web", "--image=busybox", "--replicas=1"],
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=busybox",
+            "--replicas=1",
+        ],
     )?;
     for v in KUBECTL_VERSIONS {
         let name = format!("web-{}", v.replace('.', "-"));
@@ -478,29 +494,31 @@ fn kubectl_autoscale_get_and_describe_hpa() -> Result<()> {
                 "--cpu-percent=50",
             ],
         )?;
-        // Whatever version kubectl wrote, both read the same target.
+        // kubectl 1.32 writes autoscaling/v1, 1.33 autoscaling/v2: both
+        // versions read the same target. (A short name drops the version in
+        // kubectl, so the full resource name.)
         let cpu = server.kubectl_ok(
             v,
             &[
                 "get",
-                "hpa.v1.autoscaling",
+                "horizontalpodautoscalers.v1.autoscaling",
                 &name,
                 "-o",
-                "jsonpath={.spec.targetCPUUtilizationPercentage}",
+                "jsonpath={.apiVersion} {.spec.targetCPUUtilizationPercentage}",
             ],
         )?;
-        assert_eq!(cpu, "50", "kubectl {v}");
+        assert_eq!(cpu, "autoscaling/v1 50", "kubectl {v}");
         let cpu = server.kubectl_ok(
             v,
             &[
                 "get",
-                "hpa.v2.autoscaling",
+                "horizontalpodautoscalers.v2.autoscaling",
                 &name,
                 "-o",
-                "jsonpath={.spec.metrics[0].resource.target.averageUtilization}",
+                "jsonpath={.apiVersion} {.spec.metrics[0].resource.target.averageUtilization}",
             ],
         )?;
-        assert_eq!(cpu, "50", "kubectl {v}");
+        assert_eq!(cpu, "autoscaling/v2 50", "kubectl {v}");
         let out = server.kubectl_ok(v, &["get", "hpa", &name])?;
         let row = out.lines().nth(1).unwrap_or_default().to_string();
         let cols: Vec<&str> = row.split_whitespace().collect();
@@ -567,7 +585,14 @@ type: Warning
         }
         let out = server.kubectl_ok(
             v,
-            &["get", "events", "--field-selector", "involvedObject.name=web", "-o", "name"],
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=web",
+                "-o",
+                "name",
+            ],
         )?;
         assert_eq!(out.trim(), "event/web.scaled", "kubectl {v}");
         let out = server.kubectl_ok(
@@ -586,7 +611,13 @@ type: Warning
     // An event of the core API reads as events.k8s.io through kubectl too.
     server.kubectl_ok(
         "1.33",
-        &["create", "deployment", "web", "--image=busybox", "--replicas=1"],
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=busybox",
+            "--replicas=1",
+        ],
     )?;
     assert!(
         eventually(Duration::from_secs(60), || {
