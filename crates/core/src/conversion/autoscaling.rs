@@ -116,10 +116,10 @@ pub(super) fn v2_to_v1(obj: Value) -> Value {
     // Every CPU resource status overwrites: the last one wins, as upstream.
     let cpu_current = list(&status, "currentMetrics")
         .iter()
+        .rev()
         .filter(|m| is_cpu_resource(m, "resource"))
         .filter_map(|m| m.pointer("/resource/current/averageUtilization"))
-        .filter(|v| !v.is_null())
-        .last()
+        .find(|v| !v.is_null())
         .cloned();
     put(
         &mut out_status,
