@@ -248,6 +248,20 @@ async fn hpa_v1_without_a_target_gets_the_default_and_bad_annotations_are_refuse
         }
         other => bail!("expected a 400, got {other:?}"),
     }
+
+    // The annotations only mean something in v1: a v2 client cannot store one.
+    let sneaky: hpa_v2::HorizontalPodAutoscaler = serde_json::from_value(json!({
+        "metadata": {"name": "sneaky", "annotations": {METRICS_ANNOTATION: "[]", "keep": "me"}},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 2},
+    }))?;
+    let created = v2.create(&PostParams::default(), &sneaky).await?;
+    let kept: Vec<String> = created
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .into_keys()
+        .collect();
+    assert_eq!(kept, ["keep"]);
     Ok(())
 }
 

@@ -22,7 +22,7 @@ mod events;
 
 pub use autoscaling::{
     BEHAVIOR_ANNOTATION, CONDITIONS_ANNOTATION, CURRENT_METRICS_ANNOTATION,
-    DEFAULT_CPU_UTILIZATION, METRICS_ANNOTATION,
+    DEFAULT_CPU_UTILIZATION, METRICS_ANNOTATION, drop_round_trip_annotations,
 };
 
 /// Why an object in a served version cannot be converted to storage.

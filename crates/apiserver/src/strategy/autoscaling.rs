@@ -2,7 +2,7 @@
 //! on the stored `autoscaling/v2` object whichever version was asked.
 
 use serde_json::{Value, json};
-use skiff_core::conversion::DEFAULT_CPU_UTILIZATION;
+use skiff_core::conversion::{DEFAULT_CPU_UTILIZATION, drop_round_trip_annotations};
 
 use super::{Strategy, default_at};
 
@@ -11,6 +11,16 @@ pub struct HorizontalPodAutoscaler;
 impl Strategy for HorizontalPodAutoscaler {
     fn tracks_generation(&self) -> bool {
         true
+    }
+
+    /// The v2 conversion drops the annotations that carry v2 data through v1:
+    /// a v2 client cannot store them.
+    fn prepare_for_create(&self, obj: &mut Value) {
+        drop_round_trip_annotations(obj);
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
+        drop_round_trip_annotations(new);
     }
 
     /// `SetDefaults_HorizontalPodAutoscaler` of `autoscaling/v2`. Upstream

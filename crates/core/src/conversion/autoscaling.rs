@@ -36,6 +36,16 @@ const ROUND_TRIP: [&str; 4] = [
     BEHAVIOR_ANNOTATION,
 ];
 
+/// Removes the round-trip annotations from a stored-version object: they only
+/// exist in v1 form, and upstream's v2 conversion drops any a v2 client sends.
+pub fn drop_round_trip_annotations(obj: &mut Value) {
+    let mut meta = obj.get_mut("metadata").map(Value::take);
+    set_round_trip_annotations(&mut meta, Vec::new());
+    if let (Some(m), Some(slot)) = (meta, obj.as_object_mut()) {
+        slot.insert("metadata".into(), m);
+    }
+}
+
 /// The zero `resource.Quantity`, as Go encodes a non-pointer quantity never set.
 const ZERO: &str = "0";
 

@@ -344,3 +344,21 @@ fn behavior_annotation_is_read_case_insensitively() {
             "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]}})
     );
 }
+
+#[test]
+fn round_trip_annotations_never_reach_storage() {
+    let mut stored = v2(
+        json!({"scaleTargetRef": target(), "maxReplicas": 3, "metrics": [cpu(10)]}),
+        json!({"desiredReplicas": 0}),
+    );
+    stored["metadata"]["annotations"] = json!({CONDITIONS_ANNOTATION: "[]", "keep": "me"});
+    drop_round_trip_annotations(&mut stored);
+    assert_eq!(stored["metadata"]["annotations"], json!({"keep": "me"}));
+    assert_eq!(stored["metadata"]["name"], "web");
+    stored["metadata"]["annotations"] = json!({BEHAVIOR_ANNOTATION: "{}"});
+    drop_round_trip_annotations(&mut stored);
+    assert!(stored["metadata"].get("annotations").is_none());
+    let mut bare = json!({"spec": {}});
+    drop_round_trip_annotations(&mut bare);
+    assert_eq!(bare, json!({"spec": {}}));
+}
