@@ -11,8 +11,7 @@ use http::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 use skiff_core::registry::ResourceInfo;
 use skiff_core::status::{FieldError, GroupResource};
-use skiff_core::validation;
-use skiff_core::{Status, meta};
+use skiff_core::{Status, conversion, meta, validation};
 use skiff_store::KeyValue;
 use time::OffsetDateTime;
 
@@ -79,7 +78,26 @@ impl Ctx<'_> {
     }
 
     /// Records the write in `metadata.managedFields` (an Update operation).
+    /// `old` and `new` are in the storage version; the fields are those of
+    /// the request's version, as upstream's field manager sees the object.
     fn track(&self, old: Option<&Value>, new: Value) -> Result<Value> {
+        if !self.is_converted() {
+            return self.track_as_is(old, new);
+        }
+        let old_req = old.map(|o| conversion::from_storage(self.info, o.clone()));
+        let new_req = conversion::from_storage(self.info, new.clone());
+        let tracked = self.track_as_is(old_req.as_ref(), new_req)?;
+        let mut new = new;
+        match tracked.pointer("/metadata/managedFields") {
+            Some(mf) => meta::set_meta(&mut new, "managedFields", mf.clone()),
+            None => {
+                meta::remove_meta(&mut new, "managedFields");
+            }
+        }
+        Ok(new)
+    }
+
+    fn track_as_is(&self, old: Option<&Value>, new: Value) -> Result<Value> {
         let manager = self.field_manager()?;
         let now = meta::format_time(now());
         let api_version = self.api_version();
@@ -173,8 +191,39 @@ impl Ctx<'_> {
         }
     }
 
-    /// An object as a response: typed, with its stored revision.
-    pub fn output(&self, mut obj: Value, revision: i64) -> Value {
+    /// Whether this resource is stored in another version than the request's
+    /// (`autoscaling/v1` HPAs, `events.k8s.io` events): every object then
+    /// converts on the way in and out.
+    pub fn is_converted(&self) -> bool {
+        conversion::is_converted(self.info)
+    }
+
+    /// An object of the request's version (decoded, normalized) as the
+    /// storage version, decoded through the storage version's schema so what
+    /// is stored is what upstream would store.
+    pub fn to_storage(&self, obj: Value) -> Result<Value> {
+        if !self.is_converted() {
+            return Ok(obj);
+        }
+        let converted = conversion::to_storage(self.info, obj)
+            .map_err(|e| Status::bad_request(e.to_string()))?;
+        let (group, version) = self.info.storage_version().unwrap_or(("", ""));
+        Ok(crate::schema::normalize(group, version, self.info.kind, converted, &[])?.object)
+    }
+
+    /// A stored object (or list item) in the request's version.
+    pub fn from_storage(&self, obj: Value) -> Value {
+        if self.is_converted() {
+            conversion::from_storage(self.info, obj)
+        } else {
+            obj
+        }
+    }
+
+    /// An object as a response: in the request's version, typed, with its
+    /// stored revision.
+    pub fn output(&self, obj: Value, revision: i64) -> Value {
+        let mut obj = self.from_storage(obj);
         self.set_type_meta(&mut obj);
         meta::set_meta(&mut obj, "resourceVersion", json!(revision.to_string()));
         obj
@@ -456,7 +505,7 @@ pub(crate) async fn create_object(
     dry_run: bool,
     managed: bool,
 ) -> Result<Value> {
-    let mut obj = ctx.normalize(obj)?;
+    let mut obj = ctx.to_storage(ctx.normalize(obj)?)?;
     let generate_name = meta::meta_str(&obj, "generateName").to_string();
     if meta::name(&obj).is_empty() && !generate_name.is_empty() {
         // The prefix is validated with the name; a too-long prefix is cut as upstream.
@@ -616,6 +665,10 @@ where
         if part != Part::Raw {
             new = ctx.normalize(new)?;
         }
+        // The transform (a patch, a PUT body) worked in the request's version;
+        // the rest of the pipeline works in the storage version, as upstream's
+        // works on the internal type.
+        let mut new = ctx.to_storage(new)?;
         check_namespace(ctx, &mut new)?;
 
         // A uid in the new object is a precondition too: a write meant for an

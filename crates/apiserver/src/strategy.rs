@@ -10,6 +10,7 @@ use skiff_core::status::FieldError;
 use skiff_core::validation::NameRule;
 
 mod apps;
+mod autoscaling;
 mod batch;
 mod core_v1;
 
@@ -78,14 +79,16 @@ impl Strategy for Generational {
     }
 }
 
-/// The strategy for a resource.
+/// The strategy for a resource. A strategy works on objects in the resource's
+/// storage version (see `skiff_core::conversion`).
 pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
     match (info.group, info.resource) {
         ("", "pods") => &core_v1::Pod,
         ("", "services") => &core_v1::Service,
         ("", "namespaces") => &core_v1::Namespace,
         ("", "nodes") => &core_v1::Node,
-        ("", "events") => &core_v1::Event,
+        // Both event APIs run the pipeline on the stored core Event.
+        ("", "events") | ("events.k8s.io", "events") => &core_v1::Event,
         ("", "secrets") => &core_v1::Secret,
         ("", "configmaps") => &core_v1::ConfigMap,
         ("", "replicationcontrollers") => &core_v1::ReplicationController,
@@ -96,10 +99,10 @@ pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
         ("apps", "daemonsets") => &apps::DaemonSet,
         ("batch", "jobs") => &batch::Job,
         ("batch", "cronjobs") => &batch::CronJob,
+        ("autoscaling", "horizontalpodautoscalers") => &autoscaling::HorizontalPodAutoscaler,
         ("networking.k8s.io", "ingresses" | "networkpolicies")
         | ("policy", "poddisruptionbudgets")
         | ("apiextensions.k8s.io", "customresourcedefinitions")
-        | ("autoscaling", "horizontalpodautoscalers")
         | ("admissionregistration.k8s.io", "validatingadmissionpolicies")
         | ("flowcontrol.apiserver.k8s.io", "flowschemas" | "prioritylevelconfigurations") => {
             &Generational

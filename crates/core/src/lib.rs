@@ -6,6 +6,7 @@
 //! helpers ([`validation`]), object metadata helpers ([`meta`]) and Table
 //! conversion ([`table`]). Does not own: storage, HTTP, or any controller logic.
 
+pub mod conversion;
 pub mod cron;
 pub mod decode;
 pub mod fields;

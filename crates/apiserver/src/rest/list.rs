@@ -26,6 +26,24 @@ impl Filter {
             .map_err(|e| Status::bad_request(e.to_string()))?;
         let fields = fields::Selector::parse(ctx.query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| Status::bad_request(e.to_string()))?;
+        // A version stored as another names some fields differently: check
+        // the request's labels, then select by the storage version's.
+        if let Some(mapping) = skiff_core::conversion::field_labels(ctx.info) {
+            let allowed: Vec<&str> = mapping.iter().map(|(label, _)| *label).collect();
+            fields
+                .check_supported(&allowed)
+                .map_err(|e| Status::bad_request(e.to_string()))?;
+            let fields = fields
+                .transform(|label, value| {
+                    let stored = mapping
+                        .iter()
+                        .find(|(l, _)| *l == label)
+                        .map_or(label, |(_, s)| *s);
+                    Ok((stored.to_string(), value.to_string()))
+                })
+                .map_err(|e| Status::bad_request(e.to_string()))?;
+            return Ok(Filter { labels, fields });
+        }
         let allowed = ctx.strategy.field_labels();
         let checked = if allowed.is_empty() {
             fields.check_default_fields()
@@ -242,8 +260,17 @@ async fn select_from_store(
 pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     let selected = select(ctx).await?;
     let rv = selected.revision.to_string();
+    // The cache holds the storage version; only converted resources pay for
+    // decoding every item.
+    let values = || -> Vec<Value> {
+        selected
+            .items
+            .iter()
+            .map(|e| ctx.from_storage(e.value()))
+            .collect()
+    };
     if ctx.accept == Accept::Table {
-        let objs: Vec<Value> = selected.items.iter().map(|e| e.value()).collect();
+        let objs = values();
         let mut table = table_for(ctx, &objs, &rv);
         if let Some(t) = &selected.continue_token {
             table["metadata"]["continue"] = json!(t);
@@ -251,11 +278,7 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         return Ok(encoding::json(StatusCode::OK, &table, ctx.pretty));
     }
     if ctx.accept == Accept::Metadata {
-        let items: Vec<Value> = selected
-            .items
-            .iter()
-            .map(|e| super::partial_metadata(&e.value()))
-            .collect();
+        let items: Vec<Value> = values().iter().map(super::partial_metadata).collect();
         let mut md = json!({"resourceVersion": rv});
         if let Some(t) = &selected.continue_token {
             md["continue"] = json!(t);
@@ -273,11 +296,11 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         "apiVersion": ctx.api_version(),
         "metadata": md,
     });
-    if ctx.pretty {
-        let items: Vec<Value> = selected.items.iter().map(|e| e.value()).collect();
+    if ctx.pretty || ctx.is_converted() {
+        let items = values();
         let mut list = head;
         list["items"] = json!(items);
-        return Ok(encoding::json(StatusCode::OK, &list, true));
+        return Ok(encoding::json(StatusCode::OK, &list, ctx.pretty));
     }
     // Items are already encoded: splice them instead of re-encoding.
     let head_bytes = serde_json::to_vec(&head).map_err(Status::internal)?;
@@ -299,12 +322,21 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
 /// A `meta.k8s.io/v1` Table of objects.
 pub(crate) fn table_for(ctx: &Ctx<'_>, objs: &[Value], rv: &str) -> Value {
     let now = time::OffsetDateTime::now_utc();
-    let columns = column_definitions(ctx.info.group, ctx.info.resource);
+    // Upstream prints the internal object, whatever the version asked: cells
+    // of a converted resource come from its storage version, which holds all
+    // of it (every HPA metric, not only v1's CPU target).
+    let group = printer_group(ctx.info);
+    let columns = column_definitions(group, ctx.info.resource);
     let include = ctx.query.get("includeObject").unwrap_or("Metadata");
     let rows: Vec<Value> = objs
         .iter()
         .map(|o| {
-            let cells = table::cells(ctx.info.group, ctx.info.resource, o, now);
+            let cells = if ctx.is_converted() {
+                let stored = ctx.to_storage(o.clone()).unwrap_or_else(|_| o.clone());
+                table::cells(group, ctx.info.resource, &stored, now)
+            } else {
+                table::cells(group, ctx.info.resource, o, now)
+            };
             let mut row = json!({"cells": cells});
             match include {
                 "None" => {}
@@ -325,6 +357,12 @@ pub(crate) fn table_for(ctx: &Ctx<'_>, objs: &[Value], rv: &str) -> Value {
         "columnDefinitions": columns,
         "rows": rows,
     })
+}
+
+/// The group whose printer renders rows of `info`: its storage version's.
+pub(crate) fn printer_group(info: &skiff_core::registry::ResourceInfo) -> &'static str {
+    info.storage_version()
+        .map_or(info.group, |(group, _)| group)
 }
 
 /// `columnDefinitions` of a Table of this resource.

@@ -12,7 +12,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use serde_json::{Value, json};
-use skiff_core::Status;
+use skiff_core::registry::ResourceInfo;
+use skiff_core::{Status, conversion};
 use tokio::sync::{broadcast, mpsc};
 
 use super::list::Filter;
@@ -31,6 +32,9 @@ struct Watcher {
     api_version: String,
     accept: Accept,
     table_ctx: TableCtx,
+    /// The resource of the request when its objects are stored in another
+    /// version: each event's object converts before it is sent.
+    converted: Option<&'static ResourceInfo>,
     last_revision: i64,
 }
 
@@ -48,13 +52,35 @@ impl Watcher {
         self.last_revision = self.last_revision.max(revision);
         let bytes = match self.accept {
             Accept::Table => {
-                let obj = entry.value();
-                let table = self.table(&obj);
+                // Cells come from the stored object (see `list::table_for`).
+                let stored = entry.value();
+                let table = match self.converted {
+                    Some(info) => {
+                        self.table(&stored, &conversion::from_storage(info, stored.clone()))
+                    }
+                    None => self.table(&stored, &stored),
+                };
                 encode_event(kind, &serde_json::to_vec(&table).unwrap_or_default())
             }
             Accept::Metadata => {
-                let pm = super::partial_metadata(&entry.value());
+                let obj = match self.converted {
+                    Some(info) => conversion::from_storage(info, entry.value()),
+                    None => entry.value(),
+                };
+                let pm = super::partial_metadata(&obj);
                 encode_event(kind, &serde_json::to_vec(&pm).unwrap_or_default())
+            }
+            _ if self.converted.is_some() => {
+                let mut obj = serde_json::Map::new();
+                obj.insert("kind".into(), json!(self.kind));
+                obj.insert("apiVersion".into(), json!(self.api_version));
+                if let (Some(info), Value::Object(rest)) = (self.converted, entry.value())
+                    && let Value::Object(converted) =
+                        conversion::from_storage(info, Value::Object(rest))
+                {
+                    obj.extend(converted);
+                }
+                encode_event(kind, &serde_json::to_vec(&obj).unwrap_or_default())
             }
             _ => {
                 // `{"kind":..,"apiVersion":..,` + the encoded item without its `{`.
@@ -76,10 +102,12 @@ impl Watcher {
         self.tx.send(bytes).await.is_ok()
     }
 
-    fn table(&self, obj: &Value) -> Value {
+    /// A Table of one object: cells from its stored form, the row's object
+    /// in the request's version.
+    fn table(&self, stored: &Value, obj: &Value) -> Value {
         let now = time::OffsetDateTime::now_utc();
         let cells =
-            skiff_core::table::cells(self.table_ctx.group, self.table_ctx.resource, obj, now);
+            skiff_core::table::cells(self.table_ctx.group, self.table_ctx.resource, stored, now);
         let mut row = json!({"cells": cells});
         match self.table_ctx.include.as_str() {
             "None" => {}
@@ -252,8 +280,9 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         kind: ctx.info.kind,
         api_version: skiff_core::meta::api_version(ctx.info.group, ctx.info.version),
         accept: ctx.accept,
+        converted: ctx.is_converted().then_some(ctx.info),
         table_ctx: TableCtx {
-            group: ctx.info.group,
+            group: super::list::printer_group(ctx.info),
             resource: ctx.info.resource,
             include: ctx
                 .query
