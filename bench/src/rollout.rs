@@ -75,9 +75,9 @@ pub fn rollout_done(deployment: &Value) -> Result<bool> {
         return Ok(false);
     }
     if let Some(conditions) = status["conditions"].as_array()
-        && conditions.iter().any(|c| {
-            c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded"
-        })
+        && conditions
+            .iter()
+            .any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded")
     {
         bail!("deployment {NAME} exceeded its progress deadline");
     }
@@ -128,10 +128,7 @@ async fn wait(
             return Ok(since.elapsed());
         }
         if since.elapsed() > PHASE_LIMIT {
-            bail!(
-                "{what} not done after {PHASE_LIMIT:?}: {}",
-                progress(&d)
-            );
+            bail!("{what} not done after {PHASE_LIMIT:?}: {}", progress(&d));
         }
         if last_report.elapsed() > Duration::from_secs(2) {
             eprintln!("  {what}: {}", progress(&d));

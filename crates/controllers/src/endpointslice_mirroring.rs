@@ -22,13 +22,12 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{EndpointAddress, EndpointSubset, Endpoints, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
-use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
-use crate::controller_utils::new_controller_ref;
+use crate::controller_utils::{new_controller_ref, reflect, reflect_all};
 use crate::endpointslice::{MANAGED_BY, SERVICE_NAME};
 use crate::events::{EventType, Recorder};
 use crate::{ApiContext, Error, Result};
@@ -392,26 +391,11 @@ fn mirrored_selector() -> String {
 
 /// Runs the mirroring controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (services, svc_writer) = kube::runtime::reflector::store::<Service>();
-    let svc_stream = kube::runtime::reflector(
-        svc_writer,
-        watcher(
-            Api::<Service>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (slices, slice_writer) = kube::runtime::reflector::store::<EndpointSlice>();
-    let slice_stream = kube::runtime::reflector(
-        slice_writer,
-        watcher(
-            Api::<EndpointSlice>::all(client.clone()),
-            watcher::Config::default().labels(&mirrored_selector()),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (services, svc_stream) = reflect_all::<Service>(&client);
+    let (slices, slice_stream) = reflect(
+        Api::<EndpointSlice>::all(client.clone()),
+        watcher::Config::default().labels(&mirrored_selector()),
+    );
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), COMPONENT),
         client: client.clone(),

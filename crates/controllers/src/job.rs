@@ -29,8 +29,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -160,20 +159,8 @@ fn job_key(job: &Job) -> String {
 
 /// Runs the controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let pods = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (job_store, job_writer) = reflector::store::<Job>();
-    let jobs = reflector::reflector(
-        job_writer,
-        watcher(Api::<Job>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
+    let (job_store, jobs) = cu::reflect_all::<Job>(&client);
     let (orphans, orphan_rx) = unbounded_channel();
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "job-controller"),
