@@ -18,26 +18,41 @@ use serde_json::json;
 
 use crate::{ApiContext, Result as CtlResult};
 
-/// A reflector over what `api` and `config` select: the store it fills and
-/// the stream of objects it touches (applied or deleted), which restarts
-/// with back-off on watch errors. The stream must be polled (by a
-/// `Controller` or a `for_each`) for the store to fill.
-pub fn reflect<K>(
-    api: Api<K>,
-    config: kube::runtime::watcher::Config,
-) -> (
-    kube::runtime::reflector::Store<K>,
-    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
-)
-where
+/// What a reflector can cache: a kind known at compile time that can be
+/// decoded and shared between tasks.
+pub trait Cached:
+    Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Cached for K where
     K: Resource<DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
         + std::fmt::Debug
         + Send
         + Sync
-        + 'static,
+        + 'static
 {
+}
+
+/// A reflector over what `api` and `config` select: the store it fills and
+/// the stream of objects it touches (applied or deleted), which restarts
+/// with back-off on watch errors. The stream must be polled (by a
+/// `Controller` or a `for_each`) for the store to fill.
+pub fn reflect<K: Cached>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> (
+    kube::runtime::reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+) {
     use kube::runtime::WatchStreamExt;
     let (store, writer) = kube::runtime::reflector::store::<K>();
     let stream = kube::runtime::reflector(writer, kube::runtime::watcher(api, config))
@@ -47,21 +62,12 @@ where
 }
 
 /// [`reflect`] over every object of `K` in the cluster.
-pub fn reflect_all<K>(
+pub fn reflect_all<K: Cached>(
     client: &Client,
 ) -> (
     kube::runtime::reflector::Store<K>,
     impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
-)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
+) {
     reflect(
         Api::all(client.clone()),
         kube::runtime::watcher::Config::default(),

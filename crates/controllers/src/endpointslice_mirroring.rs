@@ -28,7 +28,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 use crate::controller_utils::{new_controller_ref, reflect, reflect_all};
-use crate::endpointslice::{MANAGED_BY, SERVICE_NAME};
+use crate::endpointslice::{MANAGED_BY, SERVICE_NAME, service_of};
 use crate::events::{EventType, Recorder};
 use crate::{ApiContext, Error, Result};
 
@@ -412,10 +412,7 @@ pub async fn run(client: Client) -> Result<()> {
         Some(ObjectRef::new(&svc.name_any()).within(&svc.namespace()?))
     })
     // A mirrored slice changed or deleted by someone else is put back.
-    .watches_stream(slice_stream, |slice| {
-        let svc = slice.labels().get(SERVICE_NAME)?.clone();
-        Some(ObjectRef::new(&svc).within(&slice.namespace()?))
-    })
+    .watches_stream(slice_stream, |slice| service_of(&slice))
     .run(reconcile, error_policy, ctx)
     .for_each(|_| futures::future::ready(()))
     .await;
