@@ -233,7 +233,7 @@ struct Ctx {
 /// A controller of Services woken by the pods they select, and the store of
 /// all pods it keeps: what both endpoint controllers are built on.
 pub(crate) fn service_controller(client: &Client) -> (Controller<Service>, Store<Pod>) {
-    let (pods, pod_stream) = cu::reflect_all::<Pod>(&client);
+    let (pods, pod_stream) = cu::reflect_all::<Pod>(client);
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),

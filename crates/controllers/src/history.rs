@@ -271,11 +271,11 @@ pub fn next_revision(sorted: &[ControllerRevision]) -> i64 {
 /// How many are in excess is the controller's rule: the StatefulSet counts
 /// only revisions no pod runs (`truncateHistory`), the DaemonSet all of its
 /// old ones (`cleanupHistory`).
-pub fn revisions_to_truncate<'a>(
-    revisions: &'a [ControllerRevision],
+pub fn revisions_to_truncate(
+    revisions: &[ControllerRevision],
     excess: usize,
     is_live: impl Fn(&ControllerRevision) -> bool,
-) -> Vec<&'a ControllerRevision> {
+) -> Vec<&ControllerRevision> {
     let mut sorted: Vec<ControllerRevision> = revisions.to_vec();
     sort_revisions(&mut sorted);
     let order = |r: &ControllerRevision| {
