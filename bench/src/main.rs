@@ -8,6 +8,7 @@ mod client;
 mod etcd;
 mod process;
 mod report;
+mod rollout;
 mod skiff;
 mod stats;
 
@@ -32,6 +33,9 @@ enum Command {
     /// Writes of one Deployment of 10 containers: update, JSON merge patch,
     /// strategic merge patch (kubectl apply) and server-side apply
     Apply(ApplyArgs),
+    /// The control plane at scale: a Deployment on `skiff sim` nodes scaled
+    /// from 1 to 1000 replicas, then rolled to a new template
+    Rollout(RolloutArgs),
 }
 
 /// Which skiff is measured: shared by every benchmark.
@@ -92,6 +96,18 @@ struct ApplyArgs {
     iterations: u64,
 }
 
+#[derive(Args)]
+struct RolloutArgs {
+    #[command(flatten)]
+    skiff: SkiffArgs,
+    /// Simulated nodes (`skiff sim --nodes`)
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=5_000))]
+    nodes: u64,
+    /// Replicas the Deployment is scaled to
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(2..=50_000))]
+    replicas: u64,
+}
+
 /// The table, then the JSON line last.
 fn print(table: &str, json: &str) {
     println!("{table}");
@@ -124,6 +140,17 @@ async fn apply(args: ApplyArgs) -> Result<()> {
     Ok(())
 }
 
+async fn rollout(args: RolloutArgs) -> Result<()> {
+    let opts = rollout::Options {
+        skiff_bin: args.skiff.resolve()?,
+        nodes: args.nodes as usize,
+        replicas: args.replicas as usize,
+    };
+    let figures = rollout::run(&opts).await?;
+    print(&rollout::render(&figures), &figures.json());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -140,6 +167,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Api(args) => api(args).await,
             Command::Apply(args) => apply(args).await,
+            Command::Rollout(args) => rollout(args).await,
         }
     });
     match result {

@@ -30,7 +30,19 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Admin client: trusts the cluster CA, presents the admin certificate.
     pub admin: Transport,
-    _dir: TempDir,
+    dir: TempDir,
+}
+
+impl Server {
+    /// The server's data dir (a temp dir removed with it).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The admin kubeconfig the server writes into its data dir.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig.yaml")
+    }
 }
 
 fn spawn(
@@ -203,7 +215,7 @@ pub async fn start(bin: &Path, extra: &[&str]) -> Result<Server> {
         process,
         addr,
         admin,
-        _dir: dir,
+        dir,
     })
 }
 

@@ -667,3 +667,211 @@ async fn services_get_endpointslices_and_endpoints_of_ready_pods() -> Result<()>
     .await?;
     Ok(())
 }
+
+/// The EndpointSlices mirrored for a selector-less Service named `name`.
+async fn mirrored_slices(
+    client: &Client,
+    name: &str,
+) -> Result<Vec<k8s_openapi::api::discovery::v1::EndpointSlice>> {
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
+    let lp = ListParams::default().labels(&format!(
+        "kubernetes.io/service-name={name},endpointslice.kubernetes.io/managed-by=endpointslicemirroring-controller.k8s.io"
+    ));
+    Ok(slices.list(&lp).await?.items)
+}
+
+/// Addresses of a slice with their `ready` condition, sorted.
+fn slice_addresses(slice: &k8s_openapi::api::discovery::v1::EndpointSlice) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = slice
+        .endpoints
+        .iter()
+        .map(|e| {
+            (
+                e.addresses.join(","),
+                e.conditions.as_ref().and_then(|c| c.ready) == Some(true),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn user_endpoints(addresses: &[&str], not_ready: &[&str], port: i32, skip: bool) -> String {
+    let list = |ips: &[&str]| {
+        ips.iter()
+            .map(|ip| format!("{{\"ip\": \"{ip}\"}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let skip_label = if skip {
+        ", \"endpointslice.kubernetes.io/skip-mirror\": \"true\""
+    } else {
+        ""
+    };
+    format!(
+        r#"{{"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {{"name": "ext", "labels": {{"team": "a"{skip_label}}}}},
+            "subsets": [{{"addresses": [{}], "notReadyAddresses": [{}],
+                          "ports": [{{"name": "http", "port": {port}, "protocol": "TCP"}}]}}]}}"#,
+        list(addresses),
+        list(not_ready)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selectorless_service_endpoints_are_mirrored_into_endpointslices() -> Result<()> {
+    use k8s_openapi::api::core::v1::{Endpoints, Service};
+    let server = Server::start()?;
+    let client = server.client().await?;
+    let svc_api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let ep_api: Api<Endpoints> = Api::namespaced(client.clone(), "default");
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": "ext"},
+        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+    }))?;
+    svc_api.create(&PostParams::default(), &service).await?;
+    let apply = |manifest: String| {
+        let args = ["apply", "-f", "-"];
+        skiff_tests::check(server.kubectl_with(KUBECTL, &args, Some(&manifest)), &args)
+    };
+    apply(user_endpoints(
+        &["10.1.0.1", "10.1.0.2"],
+        &["10.1.0.3"],
+        8080,
+        false,
+    ))?;
+
+    let timeout = Duration::from_secs(30);
+    let slice = wait_for("the mirrored slice", timeout, || async {
+        let s = mirrored_slices(&client, "ext").await?;
+        Ok((s.len() == 1).then(|| s.into_iter().next()).flatten())
+    })
+    .await?;
+    assert_eq!(slice.address_type, "IPv4");
+    assert_eq!(
+        slice_addresses(&slice),
+        [
+            ("10.1.0.1".to_string(), true),
+            ("10.1.0.2".to_string(), true),
+            ("10.1.0.3".to_string(), false)
+        ]
+    );
+    let port = slice.ports.as_ref().and_then(|p| p.first()).cloned();
+    assert_eq!(
+        port.map(|p| (p.name, p.port, p.protocol)),
+        Some((Some("http".into()), Some(8080), Some("TCP".into())))
+    );
+    assert_eq!(slice.labels().get("team").map(String::as_str), Some("a"));
+    // kubectl's last-applied configuration stays on the Endpoints.
+    assert!(
+        !slice
+            .annotations()
+            .contains_key("kubectl.kubernetes.io/last-applied-configuration"),
+        "{:?}",
+        slice.annotations()
+    );
+    let ep = ep_api.get("ext").await?;
+    let owner = slice
+        .owner_references()
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the mirrored slice has no owner"))?;
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), Some(owner.uid)),
+        ("Endpoints", "ext", ep.uid())
+    );
+    let slice_name = slice.name_any();
+    for v in skiff_tests::KUBECTL_VERSIONS {
+        let out = server.kubectl_ok(v, &["get", "endpointslice", &slice_name])?;
+        let row: Vec<&str> = out
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            row.get(..4),
+            Some(
+                &[
+                    slice_name.as_str(),
+                    "IPv4",
+                    "8080",
+                    "10.1.0.1,10.1.0.2,10.1.0.3"
+                ][..]
+            ),
+            "kubectl {v}: {out}"
+        );
+    }
+
+    // A change of addresses and port rewrites the same slice.
+    apply(user_endpoints(&["10.1.0.1", "10.1.0.9"], &[], 9090, false))?;
+    wait_for("the slice to follow the change", timeout, || async {
+        let s = mirrored_slices(&client, "ext").await?;
+        let done = s.len() == 1
+            && s[0].name_any() == slice_name
+            && slice_addresses(&s[0])
+                == [
+                    ("10.1.0.1".to_string(), true),
+                    ("10.1.0.9".to_string(), true),
+                ]
+            && s[0]
+                .ports
+                .as_ref()
+                .and_then(|p| p.first())
+                .and_then(|p| p.port)
+                == Some(9090);
+        Ok(done.then_some(()))
+    })
+    .await?;
+
+    let gone = |what: &'static str| {
+        let client = client.clone();
+        async move {
+            wait_for(what, timeout, || async {
+                Ok(mirrored_slices(&client, "ext")
+                    .await?
+                    .is_empty()
+                    .then_some(()))
+            })
+            .await
+        }
+    };
+    let back = |what: &'static str| {
+        let client = client.clone();
+        async move {
+            wait_for(what, timeout, || async {
+                Ok((mirrored_slices(&client, "ext").await?.len() == 1).then_some(()))
+            })
+            .await
+        }
+    };
+    // The skip-mirror label takes the slice away; without it, it comes back.
+    apply(user_endpoints(&["10.1.0.1"], &[], 9090, true))?;
+    gone("skip-mirror to remove the slice").await?;
+    apply(user_endpoints(&["10.1.0.1"], &[], 9090, false))?;
+    back("the slice without skip-mirror").await?;
+
+    // No Service, no mirror.
+    svc_api.delete("ext", &DeleteParams::default()).await?;
+    gone("the Service deletion to remove the slice").await?;
+    svc_api.create(&PostParams::default(), &service).await?;
+    back("the slice with the Service back").await?;
+
+    // The slices belong to the Endpoints: they go with them.
+    ep_api.delete("ext", &DeleteParams::default()).await?;
+    gone("the Endpoints deletion to remove the slice").await?;
+    apply(user_endpoints(&["10.1.0.1"], &[], 9090, false))?;
+    back("the slice with the Endpoints back").await?;
+
+    // A selector hands the Service to the endpoints controllers.
+    svc_api
+        .patch(
+            "ext",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"selector": {"app": "ext"}}})),
+        )
+        .await?;
+    gone("the selector to remove the mirrored slice").await?;
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! `pkg/controller/controller_utils.go` and `pkg/api/v1/pod`: label selectors,
 //! ControllerRefs, pod readiness and availability, the ranking of pods to
 //! delete, and the expectations that keep a controller from acting twice on
-//! a stale cache.
+//! a stale cache; and the reflector every controller caches objects with.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,6 +17,62 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::{ApiContext, Result as CtlResult};
+
+/// What a reflector can cache: a kind known at compile time that can be
+/// decoded and shared between tasks.
+pub trait Cached:
+    Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Cached for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// A reflector over what `api` and `config` select: the store it fills and
+/// the stream of objects it touches (applied or deleted), which restarts
+/// with back-off on watch errors. The stream must be polled (by a
+/// `Controller` or a `for_each`) for the store to fill.
+pub fn reflect<K: Cached>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> (
+    kube::runtime::reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+) {
+    use kube::runtime::WatchStreamExt;
+    let (store, writer) = kube::runtime::reflector::store::<K>();
+    let stream = kube::runtime::reflector(writer, kube::runtime::watcher(api, config))
+        .default_backoff()
+        .touched_objects();
+    (store, stream)
+}
+
+/// [`reflect`] over every object of `K` in the cluster.
+pub fn reflect_all<K: Cached>(
+    client: &Client,
+) -> (
+    kube::runtime::reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+) {
+    reflect(
+        Api::all(client.clone()),
+        kube::runtime::watcher::Config::default(),
+    )
+}
 
 /// Upstream `ExpectationsTimeout`: stale expectations are ignored after this.
 pub const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -82,6 +138,75 @@ pub fn safe_encode(s: &str) -> String {
     s.chars()
         .map(|c| ALPHANUMS[(c as usize) % ALPHANUMS.len()] as char)
         .collect()
+}
+
+/// FNV-1a, 32 bits, continuing from `h` (start with [`FNV32_OFFSET`]).
+pub fn fnv1a_32(data: &[u8], mut h: u32) -> u32 {
+    for b in data {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(FNV32_PRIME);
+    }
+    h
+}
+
+/// FNV-1 (multiply, then xor), 32 bits, continuing from `h`.
+pub fn fnv1_32(data: &[u8], mut h: u32) -> u32 {
+    for b in data {
+        h = h.wrapping_mul(FNV32_PRIME);
+        h ^= u32::from(*b);
+    }
+    h
+}
+
+/// The FNV 32-bit offset basis.
+pub const FNV32_OFFSET: u32 = 2_166_136_261;
+const FNV32_PRIME: u32 = 16_777_619;
+
+/// `controller.ComputeHash`: FNV-1a of the printed template, then of the
+/// collision count (little endian), printed in decimal and safe-encoded: the
+/// `pod-template-hash` of ReplicaSets and the `controller-revision-hash` of
+/// DaemonSet revisions. The printed form is the template's JSON (upstream
+/// prints the Go struct, which no other implementation can reproduce; the
+/// hash only needs to be stable).
+pub fn compute_hash(
+    template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+    collision_count: Option<i32>,
+) -> String {
+    let printed = serde_json::to_vec(template).unwrap_or_default();
+    let mut h = fnv1a_32(&printed, FNV32_OFFSET);
+    if let Some(c) = collision_count {
+        h = fnv1a_32(&(c as u32).to_le_bytes(), h);
+    }
+    safe_encode(&h.to_string())
+}
+
+/// `intstr.GetScaledValueFromIntOrPercent`: an int as is, `N%` of `total`
+/// rounded up or down; any other string is an error.
+pub fn scaled_value(
+    v: &k8s_openapi::apimachinery::pkg::util::intstr::IntOrString,
+    total: i32,
+    round_up: bool,
+) -> Result<i32, String> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match v {
+        IntOrString::Int(i) => Ok(*i),
+        IntOrString::String(s) => {
+            let Some(num) = s.strip_suffix('%') else {
+                return Err(
+                    "invalid value for IntOrString: invalid type: string is not a percentage"
+                        .into(),
+                );
+            };
+            let pct: i64 = num
+                .parse()
+                .map_err(|e| format!("invalid value for IntOrString: invalid value {s:?}: {e}"))?;
+            let product = pct * i64::from(total);
+            // Floor, or ceil, of pct * total / 100 for either sign.
+            let floor = product.div_euclid(100);
+            let scaled = floor + i64::from(round_up && product.rem_euclid(100) != 0);
+            i32::try_from(scaled).map_err(|e| format!("invalid value for IntOrString: {e}"))
+        }
+    }
 }
 
 /// What the ownership helpers need of a namespaced kind.
@@ -510,10 +635,60 @@ pub fn key(namespace: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::PodTemplateSpec;
     use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
         LabelSelectorRequirement, ObjectMeta, Time,
     };
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+    #[test]
+    fn fnv_variants_match_reference_vectors() {
+        // Published FNV-1 and FNV-1a 32-bit test vectors.
+        assert_eq!(fnv1_32(b"", FNV32_OFFSET), 0x811c_9dc5);
+        assert_eq!(fnv1_32(b"a", FNV32_OFFSET), 0x050c_5d7e);
+        assert_eq!(fnv1_32(b"foobar", FNV32_OFFSET), 0x31f0_b262);
+        assert_eq!(fnv1a_32(b"a", FNV32_OFFSET), 0xe40c_292c);
+        assert_eq!(fnv1a_32(b"foobar", FNV32_OFFSET), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn scaled_values_round_as_asked_and_reject_non_percentages() {
+        let pct = |s: &str| IntOrString::String(s.into());
+        assert_eq!(scaled_value(&pct("50%"), 3, true), Ok(2));
+        assert_eq!(scaled_value(&pct("50%"), 3, false), Ok(1));
+        assert_eq!(scaled_value(&pct("33%"), 3, true), Ok(1));
+        assert_eq!(scaled_value(&pct("34%"), 3, true), Ok(2));
+        assert_eq!(scaled_value(&pct("25%"), 10, false), Ok(2));
+        assert_eq!(scaled_value(&pct("0%"), 7, true), Ok(0));
+        assert_eq!(scaled_value(&IntOrString::Int(4), 2, false), Ok(4));
+        assert!(scaled_value(&pct("5"), 10, true).is_err());
+        assert!(scaled_value(&pct("x%"), 10, true).is_err());
+    }
+
+    #[test]
+    fn safe_encode_maps_digits_like_upstream() {
+        // rand.SafeEncodeString: '0' is 48, 48 % 27 = 21 → '4'; '6' is 54 → 'b'.
+        assert_eq!(safe_encode("0123456789"), "456789bcdf");
+    }
+
+    #[test]
+    fn hash_changes_with_template_and_collision_count() {
+        let t: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}
+        }))
+        .unwrap_or_default();
+        let h = compute_hash(&t, None);
+        assert_eq!(h, compute_hash(&t, None));
+        assert_ne!(h, compute_hash(&t, Some(1)));
+        let mut t2 = t.clone();
+        if let Some(s) = t2.spec.as_mut() {
+            s.containers[0].image = Some("nginx:2".into());
+        }
+        assert_ne!(h, compute_hash(&t2, None));
+        assert!(h.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
+    }
 
     fn pod(name: &str, node: Option<&str>, phase: &str, ready: bool, created: i64) -> Pod {
         Pod {

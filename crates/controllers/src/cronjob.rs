@@ -21,8 +21,7 @@ use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::jiff::tz::TimeZone;
 use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use skiff_core::cron::{self, Schedule};
 
@@ -48,23 +47,8 @@ struct Ctx {
 
 /// Runs the controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (job_store, job_writer) = reflector::store::<Job>();
-    let jobs = reflector::reflector(
-        job_writer,
-        watcher(Api::<Job>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (cj_store, cj_writer) = reflector::store::<CronJob>();
-    let cronjobs = reflector::reflector(
-        cj_writer,
-        watcher(
-            Api::<CronJob>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (job_store, jobs) = cu::reflect_all::<Job>(&client);
+    let (cj_store, cronjobs) = cu::reflect_all::<CronJob>(&client);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "cronjob-controller"),
         client,

@@ -9,10 +9,10 @@
 //!
 //! The decisions are pure functions in `eligibility` and `plan`, the
 //! ControllerRevision bookkeeping is in `revisions` (over the generic
-//! [`history`]); this module gathers the cache and talks to the API.
+//! [`crate::history`], shared with the StatefulSet controller); this module
+//! gathers the cache and talks to the API.
 
 mod eligibility;
-pub mod history;
 mod plan;
 mod revisions;
 
@@ -97,23 +97,8 @@ struct Ctx {
 
 /// Runs the DaemonSet controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let pods = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (rev_store, rev_writer) = reflector::store::<ControllerRevision>();
-    let revisions = reflector::reflector(
-        rev_writer,
-        watcher(
-            Api::<ControllerRevision>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
+    let (rev_store, revisions) = cu::reflect_all::<ControllerRevision>(&client);
     let (node_store, node_writer) = reflector::store::<Node>();
     let node_changes = node_trigger(
         reflector::reflector(
@@ -122,16 +107,7 @@ pub async fn run(client: Client) -> Result<()> {
         )
         .default_backoff(),
     );
-    let (ds_store, ds_writer) = reflector::store::<DaemonSet>();
-    let daemonsets = reflector::reflector(
-        ds_writer,
-        watcher(
-            Api::<DaemonSet>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (ds_store, daemonsets) = cu::reflect_all::<DaemonSet>(&client);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "daemonset-controller"),
         client,

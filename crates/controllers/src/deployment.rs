@@ -15,12 +15,11 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-use crate::controller_utils::{self as cu, safe_encode};
+use crate::controller_utils as cu;
 use crate::events::{EventType, Recorder};
 use crate::{ApiContext, Error, Result};
 
@@ -34,46 +33,6 @@ pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 
-/// FNV-32a.
-fn fnv32a(data: &[u8], mut h: u32) -> u32 {
-    for b in data {
-        h ^= u32::from(*b);
-        h = h.wrapping_mul(16_777_619);
-    }
-    h
-}
-
-/// `controller.ComputeHash`: FNV-32a of the printed template, then of the
-/// collision count (little endian), printed in decimal and safe-encoded. The
-/// printed form is the template's JSON (upstream prints the Go struct, which
-/// no other implementation can reproduce; the hash only needs to be stable).
-pub fn compute_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
-    let printed = serde_json::to_vec(template).unwrap_or_default();
-    let mut h = fnv32a(&printed, 2_166_136_261);
-    if let Some(c) = collision_count {
-        h = fnv32a(&(c as u32).to_le_bytes(), h);
-    }
-    safe_encode(&h.to_string())
-}
-
-/// `intstr.GetScaledValueFromIntOrPercent`.
-pub fn scaled_value(v: Option<&IntOrString>, total: i32, round_up: bool) -> i32 {
-    match v {
-        None => 0,
-        Some(IntOrString::Int(i)) => *i,
-        Some(IntOrString::String(s)) => {
-            let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
-            let num = pct * i64::from(total);
-            let v = if round_up {
-                (num + 99).div_euclid(100)
-            } else {
-                num.div_euclid(100)
-            };
-            v as i32
-        }
-    }
-}
-
 /// `ResolveFenceposts`: (maxSurge, maxUnavailable); surge rounds up,
 /// unavailable down, and both zero means one unavailable.
 pub fn resolve_fenceposts(
@@ -81,8 +40,12 @@ pub fn resolve_fenceposts(
     max_unavailable: Option<&IntOrString>,
     replicas: i32,
 ) -> (i32, i32) {
-    let surge = scaled_value(max_surge, replicas, true);
-    let unavailable = scaled_value(max_unavailable, replicas, false);
+    // Validation admits only ints and percentages; anything else counts as 0.
+    let scaled = |v: Option<&IntOrString>, round_up| {
+        v.map_or(0, |v| cu::scaled_value(v, replicas, round_up).unwrap_or(0))
+    };
+    let surge = scaled(max_surge, true);
+    let unavailable = scaled(max_unavailable, false);
     if surge == 0 && unavailable == 0 {
         return (0, 1);
     }
@@ -215,33 +178,9 @@ struct Ctx {
 
 /// Runs the deployment controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (rs_store, rs_writer) = reflector::store::<ReplicaSet>();
-    let rss = reflector::reflector(
-        rs_writer,
-        watcher(
-            Api::<ReplicaSet>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let pods = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (d_store, d_writer) = reflector::store::<Deployment>();
-    let ds = reflector::reflector(
-        d_writer,
-        watcher(
-            Api::<Deployment>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (rs_store, rss) = cu::reflect_all::<ReplicaSet>(&client);
+    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
+    let (d_store, ds) = cu::reflect_all::<Deployment>(&client);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "deployment-controller"),
         client,
@@ -719,7 +658,7 @@ async fn create_new_rs(
         return Ok(None);
     };
     let collision = d.status.as_ref().and_then(|s| s.collision_count);
-    let hash = compute_hash(&spec.template, collision);
+    let hash = cu::compute_hash(&spec.template, collision);
     let mut template = spec.template.clone();
     let meta = template.metadata.get_or_insert_with(Default::default);
     meta.labels
@@ -1116,30 +1055,6 @@ async fn sync_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn safe_encode_maps_digits_like_upstream() {
-        // rand.SafeEncodeString: '0' is 48, 48 % 27 = 21 → '4'; '6' is 54 → 'b'.
-        assert_eq!(safe_encode("0123456789"), "456789bcdf");
-    }
-
-    #[test]
-    fn hash_changes_with_template_and_collision_count() {
-        let t: PodTemplateSpec = serde_json::from_value(json!({
-            "metadata": {"labels": {"app": "web"}},
-            "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}
-        }))
-        .unwrap_or_default();
-        let h = compute_hash(&t, None);
-        assert_eq!(h, compute_hash(&t, None));
-        assert_ne!(h, compute_hash(&t, Some(1)));
-        let mut t2 = t.clone();
-        if let Some(s) = t2.spec.as_mut() {
-            s.containers[0].image = Some("nginx:2".into());
-        }
-        assert_ne!(h, compute_hash(&t2, None));
-        assert!(h.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
-    }
 
     #[test]
     fn fenceposts_round_surge_up_and_unavailable_down() {

@@ -25,9 +25,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
 
 use crate::controller_utils as cu;
 use crate::events::{EventType, Recorder};
@@ -56,36 +55,12 @@ struct Ctx {
 
 /// Runs the controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    fn watch<K>(
-        client: &Client,
-    ) -> (
-        Store<K>,
-        impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-    )
-    where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + serde::de::DeserializeOwned
-            + std::fmt::Debug
-            + Send
-            + Sync
-            + 'static,
-    {
-        let (store, writer) = reflector::store::<K>();
-        let stream = reflector::reflector(
-            writer,
-            watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
-        )
-        .default_backoff()
-        .touched_objects();
-        (store, stream)
-    }
-    let (pdb_store, pdbs) = watch::<PodDisruptionBudget>(&client);
-    let (pod_store, pods) = watch::<Pod>(&client);
-    let (rs_store, rss) = watch::<ReplicaSet>(&client);
-    let (deploy_store, deploys) = watch::<Deployment>(&client);
-    let (sts_store, stss) = watch::<StatefulSet>(&client);
-    let (rc_store, rcs) = watch::<ReplicationController>(&client);
+    let (pdb_store, pdbs) = cu::reflect_all::<PodDisruptionBudget>(&client);
+    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
+    let (rs_store, rss) = cu::reflect_all::<ReplicaSet>(&client);
+    let (deploy_store, deploys) = cu::reflect_all::<Deployment>(&client);
+    let (sts_store, stss) = cu::reflect_all::<StatefulSet>(&client);
+    let (rc_store, rcs) = cu::reflect_all::<ReplicationController>(&client);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "controllermanager"),
         client,
@@ -346,29 +321,6 @@ pub fn needs_scale(spec: &PodDisruptionBudgetSpec) -> bool {
     spec.max_unavailable.is_some() || matches!(spec.min_available, Some(IntOrString::String(_)))
 }
 
-/// `intstr.GetScaledValueFromIntOrPercent` with rounding up: an int as is,
-/// `N%` of `total` rounded up; anything else is an error.
-pub fn scaled_value(v: &IntOrString, total: i32) -> Result<i32, String> {
-    match v {
-        IntOrString::Int(i) => Ok(*i),
-        IntOrString::String(s) => {
-            let Some(num) = s.strip_suffix('%') else {
-                return Err(
-                    "invalid value for IntOrString: invalid type: string is not a percentage"
-                        .into(),
-                );
-            };
-            let pct: i64 = num
-                .parse()
-                .map_err(|e| format!("invalid value for IntOrString: invalid value {s:?}: {e}"))?;
-            let product = pct * i64::from(total);
-            // ceil(pct * total / 100) for either sign.
-            let scaled = product.div_euclid(100) + i64::from(product.rem_euclid(100) != 0);
-            i32::try_from(scaled).map_err(|e| format!("invalid value for IntOrString: {e}"))
-        }
-    }
-}
-
 /// `getExpectedPodCount`: `(expectedPods, desiredHealthy)` from the spec,
 /// the number of matching pods and the controllers' total scale (given
 /// when [`needs_scale`]).
@@ -379,14 +331,14 @@ pub fn expected_and_desired(
 ) -> Result<(i32, i32), String> {
     if let Some(max_unavailable) = &spec.max_unavailable {
         let expected = scale.unwrap_or(0);
-        let max = scaled_value(max_unavailable, expected)?;
+        let max = cu::scaled_value(max_unavailable, expected, true)?;
         return Ok((expected, (expected - max).max(0)));
     }
     match &spec.min_available {
         Some(IntOrString::Int(n)) => Ok((pod_count, *n)),
         Some(v @ IntOrString::String(_)) => {
             let expected = scale.unwrap_or(0);
-            Ok((expected, scaled_value(v, expected)?))
+            Ok((expected, cu::scaled_value(v, expected, true)?))
         }
         None => Ok((0, 0)),
     }
@@ -760,20 +712,6 @@ mod tests {
             max_unavailable: max,
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn percentages_round_up_as_upstream() {
-        let pct = |s: &str| IntOrString::String(s.into());
-        assert_eq!(scaled_value(&pct("50%"), 3), Ok(2));
-        assert_eq!(scaled_value(&pct("33%"), 3), Ok(1));
-        assert_eq!(scaled_value(&pct("34%"), 3), Ok(2));
-        assert_eq!(scaled_value(&pct("100%"), 7), Ok(7));
-        assert_eq!(scaled_value(&pct("0%"), 7), Ok(0));
-        assert_eq!(scaled_value(&pct("10%"), 0), Ok(0));
-        assert_eq!(scaled_value(&IntOrString::Int(4), 2), Ok(4));
-        assert!(scaled_value(&pct("5"), 10).is_err());
-        assert!(scaled_value(&pct("x%"), 10).is_err());
     }
 
     #[test]

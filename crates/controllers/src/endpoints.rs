@@ -22,7 +22,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
-use crate::controller_utils::is_pod_ready;
+use crate::controller_utils::{self as cu, is_pod_ready};
 use crate::{ApiContext, Error, Result};
 
 /// Upstream caps an Endpoints object at 1000 addresses and marks it.
@@ -233,13 +233,7 @@ struct Ctx {
 /// A controller of Services woken by the pods they select, and the store of
 /// all pods it keeps: what both endpoint controllers are built on.
 pub(crate) fn service_controller(client: &Client) -> (Controller<Service>, Store<Pod>) {
-    let (pods, writer) = kube::runtime::reflector::store::<Pod>();
-    let pod_stream = kube::runtime::reflector(
-        writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pods, pod_stream) = cu::reflect_all::<Pod>(client);
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -259,8 +253,6 @@ pub async fn run(client: Client) -> Result<()> {
         .await;
     Ok(())
 }
-
-use kube::runtime::WatchStreamExt;
 
 fn error_policy(svc: Arc<Service>, e: &Error, _: Arc<Ctx>) -> Action {
     tracing::warn!(service = %svc.name_any(), error = %crate::error_chain(e), "endpoints sync failed");

@@ -43,15 +43,22 @@ pub async fn run(client: Client) -> Result<()> {
         .watches(
             slices,
             watcher::Config::default().labels(&format!("{MANAGED_BY}={CONTROLLER_NAME}")),
-            |slice| {
-                let svc = slice.labels().get(SERVICE_NAME)?.clone();
-                Some(ObjectRef::new(&svc).within(&slice.namespace()?))
-            },
+            |slice| service_of(&slice),
         )
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
     Ok(())
+}
+
+/// The object named after the Service a slice belongs to (its
+/// `kubernetes.io/service-name` label): the Service, or its Endpoints.
+pub(crate) fn service_of<K>(slice: &EndpointSlice) -> Option<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let svc = slice.labels().get(SERVICE_NAME)?;
+    Some(ObjectRef::new(svc).within(&slice.namespace()?))
 }
 
 fn error_policy(svc: Arc<Service>, e: &Error, _: Arc<Ctx>) -> Action {

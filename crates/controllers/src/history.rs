@@ -3,14 +3,18 @@
 //! controllers keep to roll forward and back.
 //!
 //! Owns: hashing revision data (`controller.kubernetes.io/hash`), naming,
-//! building, sorting and comparing revisions, choosing which to truncate,
-//! and the API calls that create, renumber, adopt, release and delete them.
-//! Does not own: what goes into a revision (each controller builds its data,
-//! usually with [`template_patch`]) or when to roll.
+//! building, sorting and comparing revisions, the template data both
+//! controllers store, choosing which to truncate, and the API calls that
+//! create, renumber, relabel, claim (adopt, release) and delete them.
+//! Does not own: which label carries a controller's hash (StatefulSets use
+//! [`CONTROLLER_REVISION_HASH_LABEL`], DaemonSets `controller-revision-hash`
+//! with `controller::ComputeHash`, see [`cu::compute_hash`]), or when to roll.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::ControllerRevision;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -33,17 +37,6 @@ pub fn revision_name(prefix: &str, hash: &str) -> String {
     }
     format!("{}-{hash}", &prefix[..cut])
 }
-
-/// FNV-1 (not 1a: upstream hashes revisions with `fnv.New32`).
-fn fnv1_32(data: &[u8], mut h: u32) -> u32 {
-    for b in data {
-        h = h.wrapping_mul(16_777_619);
-        h ^= u32::from(*b);
-    }
-    h
-}
-
-const FNV32_OFFSET: u32 = 2_166_136_261;
 
 /// Renders JSON as Go's `encoding/json` does for the decoded map upstream
 /// hashes: object keys sorted, `<`, `>`, `&`, U+2028 and U+2029 escaped.
@@ -118,11 +111,46 @@ fn write_go_string(s: &str, out: &mut Vec<u8>) {
 /// the decimal collision count when there is one, printed in decimal and
 /// safe-encoded.
 pub fn hash_revision(data: &Value, collision_count: Option<i32>) -> String {
-    let mut h = fnv1_32(&go_json(data), FNV32_OFFSET);
+    // FNV-1, not 1a: upstream hashes revisions with `fnv.New32`.
+    let mut h = cu::fnv1_32(&go_json(data), cu::FNV32_OFFSET);
     if let Some(c) = collision_count {
-        h = fnv1_32(c.to_string().as_bytes(), h);
+        h = cu::fnv1_32(c.to_string().as_bytes(), h);
     }
     cu::safe_encode(&h.to_string())
+}
+
+/// JSON with every object's keys sorted, as Go prints the map it stores as
+/// revision data: what is written equals, byte for byte, what kubectl
+/// computes from the owner.
+pub fn sorted_json(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted_json(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted_json).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Upstream `getPatch` of the StatefulSet and DaemonSet controllers: the
+/// revision data, a strategic merge patch that puts `template` back in
+/// place ([`template_patch`]), keys sorted, the template's
+/// `metadata.creationTimestamp` printed (null) as Go prints it.
+pub fn template_data(template: &PodTemplateSpec) -> Value {
+    let mut t = serde_json::to_value(template).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut t {
+        let meta = m.entry("metadata").or_insert_with(|| json!({}));
+        if let Value::Object(meta) = meta {
+            meta.entry("creationTimestamp").or_insert(Value::Null);
+        }
+    }
+    sorted_json(&template_patch(&t))
 }
 
 /// The data both workload controllers store: a strategic merge patch that
@@ -164,9 +192,28 @@ pub fn new_revision(
     let hash = hash_revision(&data, collision_count);
     let mut labels = template_labels.clone();
     labels.insert(CONTROLLER_REVISION_HASH_LABEL.into(), hash.clone());
+    build(
+        owner,
+        namespace,
+        revision_name(&owner.name, &hash),
+        labels,
+        data,
+        revision,
+    )
+}
+
+/// A revision of `owner` (its ControllerRef) named `name`.
+pub fn build(
+    owner: &OwnerReference,
+    namespace: &str,
+    name: String,
+    labels: BTreeMap<String, String>,
+    data: Value,
+    revision: i64,
+) -> ControllerRevision {
     ControllerRevision {
         metadata: ObjectMeta {
-            name: Some(revision_name(&owner.name, &hash)),
+            name: Some(name),
             namespace: Some(namespace.into()),
             labels: Some(labels),
             owner_references: Some(vec![owner.clone()]),
@@ -195,10 +242,12 @@ pub fn sort_revisions(revisions: &mut [ControllerRevision]) {
 /// Upstream `EqualRevision`: same data. (Upstream first compares the hash
 /// labels as decimal numbers, which safe-encoded hashes never are.)
 pub fn equal_revision(a: &ControllerRevision, b: &ControllerRevision) -> bool {
-    fn data(r: &ControllerRevision) -> Option<&Value> {
-        r.data.as_ref().map(|d| &d.0)
-    }
-    data(a) == data(b)
+    a.data.as_ref().map(|d| &d.0) == b.data.as_ref().map(|d| &d.0)
+}
+
+/// Whether a revision holds `data` (what [`equal_revision`] compares).
+pub fn has_data(revision: &ControllerRevision, data: &Value) -> bool {
+    revision.data.as_ref().is_some_and(|d| &d.0 == data)
 }
 
 /// Upstream `FindEqualRevisions`: the revisions equal to `needle`, in order.
@@ -217,25 +266,28 @@ pub fn next_revision(sorted: &[ControllerRevision]) -> i64 {
     sorted.last().map_or(1, |r| r.revision + 1)
 }
 
-/// Which revisions of `sorted` to delete to keep at most `limit` that are
-/// not live (`truncateHistory`): the oldest non-live ones. A negative limit
-/// keeps everything.
-pub fn revisions_to_truncate<'a>(
-    sorted: &'a [ControllerRevision],
-    live: &HashSet<&str>,
-    limit: i32,
-) -> Vec<&'a ControllerRevision> {
-    let history: Vec<&ControllerRevision> = sorted
-        .iter()
-        .filter(|r| !live.contains(r.metadata.name.as_deref().unwrap_or_default()))
-        .collect();
-    let Ok(limit) = usize::try_from(limit) else {
-        return Vec::new();
+/// Which revisions to delete when `excess` must go: the oldest ones (in
+/// [`sort_revisions`] order) that `is_live` does not keep, at most `excess`.
+/// How many are in excess is the controller's rule: the StatefulSet counts
+/// only revisions no pod runs (`truncateHistory`), the DaemonSet all of its
+/// old ones (`cleanupHistory`).
+pub fn revisions_to_truncate(
+    revisions: &[ControllerRevision],
+    excess: usize,
+    is_live: impl Fn(&ControllerRevision) -> bool,
+) -> Vec<&ControllerRevision> {
+    let mut sorted: Vec<ControllerRevision> = revisions.to_vec();
+    sort_revisions(&mut sorted);
+    let order = |r: &ControllerRevision| {
+        sorted
+            .iter()
+            .position(|s| s.metadata.name == r.metadata.name)
     };
-    if history.len() <= limit {
-        return Vec::new();
-    }
-    history[..history.len() - limit].to_vec()
+    let mut candidates: Vec<&ControllerRevision> =
+        revisions.iter().filter(|r| !is_live(r)).collect();
+    candidates.sort_by_key(|r| order(r));
+    candidates.truncate(excess);
+    candidates
 }
 
 /// Upstream `ListControllerRevisions` over a cache: the revisions in
@@ -258,6 +310,15 @@ pub fn owned_or_orphaned<'a>(
         .collect()
 }
 
+/// How [`History::create_or_get`] ended.
+#[derive(Debug)]
+pub enum Created {
+    /// Written now.
+    New(ControllerRevision),
+    /// A revision of that name exists already (read fresh).
+    Exists(ControllerRevision),
+}
+
 /// API calls on ControllerRevisions.
 #[derive(Clone)]
 pub struct History {
@@ -272,6 +333,26 @@ impl History {
 
     fn api(&self, ns: &str) -> Api<ControllerRevision> {
         Api::namespaced(self.client.clone(), ns)
+    }
+
+    /// Creates `revision`; on a name clash reads and returns the revision
+    /// that holds the name, for the caller to tell a stale cache (same data)
+    /// from a hash collision.
+    pub async fn create_or_get(&self, revision: &ControllerRevision) -> Result<Created> {
+        let ns = revision.namespace().unwrap_or_default();
+        let name = revision.name_any();
+        match self.api(&ns).create(&PostParams::default(), revision).await {
+            Ok(created) => Ok(Created::New(created)),
+            Err(e) if crate::is_already_exists(&e) => {
+                let existing = self
+                    .api(&ns)
+                    .get(&name)
+                    .await
+                    .ctx(|| format!("get controller revision {ns}/{name}"))?;
+                Ok(Created::Exists(existing))
+            }
+            Err(e) => Err(e).ctx(|| format!("create controller revision {ns}/{name}")),
+        }
     }
 
     /// Upstream `CreateControllerRevision`: creates `revision` under the name
@@ -295,23 +376,11 @@ impl History {
         for _ in 0..100 {
             let hash = hash_revision(&data, Some(*collision_count));
             let name = revision_name(parent_name, &hash);
-            clone.metadata.name = Some(name.clone());
-            match self.api(&ns).create(&PostParams::default(), &clone).await {
-                Ok(created) => return Ok(created),
-                Err(e) if crate::is_already_exists(&e) => {
-                    let existing = self
-                        .api(&ns)
-                        .get(&name)
-                        .await
-                        .ctx(|| format!("get controller revision {ns}/{name}"))?;
-                    if existing.data.as_ref().map(|d| &d.0) == Some(&data) {
-                        return Ok(existing);
-                    }
-                    *collision_count = collision_count.saturating_add(1);
-                }
-                Err(e) => {
-                    return Err(e).ctx(|| format!("create controller revision {ns}/{name}"));
-                }
+            clone.metadata.name = Some(name);
+            match self.create_or_get(&clone).await? {
+                Created::New(created) => return Ok(created),
+                Created::Exists(existing) if has_data(&existing, &data) => return Ok(existing),
+                Created::Exists(_) => *collision_count = collision_count.saturating_add(1),
             }
         }
         Err(crate::Error::Invalid(format!(
@@ -339,6 +408,79 @@ impl History {
             )
             .await
             .ctx(|| format!("update the revision number of controller revision {ns}/{name}"))
+    }
+
+    /// Sets a label on a revision.
+    pub async fn set_label(
+        &self,
+        revision: &ControllerRevision,
+        key: &str,
+        value: &str,
+    ) -> Result<ControllerRevision> {
+        let ns = revision.namespace().unwrap_or_default();
+        let name = revision.name_any();
+        self.api(&ns)
+            .patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"metadata": {"labels": {key: value}}})),
+            )
+            .await
+            .ctx(|| format!("label controller revision {ns}/{name}"))
+    }
+
+    /// Upstream `ClaimControllerRevisions`: the revisions of `namespace` the
+    /// owner (`controller_ref`, with its `selector`) controls among `cached`,
+    /// adopting matching orphans and releasing owned ones that stopped
+    /// matching. `can_adopt` is asked once, before the first adoption
+    /// (upstream re-reads the owner to be sure it is not being deleted).
+    pub async fn claim(
+        &self,
+        controller_ref: &OwnerReference,
+        namespace: &str,
+        selector: &LabelSelector,
+        cached: impl IntoIterator<Item = Arc<ControllerRevision>>,
+        can_adopt: impl AsyncFnOnce() -> Result<bool>,
+    ) -> Result<Vec<ControllerRevision>> {
+        let mut can_adopt = Some(can_adopt);
+        let mut adopt_ok = None;
+        let mut out = Vec::new();
+        for rev in cached {
+            if rev.namespace().as_deref() != Some(namespace) {
+                continue;
+            }
+            let matches =
+                !cu::selector_is_empty(selector) && cu::selector_matches(selector, rev.labels());
+            match cu::controller_ref(rev.metadata.owner_references.as_ref()) {
+                Some(r) if r.uid == controller_ref.uid => {
+                    if matches {
+                        out.push((*rev).clone());
+                    } else {
+                        self.release(&controller_ref.uid, &rev).await?;
+                    }
+                }
+                Some(_) => {}
+                None if matches => {
+                    if adopt_ok.is_none() {
+                        adopt_ok = Some(match can_adopt.take() {
+                            Some(f) => f().await?,
+                            None => false,
+                        });
+                    }
+                    if adopt_ok == Some(true) && self.adopt(controller_ref.clone(), &rev).await? {
+                        let mut adopted = (*rev).clone();
+                        adopted
+                            .metadata
+                            .owner_references
+                            .get_or_insert_with(Vec::new)
+                            .push(controller_ref.clone());
+                        out.push(adopted);
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes a revision; one already gone is fine.
@@ -397,14 +539,6 @@ mod tests {
     }
 
     #[test]
-    fn fnv1_matches_reference_vectors() {
-        // Published FNV-1 32-bit test vectors.
-        assert_eq!(fnv1_32(b"", FNV32_OFFSET), 0x811c_9dc5);
-        assert_eq!(fnv1_32(b"a", FNV32_OFFSET), 0x050c_5d7e);
-        assert_eq!(fnv1_32(b"foobar", FNV32_OFFSET), 0x31f0_b262);
-    }
-
-    #[test]
     fn go_json_sorts_keys_and_escapes_like_encoding_json() {
         let v = json!({"b": 1, "a": {"z": "<&>", "y": [true, null, 2.5]}, "$patch": "replace"});
         assert_eq!(
@@ -434,7 +568,7 @@ mod tests {
         // The hash of data hashed by hand: FNV-1 of the bytes, then of "0".
         let bytes =
             br#"{"spec":{"template":{"$patch":"replace","metadata":{"labels":{"app":"web"}}}}}"#;
-        let by_hand = fnv1_32(b"0", fnv1_32(bytes, FNV32_OFFSET));
+        let by_hand = cu::fnv1_32(b"0", cu::fnv1_32(bytes, cu::FNV32_OFFSET));
         assert_eq!(h, cu::safe_encode(&by_hand.to_string()));
     }
 
@@ -474,15 +608,38 @@ mod tests {
             .map(|r| r.name_any())
             .collect();
         assert_eq!(eq, ["a", "d"]);
-        // Live revisions never go; the oldest of the rest do.
-        let live: HashSet<&str> = ["a", "d"].into();
-        let gone: Vec<_> = revisions_to_truncate(&revs, &live, 1)
-            .iter()
-            .map(|r| r.name_any())
-            .collect();
-        assert_eq!(gone, ["b"]);
-        assert!(revisions_to_truncate(&revs, &live, 2).is_empty());
-        assert!(revisions_to_truncate(&revs, &HashSet::new(), -1).is_empty());
+        // Live revisions never go; the oldest of the rest do, however the
+        // input is ordered.
+        let live = |r: &ControllerRevision| ["a", "d"].contains(&r.name_any().as_str());
+        let names = |v: Vec<&ControllerRevision>| -> Vec<String> {
+            v.iter().map(|r| r.name_any()).collect()
+        };
+        assert_eq!(names(revisions_to_truncate(&revs, 1, live)), ["b"]);
+        assert_eq!(names(revisions_to_truncate(&revs, 5, live)), ["b", "c"]);
+        assert!(revisions_to_truncate(&revs, 0, |_| false).is_empty());
+        revs.reverse();
+        assert_eq!(
+            names(revisions_to_truncate(&revs, 3, |_| false)),
+            ["a", "b", "c"]
+        );
+    }
+
+    #[test]
+    fn template_data_is_a_replacing_patch_with_sorted_keys() {
+        let t: PodTemplateSpec = serde_json::from_value(json!({
+            "metadata": {"labels": {"app": "agent"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+        }))
+        .unwrap_or_default();
+        let data = template_data(&t);
+        assert_eq!(
+            serde_json::to_string(&data).unwrap_or_default(),
+            r#"{"spec":{"template":{"$patch":"replace","metadata":{"creationTimestamp":null,"labels":{"app":"agent"}},"spec":{"containers":[{"image":"busybox","name":"c"}]}}}}"#
+        );
+        let mut r = rev("x", 1, data.clone());
+        assert!(has_data(&r, &data));
+        r.data = None;
+        assert!(!has_data(&r, &data));
     }
 
     #[test]

@@ -29,8 +29,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -64,9 +63,54 @@ struct Ctx {
     jobs: Store<Job>,
     expectations: Expectations,
     finalizers: FinalizerExpectations,
+    written: WrittenStatus,
     backoff: BackoffStore,
     recorder: Recorder,
     orphans: UnboundedSender<(String, String)>,
+}
+
+/// The resourceVersion of the last status this controller wrote, by Job key.
+///
+/// The Job cache can lag behind our own writes while the pod cache has
+/// already caught up: a sync that sees a pod's tracking finalizer gone (so
+/// no longer counts it from the pod) but a status from before the write that
+/// counted it would undercount the succeeded pods and create a pod too many.
+/// A sync waits until the cache shows at least what we wrote.
+#[derive(Default)]
+struct WrittenStatus(Mutex<HashMap<String, u64>>);
+
+impl WrittenStatus {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record(&self, key: &str, written: &Job) {
+        if let Some(rv) = written.resource_version().and_then(|v| v.parse().ok()) {
+            self.lock().insert(key.to_string(), rv);
+        }
+    }
+
+    fn cache_is_stale(&self, key: &str, cached: &Job) -> bool {
+        is_older(
+            cached.resource_version().as_deref(),
+            self.lock().get(key).copied(),
+        )
+    }
+
+    fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+}
+
+/// Whether a cached object predates a write we made (`written`). Resource
+/// versions are opaque to clients in general; this API server's are the
+/// store revision (etcd's), which orders writes. A version that is not a
+/// number is never called stale.
+pub fn is_older(cached: Option<&str>, written: Option<u64>) -> bool {
+    match (cached.and_then(|v| v.parse::<u64>().ok()), written) {
+        (Some(c), Some(w)) => c < w,
+        _ => false,
+    }
 }
 
 /// Pods whose finalizer removal was sent but not yet observed, by Job key
@@ -115,20 +159,8 @@ fn job_key(job: &Job) -> String {
 
 /// Runs the controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let pods = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (job_store, job_writer) = reflector::store::<Job>();
-    let jobs = reflector::reflector(
-        job_writer,
-        watcher(Api::<Job>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
+    let (job_store, jobs) = cu::reflect_all::<Job>(&client);
     let (orphans, orphan_rx) = unbounded_channel();
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "job-controller"),
@@ -137,6 +169,7 @@ pub async fn run(client: Client) -> Result<()> {
         jobs: job_store.clone(),
         expectations: Expectations::default(),
         finalizers: FinalizerExpectations::default(),
+        written: WrittenStatus::default(),
         backoff: BackoffStore::default(),
         orphans,
     });
@@ -529,7 +562,13 @@ async fn reconcile(shared: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action> {
     if is_finished(&shared) {
         ctx.backoff.remove(&key);
         ctx.finalizers.forget(&key);
+        ctx.written.forget(&key);
         return Ok(Action::await_change());
+    }
+    if ctx.written.cache_is_stale(&key, &shared) {
+        // The watch event of our own write re-syncs; the requeue is a
+        // fallback should that event be missed.
+        return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let spec = shared.spec.as_ref();
     if spec
@@ -1256,10 +1295,12 @@ async fn write_status(ctx: &Ctx, job: &Job) -> Result<Job> {
             s.conditions = None;
         }
     }
-    Api::<Job>::namespaced(ctx.client.clone(), &ns)
+    let written = Api::<Job>::namespaced(ctx.client.clone(), &ns)
         .replace_status(&job.name_any(), &PostParams::default(), &body)
         .await
-        .ctx(|| format!("update the status of job {ns}/{}", job.name_any()))
+        .ctx(|| format!("update the status of job {ns}/{}", job.name_any()))?;
+    ctx.written.record(&job_key(&written), &written);
+    Ok(written)
 }
 
 /// `trackJobStatusAndRemoveFinalizers` with `flushUncountedAndRemoveFinalizers`

@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod endpointslice_mirroring;
 pub mod events;
 pub mod garbage_collector;
 pub mod history;
@@ -151,6 +152,10 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "endpoints",
             start: |c| Box::pin(endpoints::run(c)),
+        },
+        Spec {
+            name: "endpointslice-mirroring",
+            start: |c| Box::pin(endpointslice_mirroring::run(c)),
         },
         Spec {
             name: "disruption",

@@ -37,8 +37,8 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, ObjectReference, Pod, PodC
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
@@ -582,33 +582,18 @@ struct State {
 
 /// Runs the controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (nodes, node_writer) = reflector::store::<Node>();
-    let node_watch = reflector::reflector(
-        node_writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .for_each(|_| futures::future::ready(()));
-    let (leases, lease_writer) = reflector::store::<Lease>();
-    let lease_watch = reflector::reflector(
-        lease_writer,
-        watcher(
-            Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .for_each(|_| futures::future::ready(()));
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_watch = reflector::reflector(
-        pod_writer,
-        watcher(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default().fields("spec.nodeName!="),
-        ),
-    )
-    .default_backoff()
-    .for_each(|_| futures::future::ready(()));
+    let (nodes, node_watch) = cu::reflect_all::<Node>(&client);
+    let node_watch = node_watch.for_each(|_| futures::future::ready(()));
+    let (leases, lease_watch) = cu::reflect(
+        Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
+        watcher::Config::default(),
+    );
+    let lease_watch = lease_watch.for_each(|_| futures::future::ready(()));
+    let (pods, pod_watch) = cu::reflect(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default().fields("spec.nodeName!="),
+    );
+    let pod_watch = pod_watch.for_each(|_| futures::future::ready(()));
     let state = State {
         recorder: Recorder::new(client.clone(), "node-controller"),
         client,

@@ -18,8 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -132,20 +131,8 @@ pub async fn run(client: Client, kind: Kind) -> Result<()> {
 }
 
 async fn run_for<K: Workload>(client: Client, component: &'static str) -> Result<()> {
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let pods = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (own_store, own_writer) = reflector::store::<K>();
-    let owners = reflector::reflector(
-        own_writer,
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
+    let (own_store, owners) = cu::reflect_all::<K>(&client);
     let ctx = Arc::new(Ctx::<K> {
         recorder: Recorder::new(client.clone(), component),
         client,

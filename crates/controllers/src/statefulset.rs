@@ -25,8 +25,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
@@ -48,43 +47,10 @@ struct Ctx {
 
 /// Runs the StatefulSet controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (pod_store, pod_writer) = reflector::store::<Pod>();
-    let pods = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (claim_store, claim_writer) = reflector::store::<PersistentVolumeClaim>();
-    let claims = reflector::reflector(
-        claim_writer,
-        watcher(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (rev_store, rev_writer) = reflector::store::<ControllerRevision>();
-    let revisions = reflector::reflector(
-        rev_writer,
-        watcher(
-            Api::<ControllerRevision>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (set_store, set_writer) = reflector::store::<StatefulSet>();
-    let sets = reflector::reflector(
-        set_writer,
-        watcher(
-            Api::<StatefulSet>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
+    let (claim_store, claims) = cu::reflect_all::<PersistentVolumeClaim>(&client);
+    let (rev_store, revisions) = cu::reflect_all::<ControllerRevision>(&client);
+    let (set_store, sets) = cu::reflect_all::<StatefulSet>(&client);
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "statefulset-controller"),
         history: History::new(client.clone()),
@@ -188,23 +154,6 @@ fn template_at(set: &StatefulSet, revision: &ControllerRevision) -> Result<PodTe
     }
 }
 
-/// The template of the set as revision data renders it: Go always prints
-/// the template's `metadata.creationTimestamp`, as null.
-fn template_json(set: &StatefulSet) -> Value {
-    let mut t = set
-        .spec
-        .as_ref()
-        .map(|s| serde_json::to_value(&s.template).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut t {
-        let meta = m.entry("metadata").or_insert_with(|| json!({}));
-        if let Value::Object(meta) = meta {
-            meta.entry("creationTimestamp").or_insert(Value::Null);
-        }
-    }
-    t
-}
-
 /// Upstream `newRevision`: the set's template as a revision, with the set's
 /// annotations.
 fn new_set_revision(set: &StatefulSet, revision: i64, collision_count: i32) -> ControllerRevision {
@@ -217,7 +166,9 @@ fn new_set_revision(set: &StatefulSet, revision: i64, collision_count: i32) -> C
         &id::set_controller_ref(set),
         &set.namespace().unwrap_or_default(),
         &template_labels,
-        history::template_patch(&template_json(set)),
+        set.spec
+            .as_ref()
+            .map_or(Value::Null, |s| history::template_data(&s.template)),
         revision,
         Some(collision_count),
     );
@@ -334,8 +285,14 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action> {
     // every revision a pod runs at.
     let mut live: HashSet<&str> = [current_name.as_str(), update_name.as_str()].into();
     live.extend(pod_refs.iter().map(|p| id::pod_revision(p)));
+    let is_live =
+        |r: &ControllerRevision| live.contains(r.metadata.name.as_deref().unwrap_or_default());
+    // Only revisions no pod runs count against the limit; a negative limit
+    // keeps them all.
+    let historic = revisions.iter().filter(|r| !is_live(r)).count();
     let limit = spec.revision_history_limit.unwrap_or(10);
-    for r in history::revisions_to_truncate(&revisions, &live, limit) {
+    let excess = usize::try_from(limit).map_or(0, |l| historic.saturating_sub(l));
+    for r in history::revisions_to_truncate(&revisions, excess, is_live) {
         ctx.history.delete(r).await?;
     }
     result?;

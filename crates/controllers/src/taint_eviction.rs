@@ -22,8 +22,8 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
@@ -165,23 +165,13 @@ fn pod_ref(ns: &str, name: &str) -> ObjectReference {
 
 /// Runs the controller until its watches fail.
 pub async fn run(client: Client) -> Result<()> {
-    let (nodes, node_writer) = reflector::store::<Node>();
-    let node_watch = reflector::reflector(
-        node_writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .for_each(|_| futures::future::ready(()));
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let pod_watch = reflector::reflector(
-        pod_writer,
-        watcher(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default().fields("spec.nodeName!="),
-        ),
-    )
-    .default_backoff()
-    .for_each(|_| futures::future::ready(()));
+    let (nodes, node_watch) = cu::reflect_all::<Node>(&client);
+    let node_watch = node_watch.for_each(|_| futures::future::ready(()));
+    let (pods, pod_watch) = cu::reflect(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default().fields("spec.nodeName!="),
+    );
+    let pod_watch = pod_watch.for_each(|_| futures::future::ready(()));
     let recorder = Recorder::new(client.clone(), "taint-eviction-controller");
     tokio::select! {
         () = node_watch => Ok(()),

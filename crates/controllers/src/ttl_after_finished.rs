@@ -14,9 +14,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Preconditions, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 
+use crate::controller_utils as cu;
 use crate::{ApiContext, Error, Result};
 
 struct Ctx {
@@ -25,13 +25,7 @@ struct Ctx {
 
 /// Runs the controller until its watch fails.
 pub async fn run(client: Client) -> Result<()> {
-    let (store, writer) = reflector::store::<Job>();
-    let jobs = reflector::reflector(
-        writer,
-        watcher(Api::<Job>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (store, jobs) = cu::reflect_all::<Job>(&client);
     Controller::for_stream(jobs, store)
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| futures::future::ready(()))

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::DaemonSetUpdateStrategy;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 
 use super::eligibility::Placement;
 use crate::controller_utils as cu;
-use crate::deployment::scaled_value;
 
 /// Pod label with the hash of the template the pod was made from.
 pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
@@ -201,7 +201,10 @@ pub fn fenceposts(strategy: Option<&DaemonSetUpdateStrategy>, desired: usize) ->
     }
     let ru = strategy.and_then(|s| s.rolling_update.as_ref());
     let total = i32::try_from(desired).unwrap_or(i32::MAX);
-    let count = |v| scaled_value(v, total, true).max(0) as usize;
+    let count = |v: Option<&IntOrString>| {
+        v.map_or(0, |v| cu::scaled_value(v, total, true).unwrap_or(0))
+            .max(0) as usize
+    };
     let surge = count(ru.and_then(|r| r.max_surge.as_ref()));
     let unavailable = count(ru.and_then(|r| r.max_unavailable.as_ref()));
     if desired > 0 && surge == 0 && unavailable == 0 {

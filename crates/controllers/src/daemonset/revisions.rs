@@ -6,32 +6,17 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use super::history::{self, Created, History, Owner};
 use super::plan::REVISION_HASH_LABEL;
 use super::{Ctx, claim_pods, owner_is_current, pods_by_node};
-use crate::deployment::compute_hash;
+use crate::controller_utils as cu;
+use crate::history::{self, Created, History};
 use crate::{ApiContext, Error, Result};
-
-/// `getPatch`: the revision data, a strategic merge patch that puts the
-/// template back (`kubectl rollout undo` applies it as is). Keys are sorted
-/// and the template's `creationTimestamp` is null as Go prints it, so the
-/// data equals what kubectl computes from the DaemonSet.
-pub(super) fn revision_data(template: &PodTemplateSpec) -> Value {
-    let mut t = serde_json::to_value(template).unwrap_or(Value::Null);
-    if let Some(obj) = t.as_object_mut() {
-        let meta = obj.entry("metadata").or_insert_with(|| json!({}));
-        if let Some(m) = meta.as_object_mut() {
-            m.insert("creationTimestamp".into(), Value::Null);
-        }
-        obj.insert("$patch".into(), json!("replace"));
-    }
-    history::sorted_json(&json!({"spec": {"template": t}}))
-}
 
 /// `constructHistory`: the current revision's hash (creating or renumbering
 /// the revision as needed) and the old revisions. None after a hash
@@ -46,21 +31,18 @@ pub(super) async fn construct_history(
     let Some(spec) = ds.spec.as_ref() else {
         return Ok(None);
     };
-    let owner = Owner {
-        api_version: "apps/v1",
-        kind: "DaemonSet",
-        namespace: &ns,
-        name: &name,
-        uid: &uid,
-        selector: &spec.selector,
-    };
-    let revs = History::new(ctx.client.clone(), &ns);
+    let owner = cu::new_controller_ref("apps/v1", "DaemonSet", &name, &uid);
+    let revs = History::new(ctx.client.clone());
     let claimed = revs
-        .claim(&owner, ctx.revisions.state(), async || {
-            owner_is_current(ctx, ds).await
-        })
+        .claim(
+            &owner,
+            &ns,
+            &spec.selector,
+            ctx.revisions.state(),
+            async || owner_is_current(ctx, ds).await,
+        )
         .await?;
-    let data = revision_data(&spec.template);
+    let data = history::template_data(&spec.template);
     let mut current: Vec<ControllerRevision> = Vec::new();
     let mut old: Vec<ControllerRevision> = Vec::new();
     for mut rev in claimed {
@@ -75,7 +57,8 @@ pub(super) async fn construct_history(
             old.push(rev);
         }
     }
-    let next = history::max_revision(&old) + 1;
+    history::sort_revisions(&mut old);
+    let next = history::next_revision(&old);
     let cur = if current.is_empty() {
         match snapshot(ctx, ds, &revs, &owner, data, next).await? {
             Some(c) => c,
@@ -84,7 +67,7 @@ pub(super) async fn construct_history(
     } else {
         let cur = dedup_current(ctx, ds, &revs, current).await?;
         if cur.revision < next {
-            revs.set_revision(&cur, next).await?
+            revs.update_revision(&cur, next).await?
         } else {
             cur
         }
@@ -104,7 +87,7 @@ async fn snapshot(
     ctx: &Ctx,
     ds: &DaemonSet,
     revs: &History,
-    owner: &Owner<'_>,
+    owner: &OwnerReference,
     data: Value,
     revision: i64,
 ) -> Result<Option<ControllerRevision>> {
@@ -112,7 +95,7 @@ async fn snapshot(
         return Ok(None);
     };
     let collision = ds.status.as_ref().and_then(|s| s.collision_count);
-    let hash = compute_hash(&spec.template, collision);
+    let hash = cu::compute_hash(&spec.template, collision);
     let mut labels = spec
         .template
         .metadata
@@ -120,15 +103,19 @@ async fn snapshot(
         .and_then(|m| m.labels.clone())
         .unwrap_or_default();
     labels.insert(REVISION_HASH_LABEL.into(), hash.clone());
-    let rev = history::new_revision(
+    let ns = ds.namespace().unwrap_or_default();
+    let mut rev = history::build(
         owner,
-        history::revision_name(owner.name, &hash),
+        &ns,
+        history::revision_name(&owner.name, &hash),
         labels,
-        ds.annotations().clone(),
         data.clone(),
         revision,
     );
-    let existing = match revs.create(&rev).await? {
+    if !ds.annotations().is_empty() {
+        rev.metadata.annotations = Some(ds.annotations().clone());
+    }
+    let existing = match revs.create_or_get(&rev).await? {
         Created::New(r) => return Ok(Some(r)),
         Created::Exists(e) => e,
     };
@@ -137,28 +124,23 @@ async fn snapshot(
     }
     // A different template under the same name: count the collision so the
     // next hash differs, unless our collisionCount was stale.
-    let ns = owner.namespace;
-    let api: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), ns);
+    let name = &owner.name;
+    let api: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), &ns);
     let fresh = api
-        .get(owner.name)
+        .get(name)
         .await
-        .ctx(|| format!("get daemon set {ns}/{}", owner.name))?;
+        .ctx(|| format!("get daemon set {ns}/{name}"))?;
     let fresh_count = fresh.status.as_ref().and_then(|s| s.collision_count);
     if fresh_count != collision {
         return Ok(None);
     }
     api.patch_status(
-        owner.name,
+        name,
         &PatchParams::default(),
         &Patch::Merge(&json!({"status": {"collisionCount": collision.unwrap_or(0) + 1}})),
     )
     .await
-    .ctx(|| {
-        format!(
-            "update the collision count of daemon set {ns}/{}",
-            owner.name
-        )
-    })?;
+    .ctx(|| format!("update the collision count of daemon set {ns}/{name}"))?;
     Ok(None)
 }
 
@@ -171,7 +153,7 @@ async fn dedup_current(
     revs: &History,
     mut current: Vec<ControllerRevision>,
 ) -> Result<ControllerRevision> {
-    history::sort_by_revision(&mut current);
+    history::sort_revisions(&mut current);
     let Some(keep) = current.pop() else {
         return Err(Error::Invalid(format!(
             "no current revision of daemon set {}",
@@ -238,31 +220,16 @@ pub(super) async fn cleanup_history(
         .flatten()
         .filter_map(|p| p.labels().get(REVISION_HASH_LABEL).map(String::as_str))
         .collect();
-    let ns = ds.namespace().unwrap_or_default();
-    History::new(ctx.client.clone(), &ns)
-        .truncate(old, limit, |r| {
-            r.labels()
-                .get(REVISION_HASH_LABEL)
-                .is_some_and(|h| live.contains(&h.as_str()))
-        })
-        .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn revision_data_is_a_replacing_patch_with_sorted_keys() {
-        let t: PodTemplateSpec = serde_json::from_value(json!({
-            "metadata": {"labels": {"app": "agent"}},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]}
-        }))
-        .unwrap_or_default();
-        let data = revision_data(&t);
-        assert_eq!(
-            serde_json::to_string(&data).unwrap_or_default(),
-            r#"{"spec":{"template":{"$patch":"replace","metadata":{"creationTimestamp":null,"labels":{"app":"agent"}},"spec":{"containers":[{"image":"busybox","name":"c"}]}}}}"#
-        );
+    // Upstream counts every old revision against the limit, live or not,
+    // and then spares the live ones.
+    let is_live = |r: &ControllerRevision| {
+        r.labels()
+            .get(REVISION_HASH_LABEL)
+            .is_some_and(|h| live.contains(&h.as_str()))
+    };
+    let revs = History::new(ctx.client.clone());
+    for r in history::revisions_to_truncate(old, old.len() - limit, is_live) {
+        revs.delete(r).await?;
     }
+    Ok(())
 }

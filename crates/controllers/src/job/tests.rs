@@ -312,3 +312,14 @@ fn pods_from_the_template_carry_tracking_and_index() {
     assert_eq!(plain.metadata.generate_name.as_deref(), Some("work-"));
     assert!(plain.spec.and_then(|s| s.hostname).is_none());
 }
+
+#[test]
+fn a_cached_job_older_than_our_last_status_write_is_stale() {
+    assert!(is_older(Some("41"), Some(42)));
+    assert!(!is_older(Some("42"), Some(42)));
+    assert!(!is_older(Some("43"), Some(42)));
+    // Nothing written yet, or versions that are not revisions: never stale.
+    assert!(!is_older(Some("41"), None));
+    assert!(!is_older(Some("opaque"), Some(42)));
+    assert!(!is_older(None, Some(42)));
+}
