@@ -30,7 +30,7 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Admin client: trusts the cluster CA, presents the admin certificate.
     pub admin: Transport,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 fn spawn(
@@ -203,8 +203,15 @@ pub async fn start(bin: &Path, extra: &[&str]) -> Result<Server> {
         process,
         addr,
         admin,
-        _dir: dir,
+        dir,
     })
+}
+
+impl Server {
+    /// The server's data dir (its `kubeconfig.yaml` and `skiff.log`).
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 fn log_tail(data_dir: &Path) -> String {

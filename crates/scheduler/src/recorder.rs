@@ -297,16 +297,18 @@ impl Recorder {
             tx: tx.clone(),
             events: events.clone(),
         };
-        let workers = recorder.clone();
+        // The workers hold no sender, so the channel closes (and they stop)
+        // with the last Recorder.
+        let worker_events = events.clone();
         tokio::spawn(async move {
             tokio_stream_from(rx)
                 .for_each_concurrent(CONCURRENT_WRITES, |job| {
                     let client = client.clone();
                     let instance = instance.clone();
-                    let recorder = workers.clone();
+                    let events = worker_events.clone();
                     async move {
                         match job {
-                            Job::Write(w) => perform(client, &recorder, w).await,
+                            Job::Write(w) => perform(client, &instance, &events, w).await,
                             Job::Event(r) => write_event(client, &instance, r).await,
                         }
                     }
@@ -364,10 +366,7 @@ impl Recorder {
                     regarding: ObjectRef::pod(&pod),
                     related: related.as_deref().map(ObjectRef::pod),
                 };
-                // A poisoned lock only means another thread panicked while
-                // counting; the counts are still usable.
-                let mut cache = self.events.lock().unwrap_or_else(|e| e.into_inner());
-                match cache.observe(key, message, Timestamp::now()) {
+                match observe(&self.events, key, message) {
                     Some(r) => Job::Event(r),
                     None => return,
                 }
@@ -377,6 +376,13 @@ impl Recorder {
         // The workers outlive the scheduling loop; a send fails only at shutdown.
         let _ = self.tx.send(job);
     }
+}
+
+fn observe(events: &Mutex<EventCache>, key: EventKey, message: String) -> Option<Record> {
+    // A poisoned lock only means another thread panicked while counting;
+    // the counts are still usable.
+    let mut cache = events.lock().unwrap_or_else(|e| e.into_inner());
+    cache.observe(key, message, Timestamp::now())
 }
 
 /// `recordEvent`: patches the series of an Event already written (creating
@@ -415,7 +421,7 @@ fn now() -> Time {
     Time(k8s_openapi::jiff::Timestamp::now())
 }
 
-async fn perform(client: Client, recorder: &Recorder, w: Write) {
+async fn perform(client: Client, instance: &str, events: &Mutex<EventCache>, w: Write) {
     match w {
         // Events are aggregated in `Recorder::send` and never reach here.
         Write::Event { .. } => {}
@@ -517,14 +523,17 @@ async fn perform(client: Client, recorder: &Recorder, w: Write) {
             };
             match api.delete(&victim.name, &dp).await {
                 Ok(_) => {
-                    recorder.send(Write::Event {
-                        pod: victim.clone(),
-                        related: Some(preemptor.clone()),
+                    let key = EventKey {
                         type_: "Normal",
-                        reason: "Preempted",
                         action: "Preempting",
-                        message: format!("Preempted by pod {} on node {node}", preemptor.uid),
-                    });
+                        reason: "Preempted",
+                        regarding: ObjectRef::pod(&victim),
+                        related: Some(ObjectRef::pod(&preemptor)),
+                    };
+                    let message = format!("Preempted by pod {} on node {node}", preemptor.uid);
+                    if let Some(r) = observe(events, key, message) {
+                        write_event(client, instance, r).await;
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(pod = %victim.key(), error = %e, "failed to delete preemption victim");
