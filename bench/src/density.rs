@@ -46,7 +46,7 @@ pub struct Options {
 fn set_sizes(pods: usize, per_set: usize) -> Vec<usize> {
     let per_set = per_set.max(1);
     let mut sizes = vec![per_set; pods / per_set];
-    if pods % per_set != 0 {
+    if !pods.is_multiple_of(per_set) {
         sizes.push(pods % per_set);
     }
     sizes

@@ -282,7 +282,8 @@ pub struct Recorder {
 /// What the workers do.
 enum Job {
     Write(Write),
-    Event(Record),
+    // Boxed: a Record is four times the size of a Write.
+    Event(Box<Record>),
 }
 
 impl Recorder {
@@ -309,7 +310,7 @@ impl Recorder {
                     async move {
                         match job {
                             Job::Write(w) => perform(client, &instance, &events, w).await,
-                            Job::Event(r) => write_event(client, &instance, r).await,
+                            Job::Event(r) => write_event(client, &instance, *r).await,
                         }
                     }
                 })
@@ -342,7 +343,7 @@ impl Recorder {
                     }
                 };
                 for r in due {
-                    let _ = tx.send(Job::Event(r));
+                    let _ = tx.send(Job::Event(Box::new(r)));
                 }
             }
         });
@@ -367,7 +368,7 @@ impl Recorder {
                     related: related.as_deref().map(ObjectRef::pod),
                 };
                 match observe(&self.events, key, message) {
-                    Some(r) => Job::Event(r),
+                    Some(r) => Job::Event(Box::new(r)),
                     None => return,
                 }
             }
