@@ -5,10 +5,13 @@
 mod api;
 mod apply;
 mod client;
+mod cluster;
+mod density;
 mod etcd;
 mod process;
 mod report;
 mod rollout;
+mod scheduling;
 mod skiff;
 mod stats;
 
@@ -36,6 +39,12 @@ enum Command {
     /// The control plane at scale: a Deployment on `skiff sim` nodes scaled
     /// from 1 to 1000 replicas, then rolled to a new template
     Rollout(RolloutArgs),
+    /// Scheduling throughput and latency: pods created in bulk on
+    /// `skiff sim` nodes, watched until bound and Running
+    Scheduling(SchedulingArgs),
+    /// Density: ReplicaSets fill simulated nodes with pods; time to all
+    /// Running, pod startup latency, LIST of all pods, memory
+    Density(DensityArgs),
 }
 
 /// Which skiff is measured: shared by every benchmark.
@@ -108,6 +117,39 @@ struct RolloutArgs {
     replicas: u64,
 }
 
+#[derive(Args)]
+struct SchedulingArgs {
+    #[command(flatten)]
+    skiff: SkiffArgs,
+    /// Simulated nodes
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
+    nodes: u64,
+    /// Pods created
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=500_000))]
+    pods: u64,
+    /// Concurrent clients creating pods
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
+    clients: u64,
+}
+
+#[derive(Args)]
+struct DensityArgs {
+    #[command(flatten)]
+    skiff: SkiffArgs,
+    /// Simulated nodes
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
+    nodes: u64,
+    /// Pods in all
+    #[arg(long, default_value_t = 150_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pods: u64,
+    /// Replicas per ReplicaSet
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    per_set: u64,
+    /// Seconds to wait for every pod to run
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    timeout: u64,
+}
+
 /// The table, then the JSON line last.
 fn print(table: &str, json: &str) {
     println!("{table}");
@@ -151,6 +193,31 @@ async fn rollout(args: RolloutArgs) -> Result<()> {
     Ok(())
 }
 
+async fn scheduling(args: SchedulingArgs) -> Result<()> {
+    let opts = scheduling::Options {
+        skiff_bin: args.skiff.resolve()?,
+        nodes: args.nodes as usize,
+        pods: args.pods as usize,
+        clients: args.clients as usize,
+    };
+    let figures = scheduling::run(&opts).await?;
+    print(&scheduling::render(&figures), &figures.json());
+    Ok(())
+}
+
+async fn density(args: DensityArgs) -> Result<()> {
+    let opts = density::Options {
+        skiff_bin: args.skiff.resolve()?,
+        nodes: args.nodes as usize,
+        pods: args.pods as usize,
+        per_set: args.per_set as usize,
+        limit: std::time::Duration::from_secs(args.timeout),
+    };
+    let figures = density::run(&opts).await?;
+    print(&density::render(&figures), &figures.json());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -168,6 +235,8 @@ fn main() -> ExitCode {
             Command::Api(args) => api(args).await,
             Command::Apply(args) => apply(args).await,
             Command::Rollout(args) => rollout(args).await,
+            Command::Scheduling(args) => scheduling(args).await,
+            Command::Density(args) => density(args).await,
         }
     });
     match result {

@@ -33,15 +33,25 @@ impl Guard {
 
     /// Resident set size (VmRSS) in MiB.
     pub fn rss_mib(&self) -> Result<f64> {
+        self.status_mib("VmRSS:")
+    }
+
+    /// Peak resident set size since the start (VmHWM) in MiB.
+    pub fn peak_rss_mib(&self) -> Result<f64> {
+        self.status_mib("VmHWM:")
+    }
+
+    /// A `kB` line of `/proc/<pid>/status` in MiB.
+    fn status_mib(&self, field: &str) -> Result<f64> {
         let path = format!("/proc/{}/status", self.pid());
         let status =
             std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
         let kib: f64 = status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|n| n.parse().ok())
-            .with_context(|| format!("no VmRSS line in {path}"))?;
+            .with_context(|| format!("no {field} line in {path}"))?;
         Ok(kib / 1024.0)
     }
 }

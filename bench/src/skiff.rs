@@ -34,7 +34,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// The server's data dir (a temp dir removed with it).
+    /// The server's data dir (a temp dir removed with it), with its
+    /// `kubeconfig.yaml` and `skiff.log`.
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }

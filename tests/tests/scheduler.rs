@@ -1,16 +1,19 @@
 //! The scheduler inside a real `skiff server`: Node objects created through
-//! the API (no agents), pods bound by the rules a user relies on, and
-//! unschedulable pods reported as kube-scheduler reports them.
+//! the API (no agents) or `skiff sim` nodes, pods bound by the rules a user
+//! relies on, unschedulable pods reported as kube-scheduler reports them
+//! (events aggregated into a series), and preemption that respects
+//! PodDisruptionBudgets.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use skiff_tests::Server;
+use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -400,5 +403,252 @@ async fn preempts_a_lower_priority_pod() -> Result<()> {
         preempted.message.as_deref(),
         Some(format!("Preempted by pod {high_uid} on node only").as_str())
     );
+    Ok(())
+}
+
+async fn create_priority_class(client: &kube::Client, name: &str, value: i32) -> Result<()> {
+    let classes: Api<PriorityClass> = Api::all(client.clone());
+    classes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}, "value": value}))?,
+        )
+        .await
+        .with_context(|| format!("create priority class {name}"))?;
+    Ok(())
+}
+
+/// Spec of a pod of a PriorityClass, optionally pinned to a node.
+fn prioritized(class: &str, value: i32, node: Option<&str>) -> Value {
+    // The class's value is given too, as the admission plugin would set it.
+    let mut spec = json!({"priorityClassName": class, "priority": value});
+    if let Some(node) = node {
+        spec["nodeSelector"] = json!({"kubernetes.io/hostname": node});
+    }
+    spec
+}
+
+/// Waits until `check` accepts the pod list; returns the last list.
+async fn wait_pods(api: &Api<Pod>, what: &str, check: impl Fn(&[Pod]) -> bool) -> Result<Vec<Pod>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pods = api.list(&ListParams::default()).await?.items;
+        if check(&pods) {
+            return Ok(pods);
+        }
+        if Instant::now() > deadline {
+            let state: Vec<(Option<String>, Option<String>)> = pods
+                .iter()
+                .map(|p| (p.metadata.name.clone(), node_of(p)))
+                .collect();
+            bail!("timed out waiting for {what}: {state:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn running(pods: &[Pod], name: &str) -> bool {
+    pods.iter().any(|p| {
+        p.metadata.name.as_deref() == Some(name)
+            && p.metadata.deletion_timestamp.is_none()
+            && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preemption_spares_pods_protected_by_a_disruption_budget() -> Result<()> {
+    let server = Server::start()?;
+    let _sim = Sim::start(&server, &["--nodes", "2", "--cpu", "2", "--zones", "0"])?;
+    let client = server.client().await?;
+    create_priority_class(&client, "lowest", 1).await?;
+    create_priority_class(&client, "low", 100).await?;
+    create_priority_class(&client, "high", 1000).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+
+    // Each node is full. By priority alone the scheduler would evict
+    // "guarded" (priority 1) rather than "free" (priority 100).
+    create(
+        &pods,
+        pod(
+            "guarded",
+            json!({"app": "guarded"}),
+            Some("2"),
+            prioritized("lowest", 1, Some("sim-0")),
+        )?,
+    )
+    .await?;
+    create(
+        &pods,
+        pod(
+            "free",
+            json!({"app": "free"}),
+            Some("2"),
+            prioritized("low", 100, Some("sim-1")),
+        )?,
+    )
+    .await?;
+    wait_pods(&pods, "guarded and free Running", |p| {
+        running(p, "guarded") && running(p, "free")
+    })
+    .await?;
+
+    // The budget allows no disruption of "guarded": the disruption
+    // controller must have counted it healthy first.
+    let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
+    pdbs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": "guarded"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
+        }))?,
+    )
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = pdbs.get("guarded").await?.status;
+        if let Some(s) = &status
+            && s.current_healthy == 1
+            && s.desired_healthy == 1
+            && s.disruptions_allowed == 0
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the PDB status was not computed: {status:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    create(
+        &pods,
+        pod(
+            "preemptor",
+            json!({}),
+            Some("2"),
+            prioritized("high", 1000, None),
+        )?,
+    )
+    .await?;
+    let placed = wait_bound(&pods, &["preemptor"]).await?;
+    assert_eq!(
+        placed["preemptor"], "sim-1",
+        "preempted on the unguarded node"
+    );
+    let left = pods.list(&ListParams::default()).await?.items;
+    assert!(
+        running(&left, "guarded"),
+        "the guarded pod keeps running: {:?}",
+        left.iter().map(|p| &p.metadata.name).collect::<Vec<_>>()
+    );
+    assert!(
+        !left
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some("free")
+                && p.metadata.deletion_timestamp.is_none()),
+        "the free pod was preempted"
+    );
+    let preempted = wait_event(&client, "default", "free", "Preempted").await?;
+    let preemptor_uid = pods
+        .get("preemptor")
+        .await?
+        .metadata
+        .uid
+        .unwrap_or_default();
+    assert_eq!(
+        preempted.message.as_deref(),
+        Some(format!("Preempted by pod {preemptor_uid} on node sim-1").as_str())
+    );
+    assert_eq!(
+        preempted.related.and_then(|r| r.name).as_deref(),
+        Some("preemptor")
+    );
+    Ok(())
+}
+
+/// FailedScheduling events of a pod.
+async fn failed_scheduling(client: &kube::Client, pod: &str) -> Result<Vec<Event>> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object.name.as_deref() == Some(pod)
+                && e.reason.as_deref() == Some("FailedScheduling")
+        })
+        .collect())
+}
+
+/// Changes a label of node `small`, which sends every unschedulable pod
+/// back to the queue, and gives the scheduler a moment.
+async fn retry(nodes: &Api<Node>, touch: &mut u32) -> Result<()> {
+    *touch += 1;
+    let patch = json!({"metadata": {"labels": {"touched": touch.to_string()}}});
+    nodes
+        .patch("small", &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_scheduling_failures_become_one_event_series() -> Result<()> {
+    let server = Server::start()?;
+    let client = server.client().await?;
+    create_node(&client, "small", "1", &[], json!([])).await?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    create(&pods, pod("big", json!({}), Some("2"), json!({}))?).await?;
+    wait_unschedulable(&pods, "big").await?;
+
+    // Every node change retries the pod (after its back-off of 1 s, 2 s,
+    // 4 s, ...). The first repeat of the same failure turns the Event into
+    // a series of 2.
+    let mut touch = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let series = loop {
+        retry(&nodes, &mut touch).await?;
+        let events = failed_scheduling(&client, "big").await?;
+        if let Some(e) = events.iter().find(|e| e.series.is_some()) {
+            break e.clone();
+        }
+        if Instant::now() > deadline {
+            bail!("no event series after repeated failures: {events:?}");
+        }
+    };
+    assert_eq!(series.series.as_ref().and_then(|s| s.count), Some(2));
+    assert!(series.event_time.is_some());
+    assert_eq!(
+        series.reporting_component.as_deref(),
+        Some("default-scheduler")
+    );
+
+    // More failures (at least two more back-off periods) add no Event.
+    let more = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < more {
+        retry(&nodes, &mut touch).await?;
+    }
+    let events = failed_scheduling(&client, "big").await?;
+    // The first failure's Event names the pod before its PodScheduled
+    // condition was written; later ones the pod after (upstream keys
+    // events by the object's resourceVersion too).
+    assert!(
+        events.len() <= 2,
+        "repeated failures wrote {} events: {events:?}",
+        events.len()
+    );
+    for v in KUBECTL_VERSIONS {
+        let out = server.kubectl_ok(v, &["describe", "pod", "big"])?;
+        let line = out
+            .lines()
+            .find(|l| l.contains("FailedScheduling") && l.contains("(x2 over"))
+            .with_context(|| format!("kubectl {v} describe shows no series:\n{out}"))?;
+        assert!(line.contains("default-scheduler"), "{line}");
+        assert!(
+            line.contains("0/1 nodes are available: 1 Insufficient cpu."),
+            "{line}"
+        );
+    }
     Ok(())
 }

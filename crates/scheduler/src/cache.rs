@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::Node;
 
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
+use crate::preemption::Pdb;
 use crate::selector::{Labels, Selector};
 
 /// Objects whose selectors give a pod's default topology spread selector
@@ -102,6 +103,8 @@ pub struct Snapshot {
     /// Pods with required anti-affinity, over all nodes.
     pub pods_with_required_anti_affinity: usize,
     pub owners: Owners,
+    /// PodDisruptionBudgets by namespace and name, for preemption.
+    pub pdbs: HashMap<(String, String), Pdb>,
 }
 
 impl Snapshot {

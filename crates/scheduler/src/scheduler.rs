@@ -2,8 +2,9 @@
 //! the side-effect half of `schedule_one.go`).
 //!
 //! One task owns the cache and the queue. Watch streams (pods, nodes,
-//! namespaces, and the owners that give default spreading) and binding
-//! results arrive on one channel and are applied between cycles; each cycle
+//! namespaces, PodDisruptionBudgets, and the owners that give default
+//! spreading) and binding results arrive on one channel and are applied
+//! between cycles; each cycle
 //! pops a pod, runs the algorithm, assumes the pod on the chosen node and
 //! hands the binding to a background task (up to `max_bindings_in_flight`
 //! at once), so the next cycle starts immediately. Failures update the pod's
@@ -20,6 +21,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
     Binding, Namespace, Node, ObjectReference, Pod, ReplicationController, Service,
 };
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube::runtime::WatchStreamExt;
@@ -33,7 +35,7 @@ use crate::cache::{Cache, NodeChange};
 use crate::config::{Config, profiles_by_name};
 use crate::framework::Framework;
 use crate::pod_info::PodInfo;
-use crate::preemption::{self, Outcome};
+use crate::preemption::{self, Outcome, Pdb};
 use crate::queue::{ClusterEvent, QueuedPod, SchedulingQueue};
 use crate::recorder::{Recorder, Write};
 use crate::schedule_one::{Algorithm, ScheduleError};
@@ -55,6 +57,7 @@ enum Input {
     ReplicaSet(Event<ReplicaSet>),
     StatefulSet(Event<StatefulSet>),
     ReplicationController(Event<ReplicationController>),
+    PodDisruptionBudget(Event<PodDisruptionBudget>),
     /// A binding finished.
     Bound {
         info: Arc<PodInfo>,
@@ -292,6 +295,16 @@ impl Scheduler {
                     },
                 );
             }
+            Input::PodDisruptionBudget(ev) => {
+                // Read only by preemption, which runs on every failure: no
+                // pod needs a retry when a budget changes (upstream
+                // registers no PDB event either).
+                apply_map(
+                    &mut self.cache.snapshot.pdbs,
+                    ev,
+                    |pdb: &PodDisruptionBudget| (key_of(&pdb.metadata), Pdb::new(pdb)),
+                );
+            }
             Input::Bound {
                 info,
                 attempts,
@@ -314,6 +327,7 @@ impl Scheduler {
                         .requeue_after_binding_error(info.clone(), attempts, now);
                     self.recorder.send(Write::Event {
                         pod: info,
+                        related: None,
                         type_: "Warning",
                         reason: "FailedScheduling",
                         action: "Scheduling",
@@ -403,6 +417,7 @@ impl Scheduler {
         self.queue.add_unschedulable(&qp, plugins, now);
         self.recorder.send(Write::Event {
             pod: pod.clone(),
+            related: None,
             type_: "Warning",
             reason: "FailedScheduling",
             action: "Scheduling",
@@ -479,6 +494,7 @@ impl Scheduler {
                 Ok(_) => {
                     recorder.send(Write::Event {
                         pod: info.clone(),
+                        related: None,
                         type_: "Normal",
                         reason: "Scheduled",
                         action: "Binding",
@@ -581,6 +597,11 @@ pub async fn run(
         Api::<ReplicationController>::all(client.clone()),
         tx.clone(),
         Input::ReplicationController,
+    );
+    forward(
+        Api::<PodDisruptionBudget>::all(client.clone()),
+        tx.clone(),
+        Input::PodDisruptionBudget,
     );
     let mut s = Scheduler {
         recorder: Recorder::start(client.clone()),
