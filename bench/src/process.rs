@@ -56,6 +56,31 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// CPU time (user + system) the process has used so far, in seconds.
+    pub fn cpu_s(&self) -> Result<f64> {
+        let path = format!("/proc/{}/stat", self.pid());
+        let stat =
+            std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
+        // The command name (field 2) may hold spaces: fields are counted
+        // after its closing parenthesis, where utime and stime are the
+        // 12th and 13th.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .with_context(|| format!("unexpected {path}"))?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> Result<f64> {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .with_context(|| format!("no field {i} after the name in {path}"))
+        };
+        // USER_HZ is 100 on every Linux architecture this runs on.
+        Ok((ticks(11)? + ticks(12)?) / 100.0)
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         // Wait too, so the data dir is no longer written when it is removed.

@@ -106,6 +106,45 @@ fn progress(deployment: &Value) -> String {
     )
 }
 
+/// Each ReplicaSet of the Deployment as `spec/ready`, for progress lines:
+/// where a rollout stalls shows there.
+async fn replica_sets(conn: &mut Conn) -> Result<String> {
+    let body = conn
+        .expect(
+            Method::GET,
+            &format!("/apis/apps/v1/namespaces/default/replicasets?labelSelector=app%3D{NAME}"),
+            Bytes::new(),
+            StatusCode::OK,
+        )
+        .await?;
+    let list: Value = serde_json::from_slice(&body).context("bad replica set list")?;
+    let mut sets: Vec<(String, String)> = list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|rs| {
+            (
+                rs["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+                format!(
+                    "rs {}/{} ready",
+                    int(&rs["spec"]["replicas"]),
+                    int(&rs["status"]["readyReplicas"])
+                ),
+            )
+        })
+        .collect();
+    sets.sort();
+    Ok(sets
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
 /// Reads the Deployment until `done` says so; the time from `since`.
 async fn wait(
     conn: &mut Conn,
@@ -131,7 +170,7 @@ async fn wait(
             bail!("{what} not done after {PHASE_LIMIT:?}: {}", progress(&d));
         }
         if last_report.elapsed() > Duration::from_secs(2) {
-            eprintln!("  {what}: {}", progress(&d));
+            eprintln!("  {what}: {}; {}", progress(&d), replica_sets(conn).await?);
             last_report = Instant::now();
         }
         tokio::time::sleep(POLL).await;
@@ -237,6 +276,10 @@ pub async fn run(opts: &Options) -> Result<Figures> {
 
     figures.set("server_rss_mib", server.process.rss_mib()?);
     figures.set("sim_rss_mib", sim.rss_mib()?);
+    // CPU used over the whole run: against the wall time it shows whether
+    // the processes were starved (a shared machine) or waiting on each other.
+    figures.set("server_cpu_s", server.process.cpu_s()?);
+    figures.set("sim_cpu_s", sim.cpu_s()?);
     Ok(figures)
 }
 
@@ -264,8 +307,16 @@ pub fn render(figures: &Figures) -> String {
             "sim RSS after (MiB)".to_owned(),
             cell(figures.get("sim_rss_mib")),
         ],
+        vec![
+            "server CPU over the run (s)".to_owned(),
+            cell(figures.get("server_cpu_s")),
+        ],
+        vec![
+            "sim CPU over the run (s)".to_owned(),
+            cell(figures.get("sim_cpu_s")),
+        ],
     ];
-    table(&[("phase", Align::Left), ("s", Align::Right)], &rows)
+    table(&[("phase", Align::Left), ("s or MiB", Align::Right)], &rows)
 }
 
 #[cfg(test)]
