@@ -105,6 +105,10 @@ struct ApplyArgs {
 struct SchedulingArgs {
     #[command(flatten)]
     skiff: SkiffArgs,
+    /// An extra `skiff server` flag, e.g. --server-arg=--disable-controllers
+    /// (repeatable)
+    #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Simulated nodes
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
     nodes: u64,
@@ -120,6 +124,10 @@ struct SchedulingArgs {
 struct DensityArgs {
     #[command(flatten)]
     skiff: SkiffArgs,
+    /// An extra `skiff server` flag, e.g. --server-arg=--disable-controllers
+    /// (repeatable)
+    #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Simulated nodes
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
     nodes: u64,
@@ -169,6 +177,7 @@ async fn apply(args: ApplyArgs) -> Result<()> {
 async fn scheduling(args: SchedulingArgs) -> Result<()> {
     let opts = scheduling::Options {
         skiff_bin: args.skiff.resolve()?,
+        server_args: args.server_args,
         nodes: args.nodes as usize,
         pods: args.pods as usize,
         clients: args.clients as usize,
@@ -181,6 +190,7 @@ async fn scheduling(args: SchedulingArgs) -> Result<()> {
 async fn density(args: DensityArgs) -> Result<()> {
     let opts = density::Options {
         skiff_bin: args.skiff.resolve()?,
+        server_args: args.server_args,
         nodes: args.nodes as usize,
         pods: args.pods as usize,
         per_set: args.per_set as usize,
