@@ -36,11 +36,12 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts a default server (controllers and scheduler in-process) and
-    /// `skiff sim --nodes <nodes>`, and waits for the sim to report its
-    /// nodes ready.
-    pub async fn start(bin: &Path, nodes: usize) -> Result<Cluster> {
-        let server = skiff::start(bin, &[]).await?;
+    /// Starts a default server (controllers and scheduler in-process, plus
+    /// `server_args`) and `skiff sim --nodes <nodes>`, and waits for the sim
+    /// to report its nodes ready.
+    pub async fn start(bin: &Path, nodes: usize, server_args: &[String]) -> Result<Cluster> {
+        let args: Vec<&str> = server_args.iter().map(String::as_str).collect();
+        let server = skiff::start(bin, &args).await?;
         let kubeconfig = server.kubeconfig();
         if !kubeconfig.is_file() {
             bail!("the server wrote no {}", kubeconfig.display());

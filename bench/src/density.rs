@@ -34,6 +34,9 @@ const CLIENTS: usize = 8;
 
 pub struct Options {
     pub skiff_bin: PathBuf,
+    /// Extra `skiff server` flags (e.g. `--disable-controllers`), to
+    /// attribute costs.
+    pub server_args: Vec<String>,
     pub nodes: usize,
     pub pods: usize,
     /// Replicas of each ReplicaSet (the last one takes the remainder).
@@ -81,7 +84,7 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     figures.set_count("pods", opts.pods);
     figures.set_count("pods_per_replicaset", opts.per_set);
 
-    let mut cluster = Cluster::start(&opts.skiff_bin, opts.nodes).await?;
+    let mut cluster = Cluster::start(&opts.skiff_bin, opts.nodes, &opts.server_args).await?;
     figures.set("sim_ready_s", cluster.sim_ready.as_secs_f64());
     figures.set("server_rss_nodes_mib", cluster.server.process.rss_mib()?);
     let watch = PodWatch::start(&cluster, NAMESPACE).await?;
@@ -159,6 +162,8 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     figures.set("peak_rss_mib", cluster.server.process.peak_rss_mib()?);
     figures.set("rss_mib", cluster.server.process.rss_mib()?);
     figures.set("sim_peak_rss_mib", cluster.sim.peak_rss_mib()?);
+    figures.set("server_cpu_s", cluster.server.process.cpu_seconds()?);
+    figures.set("sim_cpu_s", cluster.sim.cpu_seconds()?);
     figures.set("sim_rss_mib", cluster.sim.rss_mib()?);
 
     // A LIST of every pod in the cluster, as `kubectl get pods -A` sends it.
@@ -215,6 +220,8 @@ pub fn render(f: &Figures) -> String {
         row("server peak RSS until all Running (MiB)", "peak_rss_mib"),
         row("server RSS with all pods (MiB)", "rss_mib"),
         row("sim peak RSS (MiB)", "sim_peak_rss_mib"),
+        row("server CPU time, whole run (s)", "server_cpu_s"),
+        row("sim CPU time, whole run (s)", "sim_cpu_s"),
         row("sim RSS with all pods (MiB)", "sim_rss_mib"),
         row("LIST of all pods (ms)", "list_all_ms"),
         row("LIST of all pods, body (MiB)", "list_all_mib"),

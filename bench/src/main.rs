@@ -121,6 +121,10 @@ struct RolloutArgs {
 struct SchedulingArgs {
     #[command(flatten)]
     skiff: SkiffArgs,
+    /// An extra `skiff server` flag, e.g. --server-arg=--disable-controllers
+    /// (repeatable)
+    #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Simulated nodes
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
     nodes: u64,
@@ -136,6 +140,10 @@ struct SchedulingArgs {
 struct DensityArgs {
     #[command(flatten)]
     skiff: SkiffArgs,
+    /// An extra `skiff server` flag, e.g. --server-arg=--disable-controllers
+    /// (repeatable)
+    #[arg(long = "server-arg", value_name = "FLAG", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Simulated nodes
     #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
     nodes: u64,
@@ -196,6 +204,7 @@ async fn rollout(args: RolloutArgs) -> Result<()> {
 async fn scheduling(args: SchedulingArgs) -> Result<()> {
     let opts = scheduling::Options {
         skiff_bin: args.skiff.resolve()?,
+        server_args: args.server_args,
         nodes: args.nodes as usize,
         pods: args.pods as usize,
         clients: args.clients as usize,
@@ -208,6 +217,7 @@ async fn scheduling(args: SchedulingArgs) -> Result<()> {
 async fn density(args: DensityArgs) -> Result<()> {
     let opts = density::Options {
         skiff_bin: args.skiff.resolve()?,
+        server_args: args.server_args,
         nodes: args.nodes as usize,
         pods: args.pods as usize,
         per_set: args.per_set as usize,

@@ -41,6 +41,14 @@ impl Guard {
         self.status_mib("VmHWM:")
     }
 
+    /// CPU time (user + system) the process used so far, in seconds.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let path = format!("/proc/{}/stat", self.pid());
+        let stat =
+            std::fs::read_to_string(&path).with_context(|| format!("failed to read {path}"))?;
+        cpu_seconds_of_stat(&stat).with_context(|| format!("unexpected contents of {path}"))
+    }
+
     /// A `kB` line of `/proc/<pid>/status` in MiB.
     fn status_mib(&self, field: &str) -> Result<f64> {
         let path = format!("/proc/{}/status", self.pid());
@@ -89,6 +97,18 @@ impl Drop for Guard {
     }
 }
 
+/// utime + stime of a `/proc/<pid>/stat` line, in seconds. The fields are
+/// counted after the command name, which is in parentheses and may hold
+/// spaces; the kernel counts in USER_HZ, 100 on Linux.
+fn cpu_seconds_of_stat(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5), counting from 1 with pid and comm.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> Result<u16> {
     let listener =
@@ -97,4 +117,17 @@ pub fn free_port() -> Result<u16> {
         .local_addr()
         .context("failed to read a local address")?
         .port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_from_proc_stat() {
+        let stat =
+            "1234 (skiff server) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0 100 0 0";
+        assert_eq!(cpu_seconds_of_stat(stat), Some(3.0));
+        assert_eq!(cpu_seconds_of_stat("garbage"), None);
+    }
 }

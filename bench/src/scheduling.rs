@@ -33,6 +33,9 @@ pub const TARGET_PODS_PER_S: f64 = 2700.0;
 
 pub struct Options {
     pub skiff_bin: PathBuf,
+    /// Extra `skiff server` flags (e.g. `--disable-controllers`), to
+    /// attribute costs.
+    pub server_args: Vec<String>,
     pub nodes: usize,
     pub pods: usize,
     pub clients: usize,
@@ -58,7 +61,7 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     figures.set_count("pods", opts.pods);
     figures.set_count("clients", opts.clients);
 
-    let mut cluster = Cluster::start(&opts.skiff_bin, opts.nodes).await?;
+    let mut cluster = Cluster::start(&opts.skiff_bin, opts.nodes, &opts.server_args).await?;
     figures.set("sim_ready_s", cluster.sim_ready.as_secs_f64());
     figures.set("server_rss_nodes_mib", cluster.server.process.rss_mib()?);
     let watch = PodWatch::start(&cluster, NAMESPACE).await?;
@@ -152,6 +155,8 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     figures.set("peak_rss_mib", cluster.server.process.peak_rss_mib()?);
     figures.set("rss_mib", cluster.server.process.rss_mib()?);
     figures.set("sim_peak_rss_mib", cluster.sim.peak_rss_mib()?);
+    figures.set("server_cpu_s", cluster.server.process.cpu_seconds()?);
+    figures.set("sim_cpu_s", cluster.sim.cpu_seconds()?);
     let met = bind.per_s() >= TARGET_PODS_PER_S;
     figures.set_text("target_pods_per_s_met", if met { "yes" } else { "no" });
     Ok(figures)
@@ -182,6 +187,8 @@ pub fn render(f: &Figures) -> String {
         row("server peak RSS (MiB)", "peak_rss_mib"),
         row("server RSS at the end (MiB)", "rss_mib"),
         row("sim peak RSS (MiB)", "sim_peak_rss_mib"),
+        row("server CPU time, whole run (s)", "server_cpu_s"),
+        row("sim CPU time, whole run (s)", "sim_cpu_s"),
     ];
     table(
         &[("scheduling", Align::Left), ("value", Align::Right)],
