@@ -2,7 +2,8 @@
 //! `pkg/controller/controller_utils.go` and `pkg/api/v1/pod`: label selectors,
 //! ControllerRefs, pod readiness and availability, the ranking of pods to
 //! delete, and the expectations that keep a controller from acting twice on
-//! a stale cache; and the reflector every controller caches objects with.
+//! a stale cache. The caches themselves are the shared informers
+//! (`crate::informer`).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -40,38 +41,6 @@ impl<K> Cached for K where
         + Sync
         + 'static
 {
-}
-
-/// A reflector over what `api` and `config` select: the store it fills and
-/// the stream of objects it touches (applied or deleted), which restarts
-/// with back-off on watch errors. The stream must be polled (by a
-/// `Controller` or a `for_each`) for the store to fill.
-pub fn reflect<K: Cached>(
-    api: Api<K>,
-    config: kube::runtime::watcher::Config,
-) -> (
-    kube::runtime::reflector::Store<K>,
-    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
-) {
-    use kube::runtime::WatchStreamExt;
-    let (store, writer) = kube::runtime::reflector::store::<K>();
-    let stream = kube::runtime::reflector(writer, kube::runtime::watcher(api, config))
-        .default_backoff()
-        .touched_objects();
-    (store, stream)
-}
-
-/// [`reflect`] over every object of `K` in the cluster.
-pub fn reflect_all<K: Cached>(
-    client: &Client,
-) -> (
-    kube::runtime::reflector::Store<K>,
-    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
-) {
-    reflect(
-        Api::all(client.clone()),
-        kube::runtime::watcher::Config::default(),
-    )
 }
 
 /// Upstream `ExpectationsTimeout`: stale expectations are ignored after this.

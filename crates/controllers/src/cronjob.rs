@@ -21,12 +21,13 @@ use k8s_openapi::jiff::Timestamp;
 use k8s_openapi::jiff::tz::TimeZone;
 use kube::api::{Api, DeleteParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use skiff_core::cron::{self, Schedule};
 
 use crate::controller_utils as cu;
 use crate::events::{EventType, Recorder};
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 /// Annotation with the schedule time a Job was created for (RFC 3339, in the
@@ -39,24 +40,26 @@ const MANY_MISSED: i64 = 100;
 
 struct Ctx {
     client: Client,
-    jobs: Store<Job>,
+    jobs: Informer<Job>,
     recorder: Recorder,
     /// The zone of schedules without `timeZone` (kube-controller-manager's).
     local: TimeZone,
 }
 
 /// Runs the controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (job_store, jobs) = cu::reflect_all::<Job>(&client);
-    let (cj_store, cronjobs) = cu::reflect_all::<CronJob>(&client);
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let jobs = informers.of::<Job>();
+    let cronjobs = informers.of::<CronJob>();
+    jobs.synced().await;
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "cronjob-controller"),
         client,
-        jobs: job_store,
+        jobs: jobs.clone(),
         local: TimeZone::system(),
     });
-    Controller::for_stream(cronjobs, cj_store)
-        .watches_stream(jobs, |job: Job| {
+    Controller::for_shared_stream(cronjobs.subscribe(), cronjobs.store())
+        .watches_shared_stream(jobs.subscribe(), |job: Arc<Job>| {
             let ns = job.namespace().unwrap_or_default();
             cu::controller_ref(job.metadata.owner_references.as_ref())
                 .filter(|r| r.kind == "CronJob")
@@ -292,9 +295,8 @@ async fn reconcile(shared: Arc<CronJob>, ctx: Arc<Ctx>) -> Result<Action> {
     let name = shared.name_any();
     let children: Vec<Arc<Job>> = ctx
         .jobs
-        .state()
+        .in_namespace(&ns)
         .into_iter()
-        .filter(|j| j.namespace().as_deref() == Some(ns.as_str()))
         .filter(|j| {
             cu::controller_ref(j.metadata.owner_references.as_ref())
                 .is_some_and(|r| r.kind == "CronJob" && r.name == name)

@@ -28,13 +28,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::controller_utils::{self as cu, Expectations};
 use crate::events::{EventType, Recorder};
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 use eligibility::Placement;
@@ -87,47 +87,47 @@ impl FailedPodBackoff {
 
 struct Ctx {
     client: Client,
-    pods: Store<Pod>,
-    nodes: Store<Node>,
-    revisions: Store<ControllerRevision>,
+    pods: Informer<Pod>,
+    nodes: Informer<Node>,
+    revisions: Informer<ControllerRevision>,
     expectations: Expectations,
     backoff: FailedPodBackoff,
     recorder: Recorder,
 }
 
 /// Runs the DaemonSet controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
-    let (rev_store, revisions) = cu::reflect_all::<ControllerRevision>(&client);
-    let (node_store, node_writer) = reflector::store::<Node>();
-    let node_changes = node_trigger(
-        reflector::reflector(
-            node_writer,
-            watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
-        )
-        .default_backoff(),
-    );
-    let (ds_store, daemonsets) = cu::reflect_all::<DaemonSet>(&client);
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let pods = informers.of::<Pod>();
+    let revisions = informers.of::<ControllerRevision>();
+    let nodes = informers.of::<Node>();
+    let daemonsets = informers.of::<DaemonSet>();
+    // A first sync on half-filled caches would take missing nodes for gone.
+    pods.synced().await;
+    revisions.synced().await;
+    nodes.synced().await;
+    let node_changes = node_trigger(nodes.subscribe(), nodes.clone());
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "daemonset-controller"),
         client,
-        pods: pod_store,
-        nodes: node_store,
-        revisions: rev_store,
+        pods: pods.clone(),
+        nodes,
+        revisions: revisions.clone(),
         expectations: Expectations::default(),
         backoff: FailedPodBackoff::default(),
     });
-    let for_pods = (ds_store.clone(), ctx.clone());
-    let for_revisions = ds_store.clone();
-    Controller::for_stream(daemonsets, ds_store)
-        .watches_stream(pods, move |pod: Pod| {
+    let for_pods = (daemonsets.clone(), ctx.clone());
+    let for_revisions = daemonsets.clone();
+    Controller::for_shared_stream(daemonsets.subscribe(), daemonsets.store())
+        .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
             let ns = pod.namespace().unwrap_or_default();
             for_pods.1.expectations.observe(&ns, &pod.name_any());
             owners(&pod.metadata, &for_pods.0)
         })
-        .watches_stream(revisions, move |rev: ControllerRevision| {
-            owners(&rev.metadata, &for_revisions)
-        })
+        .watches_shared_stream(
+            revisions.subscribe(),
+            move |rev: Arc<ControllerRevision>| owners(&rev.metadata, &for_revisions),
+        )
         // Node changes can change every DaemonSet's set of nodes.
         .reconcile_all_on(node_changes)
         .run(reconcile, error_policy, ctx)
@@ -148,21 +148,18 @@ fn node_fingerprint(node: &Node) -> Value {
 /// A tick for every node added, deleted, or changed in what decides
 /// placement (upstream's `shouldIgnoreNodeUpdate` filter).
 fn node_trigger(
-    events: impl futures::Stream<Item = Result<watcher::Event<Node>, watcher::Error>> + Send + 'static,
+    touched: impl futures::Stream<Item = Arc<Node>> + Send + 'static,
+    nodes: Informer<Node>,
 ) -> impl futures::Stream<Item = ()> + Send + 'static {
     let mut seen: HashMap<String, Value> = HashMap::new();
-    events.filter_map(move |ev| {
-        let tick = match ev {
-            Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => {
-                let fp = node_fingerprint(&n);
-                seen.insert(n.name_any(), fp.clone()) != Some(fp)
-            }
-            Ok(watcher::Event::Delete(n)) => {
-                seen.remove(&n.name_any());
-                true
-            }
-            Ok(watcher::Event::InitDone) => true,
-            Ok(watcher::Event::Init) | Err(_) => false,
+    touched.filter_map(move |n| {
+        let name = n.name_any();
+        // A touched node no longer cached was deleted.
+        let tick = if nodes.get("", &name).is_none() {
+            seen.remove(&name).is_some()
+        } else {
+            let fp = node_fingerprint(&n);
+            seen.insert(name, fp.clone()) != Some(fp)
         };
         future::ready(tick.then_some(()))
     })
@@ -170,7 +167,7 @@ fn node_trigger(
 
 /// The DaemonSets an object's event concerns: its controller, or for an
 /// orphan every DaemonSet of its namespace whose selector matches.
-fn owners(meta: &ObjectMeta, daemonsets: &Store<DaemonSet>) -> Vec<ObjectRef<DaemonSet>> {
+fn owners(meta: &ObjectMeta, daemonsets: &Informer<DaemonSet>) -> Vec<ObjectRef<DaemonSet>> {
     let ns = meta.namespace.clone().unwrap_or_default();
     if let Some(r) = cu::controller_ref(meta.owner_references.as_ref()) {
         if r.kind == "DaemonSet" && r.api_version == "apps/v1" {
@@ -181,9 +178,8 @@ fn owners(meta: &ObjectMeta, daemonsets: &Store<DaemonSet>) -> Vec<ObjectRef<Dae
     let empty = BTreeMap::new();
     let labels = meta.labels.as_ref().unwrap_or(&empty);
     daemonsets
-        .state()
+        .in_namespace(&ns)
         .iter()
-        .filter(|d| d.namespace().as_deref() == Some(ns.as_str()))
         .filter(|d| {
             d.spec.as_ref().is_some_and(|s| {
                 !cu::selector_is_empty(&s.selector) && cu::selector_matches(&s.selector, labels)
@@ -235,20 +231,6 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action> {
             .await;
         return Ok(Action::await_change());
     }
-    // A first sync on half-filled caches would take missing nodes for gone.
-    let wait = Duration::from_millis(100);
-    let ready = tokio::time::timeout(wait, ctx.nodes.wait_until_ready())
-        .await
-        .is_ok()
-        && tokio::time::timeout(wait, ctx.pods.wait_until_ready())
-            .await
-            .is_ok()
-        && tokio::time::timeout(wait, ctx.revisions.wait_until_ready())
-            .await
-            .is_ok();
-    if !ready {
-        return Ok(Action::requeue(Duration::from_secs(1)));
-    }
     let mut nodes: Vec<Arc<Node>> = ctx.nodes.state();
     nodes.sort_by_key(|n| n.name_any());
     let pod_spec = spec.template.spec.clone().unwrap_or_default();
@@ -270,10 +252,10 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Ctx>) -> Result<Action> {
         now: Timestamp::now(),
     };
     let node_pods = pods_by_node(&pods, false);
-    let present = |p: &str| ctx.pods.get(&ObjectRef::new(p).within(&ns)).is_some();
+    let present = |p: &str| ctx.pods.get(&ns, p).is_some();
     let gone = |p: &str| {
         ctx.pods
-            .get(&ObjectRef::new(p).within(&ns))
+            .get(&ns, p)
             .is_none_or(|pod| pod.metadata.deletion_timestamp.is_some())
     };
     let mut requeue: Option<Duration> = None;
@@ -360,12 +342,9 @@ async fn claim_pods(ctx: &Ctx, ds: &DaemonSet) -> Result<Vec<Arc<Pod>>> {
     };
     let mut owned = Vec::new();
     let mut can_adopt: Option<bool> = None;
-    for pod in ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-    {
+    let mut candidates = ctx.pods.controlled_by(&uid);
+    candidates.extend(ctx.pods.orphans_in(&ns));
+    for pod in candidates {
         let matches = cu::selector_matches(selector, pod.labels());
         match cu::controller_ref(pod.metadata.owner_references.as_ref()) {
             Some(r) if r.uid == uid => {

@@ -15,12 +15,13 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::controller_utils as cu;
 use crate::events::{EventType, Recorder};
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 /// Label that ties a ReplicaSet and its pods to one template.
@@ -171,37 +172,54 @@ fn template_without_hash(t: &PodTemplateSpec) -> Value {
 
 struct Ctx {
     client: Client,
-    rs_store: Store<ReplicaSet>,
-    pod_store: Store<Pod>,
+    rs_store: Informer<ReplicaSet>,
+    pod_store: Informer<Pod>,
     recorder: Recorder,
 }
 
 /// Runs the deployment controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (rs_store, rss) = cu::reflect_all::<ReplicaSet>(&client);
-    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
-    let (d_store, ds) = cu::reflect_all::<Deployment>(&client);
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let rss = informers.of::<ReplicaSet>();
+    let pods = informers.of::<Pod>();
+    let ds = informers.of::<Deployment>();
+    rss.synced().await;
+    pods.synced().await;
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "deployment-controller"),
         client,
-        rs_store: rs_store.clone(),
-        pod_store,
+        rs_store: rss.clone(),
+        pod_store: pods.clone(),
     });
-    let d_for_rs = d_store.clone();
-    let rs_for_pods = rs_store.clone();
-    Controller::for_stream(ds, d_store)
-        .watches_stream(rss, move |rs: ReplicaSet| rs_owners(&rs, &d_for_rs))
-        .watches_stream(pods, move |pod: Pod| {
-            // Recreate waits for old pods to go: a pod event concerns the
-            // deployment of its ReplicaSet.
+    let d_for_rs = ds.clone();
+    let rs_for_pods = rss.clone();
+    let d_for_pods = ds.clone();
+    Controller::for_shared_stream(ds.subscribe(), ds.store())
+        .watches_shared_stream(rss.subscribe(), move |rs: Arc<ReplicaSet>| {
+            rs_owners(&rs, &d_for_rs)
+        })
+        .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
+            // Only Recreate waits for old pods to go (upstream's pod handler
+            // acts for Recreate deployments alone): such a pod event
+            // concerns the deployment of its ReplicaSet.
             let ns = pod.namespace().unwrap_or_default();
             let r = cu::controller_ref(pod.metadata.owner_references.as_ref())?;
             if r.kind != "ReplicaSet" {
                 return None;
             }
-            let rs = rs_for_pods.get(&ObjectRef::new(&r.name).within(&ns))?;
-            let d = cu::controller_ref(rs.metadata.owner_references.as_ref())?;
-            (d.kind == "Deployment").then(|| ObjectRef::new(&d.name).within(&ns))
+            let rs = rs_for_pods.get(&ns, &r.name)?;
+            let owner = cu::controller_ref(rs.metadata.owner_references.as_ref())?;
+            if owner.kind != "Deployment" {
+                return None;
+            }
+            let d = d_for_pods.get(&ns, &owner.name)?;
+            let recreate = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.strategy.as_ref())
+                .and_then(|s| s.type_.as_deref())
+                == Some("Recreate");
+            recreate.then(|| ObjectRef::from_obj(d.as_ref()))
         })
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -211,7 +229,7 @@ pub async fn run(client: Client) -> Result<()> {
 
 /// A ReplicaSet event concerns its controlling Deployment, or for an orphan
 /// every Deployment whose selector matches it.
-fn rs_owners(rs: &ReplicaSet, ds: &Store<Deployment>) -> Vec<ObjectRef<Deployment>> {
+fn rs_owners(rs: &ReplicaSet, ds: &Informer<Deployment>) -> Vec<ObjectRef<Deployment>> {
     let ns = rs.namespace().unwrap_or_default();
     if let Some(r) = cu::controller_ref(rs.metadata.owner_references.as_ref()) {
         if r.kind == "Deployment" {
@@ -219,9 +237,8 @@ fn rs_owners(rs: &ReplicaSet, ds: &Store<Deployment>) -> Vec<ObjectRef<Deploymen
         }
         return vec![];
     }
-    ds.state()
+    ds.in_namespace(&ns)
         .iter()
-        .filter(|d| d.namespace().as_deref() == Some(ns.as_str()))
         .filter(|d| {
             d.spec.as_ref().is_some_and(|s| {
                 !cu::selector_is_empty(&s.selector)
@@ -311,12 +328,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action> {
     let uid = d.uid().unwrap_or_default();
     // Claim ReplicaSets: ours by ControllerRef; adopt matching orphans.
     let mut rs_list: Vec<ReplicaSet> = Vec::new();
-    for rs in ctx
-        .rs_store
-        .state()
-        .into_iter()
-        .filter(|r| r.namespace().as_deref() == Some(ns.as_str()))
-    {
+    for rs in ctx.rs_store.in_namespace(&ns) {
         let matches = cu::selector_matches(&spec.selector, rs.labels());
         match cu::controller_ref(rs.metadata.owner_references.as_ref()) {
             Some(r) if r.uid == uid && matches => rs_list.push((*rs).clone()),
@@ -430,14 +442,13 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action> {
             changed |= ctx.scale(&d, rs, 0).await?;
         }
         let old_uids: Vec<String> = old.iter().filter_map(|r| r.uid()).collect();
-        let old_pods_left = ctx.pod_store.state().iter().any(|p| {
-            p.namespace().as_deref() == Some(ns.as_str())
-                && cu::controller_ref(p.metadata.owner_references.as_ref())
-                    .is_some_and(|r| old_uids.contains(&r.uid))
-                && !matches!(
+        let old_pods_left = old_uids.iter().any(|uid| {
+            ctx.pod_store.controlled_by(uid).iter().any(|p| {
+                !matches!(
                     p.status.as_ref().and_then(|s| s.phase.as_deref()),
                     Some("Succeeded" | "Failed")
                 )
+            })
         });
         if !changed && !old_pods_left && rs_replicas(&nrs) != replicas(&d) {
             changed |= ctx.scale(&d, &nrs, replicas(&d)).await?;

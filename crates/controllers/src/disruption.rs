@@ -25,11 +25,12 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 
 use crate::controller_utils as cu;
 use crate::events::{EventType, Recorder};
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 /// Upstream `DeletionTimeout`: an eviction approved by the API server is
@@ -45,38 +46,43 @@ pub const SYNC_FAILED: &str = "SyncFailed";
 
 struct Ctx {
     client: Client,
-    pods: Store<Pod>,
-    replica_sets: Store<ReplicaSet>,
-    deployments: Store<Deployment>,
-    stateful_sets: Store<StatefulSet>,
-    rcs: Store<ReplicationController>,
+    pods: Informer<Pod>,
+    replica_sets: Informer<ReplicaSet>,
+    deployments: Informer<Deployment>,
+    stateful_sets: Informer<StatefulSet>,
+    rcs: Informer<ReplicationController>,
     recorder: Recorder,
 }
 
 /// Runs the controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (pdb_store, pdbs) = cu::reflect_all::<PodDisruptionBudget>(&client);
-    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
-    let (rs_store, rss) = cu::reflect_all::<ReplicaSet>(&client);
-    let (deploy_store, deploys) = cu::reflect_all::<Deployment>(&client);
-    let (sts_store, stss) = cu::reflect_all::<StatefulSet>(&client);
-    let (rc_store, rcs) = cu::reflect_all::<ReplicationController>(&client);
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let pdbs = informers.of::<PodDisruptionBudget>();
+    let pods = informers.of::<Pod>();
+    let rss = informers.of::<ReplicaSet>();
+    let deploys = informers.of::<Deployment>();
+    let stss = informers.of::<StatefulSet>();
+    let rcs = informers.of::<ReplicationController>();
+    pods.synced().await;
+    rss.synced().await;
+    deploys.synced().await;
+    stss.synced().await;
+    rcs.synced().await;
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "controllermanager"),
         client,
-        pods: pod_store,
-        replica_sets: rs_store,
-        deployments: deploy_store,
-        stateful_sets: sts_store,
-        rcs: rc_store,
+        pods: pods.clone(),
+        replica_sets: rss.clone(),
+        deployments: deploys.clone(),
+        stateful_sets: stss.clone(),
+        rcs: rcs.clone(),
     });
-    let by_pod = pdb_store.clone();
-    let by_ns = pdb_store.clone();
+    let by_pod = pdbs.clone();
+    let by_ns = pdbs.clone();
     let in_namespace = move |ns: Option<String>| -> Vec<ObjectRef<PodDisruptionBudget>> {
         by_ns
-            .state()
+            .in_namespace(ns.as_deref().unwrap_or_default())
             .iter()
-            .filter(|p| p.namespace() == ns)
             .map(|p| ObjectRef::from_obj(p.as_ref()))
             .collect()
     };
@@ -86,14 +92,25 @@ pub async fn run(client: Client) -> Result<()> {
         in_namespace.clone(),
         in_namespace,
     );
-    Controller::for_stream(pdbs, pdb_store)
-        .watches_stream(pods, move |pod: Pod| pdbs_of_pod(&pod, &by_pod))
+    Controller::for_shared_stream(pdbs.subscribe(), pdbs.store())
+        .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
+            pdbs_of_pod(&pod, &by_pod)
+        })
         // A controller's scale is the denominator of percentages: any change
         // of one concerns the budgets of its namespace.
-        .watches_stream(rss, move |o: ReplicaSet| ns1(o.namespace()))
-        .watches_stream(deploys, move |o: Deployment| ns2(o.namespace()))
-        .watches_stream(stss, move |o: StatefulSet| ns3(o.namespace()))
-        .watches_stream(rcs, move |o: ReplicationController| ns4(o.namespace()))
+        .watches_shared_stream(
+            rss.subscribe(),
+            move |o: Arc<ReplicaSet>| ns1(o.namespace()),
+        )
+        .watches_shared_stream(deploys.subscribe(), move |o: Arc<Deployment>| {
+            ns2(o.namespace())
+        })
+        .watches_shared_stream(stss.subscribe(), move |o: Arc<StatefulSet>| {
+            ns3(o.namespace())
+        })
+        .watches_shared_stream(rcs.subscribe(), move |o: Arc<ReplicationController>| {
+            ns4(o.namespace())
+        })
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
@@ -104,12 +121,10 @@ pub async fn run(client: Client) -> Result<()> {
 /// warns when there are several and syncs the first, we sync them all).
 fn pdbs_of_pod(
     pod: &Pod,
-    pdbs: &Store<PodDisruptionBudget>,
+    pdbs: &Informer<PodDisruptionBudget>,
 ) -> Vec<ObjectRef<PodDisruptionBudget>> {
-    let ns = pod.namespace();
-    pdbs.state()
+    pdbs.in_namespace(&pod.namespace().unwrap_or_default())
         .iter()
-        .filter(|p| p.namespace() == ns)
         .filter(|p| selects(p, pod))
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()
@@ -141,15 +156,6 @@ enum SyncError {
 }
 
 async fn reconcile(pdb: Arc<PodDisruptionBudget>, ctx: Arc<Ctx>) -> Result<Action> {
-    for ready in [
-        ctx.pods.wait_until_ready().await,
-        ctx.replica_sets.wait_until_ready().await,
-        ctx.deployments.wait_until_ready().await,
-        ctx.stateful_sets.wait_until_ready().await,
-        ctx.rcs.wait_until_ready().await,
-    ] {
-        ready.map_err(|e| Error::Invalid(e.to_string()))?;
-    }
     match try_sync(&pdb, &ctx).await {
         Ok(Some(recheck)) => {
             let wait = recheck.duration_since(Timestamp::now());
@@ -177,12 +183,11 @@ fn key(pdb: &PodDisruptionBudget) -> String {
 /// `trySync`: computes and writes the status; returns when to look again
 /// (the first approved eviction that would time out).
 async fn try_sync(pdb: &PodDisruptionBudget, ctx: &Ctx) -> Result<Option<Timestamp>, SyncError> {
-    let ns = pdb.namespace();
     let pods: Vec<Arc<Pod>> = ctx
         .pods
-        .state()
+        .in_namespace(&pdb.namespace().unwrap_or_default())
         .into_iter()
-        .filter(|p| p.namespace() == ns && selects(pdb, p))
+        .filter(|p| selects(pdb, p))
         .collect();
     if pods.is_empty() {
         ctx.recorder
@@ -397,7 +402,7 @@ async fn find_scale(
     let apps = matches!(group, "apps" | "extensions");
     match (r.kind.as_str(), group) {
         ("ReplicationController", "") => {
-            let rc = ctx.rcs.get(&ObjectRef::new(&r.name).within(ns));
+            let rc = ctx.rcs.get(ns, &r.name);
             Ok(rc
                 .filter(|rc| rc.uid().as_deref() == Some(r.uid.as_str()))
                 .map(|rc| {
@@ -408,7 +413,7 @@ async fn find_scale(
         ("ReplicaSet", _) if apps => {
             let Some(rs) = ctx
                 .replica_sets
-                .get(&ObjectRef::new(&r.name).within(ns))
+                .get(ns, &r.name)
                 .filter(|rs| rs.uid().as_deref() == Some(r.uid.as_str()))
             else {
                 return Ok(None);
@@ -420,7 +425,7 @@ async fn find_scale(
                     }
                     let deployment = ctx
                         .deployments
-                        .get(&ObjectRef::new(&d.name).within(ns))
+                        .get(ns, &d.name)
                         .filter(|dep| dep.uid().as_deref() == Some(d.uid.as_str()));
                     Ok(deployment.map(|dep| {
                         let replicas = dep.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -434,7 +439,7 @@ async fn find_scale(
             }
         }
         ("StatefulSet", _) if apps => {
-            let sts = ctx.stateful_sets.get(&ObjectRef::new(&r.name).within(ns));
+            let sts = ctx.stateful_sets.get(ns, &r.name);
             Ok(sts
                 .filter(|s| s.uid().as_deref() == Some(r.uid.as_str()))
                 .map(|s| {

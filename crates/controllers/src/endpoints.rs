@@ -18,11 +18,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 
-use crate::controller_utils::{self as cu, is_pod_ready};
+use crate::controller_utils::is_pod_ready;
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 /// Upstream caps an Endpoints object at 1000 addresses and marks it.
@@ -134,16 +134,15 @@ pub(crate) fn backends(
 }
 
 /// The pods a Service selects, from the shared pod store.
-pub(crate) fn selected_pods(svc: &Service, pods: &Store<Pod>) -> Option<Vec<Arc<Pod>>> {
+pub(crate) fn selected_pods(svc: &Service, pods: &Informer<Pod>) -> Option<Vec<Arc<Pod>>> {
     let selector = svc.spec.as_ref()?.selector.as_ref()?;
     if selector.is_empty() {
         return None;
     }
     let ns = svc.namespace().unwrap_or_default();
     Some(
-        pods.state()
+        pods.in_namespace(&ns)
             .into_iter()
-            .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
             .filter(|p| {
                 let labels = p.labels();
                 selector.iter().all(|(k, v)| labels.get(k) == Some(v))
@@ -153,13 +152,12 @@ pub(crate) fn selected_pods(svc: &Service, pods: &Store<Pod>) -> Option<Vec<Arc<
 }
 
 /// The Services of a pod's namespace that select it: what a pod change wakes.
-pub(crate) fn services_of(pod: &Pod, services: &Store<Service>) -> Vec<ObjectRef<Service>> {
+pub(crate) fn services_of(pod: &Pod, services: &Informer<Service>) -> Vec<ObjectRef<Service>> {
     let ns = pod.namespace().unwrap_or_default();
     let labels = pod.labels();
     services
-        .state()
+        .in_namespace(&ns)
         .into_iter()
-        .filter(|s| s.namespace().as_deref() == Some(ns.as_str()))
         .filter(|s| {
             s.spec
                 .as_ref()
@@ -227,25 +225,30 @@ pub(crate) fn subsets(backends: &[Backend]) -> (Vec<EndpointSubset>, bool) {
 
 struct Ctx {
     client: Client,
-    pods: Store<Pod>,
+    pods: Informer<Pod>,
 }
 
 /// A controller of Services woken by the pods they select, and the store of
 /// all pods it keeps: what both endpoint controllers are built on.
-pub(crate) fn service_controller(client: &Client) -> (Controller<Service>, Store<Pod>) {
-    let (pods, pod_stream) = cu::reflect_all::<Pod>(client);
-    let controller = Controller::new(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    );
-    let services = controller.store();
-    let controller = controller.watches_stream(pod_stream, move |pod| services_of(&pod, &services));
+pub(crate) async fn service_controller(
+    informers: &Informers,
+) -> (Controller<Service>, Informer<Pod>) {
+    let pods = informers.of::<Pod>();
+    let services = informers.of::<Service>();
+    // Every Service looks empty before the first list of pods.
+    pods.synced().await;
+    let for_pods = services.clone();
+    let controller = Controller::for_shared_stream(services.subscribe(), services.store())
+        .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
+            services_of(&pod, &for_pods)
+        });
     (controller, pods)
 }
 
 /// Runs the endpoints controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (controller, pods) = service_controller(&client);
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let (controller, pods) = service_controller(&informers).await;
     let ctx = Arc::new(Ctx { client, pods });
     controller
         .run(reconcile, error_policy, ctx)
@@ -260,11 +263,6 @@ fn error_policy(svc: Arc<Service>, e: &Error, _: Arc<Ctx>) -> Action {
 }
 
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action> {
-    // Wait for the pod store's first list, or every Service looks empty.
-    ctx.pods
-        .wait_until_ready()
-        .await
-        .map_err(|e| Error::Invalid(e.to_string()))?;
     let Some(pods) = selected_pods(&svc, &ctx.pods) else {
         // Without a selector the Endpoints are the user's (mirroring is the
         // EndpointSlice mirroring controller's job).

@@ -12,14 +12,14 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 
 use crate::controller_utils::new_controller_ref;
 use crate::endpoints::{
     Backend, ResolvedPort, backends, pod_reference, selected_pods, service_controller,
 };
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 /// Upstream's `--max-endpoints-per-slice` default.
@@ -30,21 +30,21 @@ pub const SERVICE_NAME: &str = "kubernetes.io/service-name";
 
 struct Ctx {
     client: Client,
-    pods: Store<Pod>,
+    pods: Informer<Pod>,
 }
 
 /// Runs the EndpointSlice controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (controller, pods) = service_controller(&client);
-    let slices: Api<EndpointSlice> = Api::all(client.clone());
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let (controller, pods) = service_controller(&informers).await;
+    let slices = informers.of::<EndpointSlice>();
     let ctx = Arc::new(Ctx { client, pods });
     controller
-        // A slice edited or deleted by someone else is put back.
-        .watches(
-            slices,
-            watcher::Config::default().labels(&format!("{MANAGED_BY}={CONTROLLER_NAME}")),
-            |slice| service_of(&slice),
-        )
+        // A slice of ours edited or deleted by someone else is put back.
+        .watches_shared_stream(slices.subscribe(), |slice: Arc<EndpointSlice>| {
+            let ours = slice.labels().get(MANAGED_BY).map(String::as_str) == Some(CONTROLLER_NAME);
+            ours.then(|| service_of(&slice)).flatten()
+        })
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
@@ -111,10 +111,6 @@ fn slice_ports(ports: &[ResolvedPort]) -> Vec<EndpointPort> {
 }
 
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action> {
-    ctx.pods
-        .wait_until_ready()
-        .await
-        .map_err(|e| Error::Invalid(e.to_string()))?;
     let Some(pods) = selected_pods(&svc, &ctx.pods) else {
         return Ok(Action::await_change());
     };

@@ -23,13 +23,13 @@ use k8s_openapi::api::core::v1::{EndpointAddress, EndpointSubset, Endpoints, Ser
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 
-use crate::controller_utils::{new_controller_ref, reflect, reflect_all};
+use crate::controller_utils::new_controller_ref;
 use crate::endpointslice::{MANAGED_BY, SERVICE_NAME, service_of};
 use crate::events::{EventType, Recorder};
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 /// The `managed-by` value of mirrored slices.
@@ -380,42 +380,42 @@ fn unchanged(current: &EndpointSlice, want: &EndpointSlice) -> bool {
 
 struct Ctx {
     client: Client,
-    services: Store<Service>,
-    slices: Store<EndpointSlice>,
+    services: Informer<Service>,
+    slices: Informer<EndpointSlice>,
     recorder: Recorder,
 }
 
-fn mirrored_selector() -> String {
-    format!("{MANAGED_BY}={CONTROLLER_NAME}")
+fn is_mirrored(slice: &EndpointSlice) -> bool {
+    slice.labels().get(MANAGED_BY).map(String::as_str) == Some(CONTROLLER_NAME)
 }
 
 /// Runs the mirroring controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (services, svc_stream) = reflect_all::<Service>(&client);
-    let (slices, slice_stream) = reflect(
-        Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default().labels(&mirrored_selector()),
-    );
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let services = informers.of::<Service>();
+    let slices = informers.of::<EndpointSlice>();
+    let endpoints = informers.of::<Endpoints>();
+    services.synced().await;
+    slices.synced().await;
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), COMPONENT),
-        client: client.clone(),
-        services,
-        slices,
+        client,
+        services: services.clone(),
+        slices: slices.clone(),
     });
-    Controller::new(
-        Api::<Endpoints>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    // The Endpoints of a Service share its name: a Service that appears,
-    // goes, or gains or loses its selector re-syncs them.
-    .watches_stream(svc_stream, |svc| {
-        Some(ObjectRef::new(&svc.name_any()).within(&svc.namespace()?))
-    })
-    // A mirrored slice changed or deleted by someone else is put back.
-    .watches_stream(slice_stream, |slice| service_of(&slice))
-    .run(reconcile, error_policy, ctx)
-    .for_each(|_| futures::future::ready(()))
-    .await;
+    Controller::for_shared_stream(endpoints.subscribe(), endpoints.store())
+        // The Endpoints of a Service share its name: a Service that appears,
+        // goes, or gains or loses its selector re-syncs them.
+        .watches_shared_stream(services.subscribe(), |svc: Arc<Service>| {
+            Some(ObjectRef::new(&svc.name_any()).within(&svc.namespace()?))
+        })
+        // A mirrored slice changed or deleted by someone else is put back.
+        .watches_shared_stream(slices.subscribe(), |slice: Arc<EndpointSlice>| {
+            is_mirrored(&slice).then(|| service_of(&slice)).flatten()
+        })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
     Ok(())
 }
 
@@ -425,15 +425,9 @@ fn error_policy(ep: Arc<Endpoints>, e: &Error, _: Arc<Ctx>) -> Action {
 }
 
 async fn reconcile(ep: Arc<Endpoints>, ctx: Arc<Ctx>) -> Result<Action> {
-    for (store, what) in [
-        (ctx.services.wait_until_ready().await, "services"),
-        (ctx.slices.wait_until_ready().await, "endpointslices"),
-    ] {
-        store.map_err(|e| Error::Invalid(format!("{what} store: {e}")))?;
-    }
     let ns = ep.namespace().unwrap_or_default();
     let name = ep.name_any();
-    let svc = ctx.services.get(&ObjectRef::new(&name).within(&ns));
+    let svc = ctx.services.get(&ns, &name);
     // Upstream mirrors only for an existing Service whose selector is unset
     // (an empty selector `{}` is set, and the endpoints controllers own it).
     let mirrored = should_mirror(&ep)
@@ -444,8 +438,9 @@ async fn reconcile(ep: Arc<Endpoints>, ctx: Arc<Ctx>) -> Result<Action> {
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ns);
     // Listed from the API rather than the store: a slice created by the
     // previous sync must be seen, or it would be created twice.
-    let lp =
-        ListParams::default().labels(&format!("{SERVICE_NAME}={name},{}", mirrored_selector()));
+    let lp = ListParams::default().labels(&format!(
+        "{SERVICE_NAME}={name},{MANAGED_BY}={CONTROLLER_NAME}"
+    ));
     let mut existing = api
         .list(&lp)
         .await
@@ -526,11 +521,10 @@ async fn delete_mirrored(ctx: &Ctx, ns: &str, name: &str) -> Result<Action> {
     // sync when its event arrives.
     let names: Vec<String> = ctx
         .slices
-        .state()
+        .in_namespace(ns)
         .iter()
         .filter(|s| {
-            s.namespace().as_deref() == Some(ns)
-                && s.labels().get(SERVICE_NAME).map(String::as_str) == Some(name)
+            is_mirrored(s) && s.labels().get(SERVICE_NAME).map(String::as_str) == Some(name)
         })
         .map(|s| s.name_any())
         .collect();

@@ -25,6 +25,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::mpsc;
 
 use crate::events::{EventType, Recorder};
+use crate::informer::Informers;
 use crate::{ApiContext, Error, Result, discovery};
 
 const ORPHAN: &str = "orphan";
@@ -77,7 +78,10 @@ struct Gc {
 }
 
 /// Runs the garbage collector until it fails.
-pub async fn run(client: Client) -> Result<()> {
+pub async fn run(informers: Informers) -> Result<()> {
+    // The collector watches every kind as metadata only, through its own
+    // watches: the typed informers do not cover arbitrary kinds.
+    let client = informers.client().clone();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let gc = Arc::new(Gc {
         recorder: Recorder::new(client.clone(), "garbage-collector-controller"),

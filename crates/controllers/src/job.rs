@@ -29,7 +29,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -38,6 +38,7 @@ use self::failure::{BackoffRecord, BackoffStore};
 use self::indexes::{COMPLETION_INDEX, Intervals};
 use crate::controller_utils::{self as cu, Expectations};
 use crate::events::{EventType, Recorder};
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 /// Finalizer that keeps a finished pod until the Job counted it.
@@ -59,8 +60,8 @@ pub mod reason {
 
 struct Ctx {
     client: Client,
-    pods: Store<Pod>,
-    jobs: Store<Job>,
+    pods: Informer<Pod>,
+    jobs: Informer<Job>,
     expectations: Expectations,
     finalizers: FinalizerExpectations,
     written: WrittenStatus,
@@ -158,15 +159,17 @@ fn job_key(job: &Job) -> String {
 }
 
 /// Runs the controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
-    let (job_store, jobs) = cu::reflect_all::<Job>(&client);
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let pods = informers.of::<Pod>();
+    let jobs = informers.of::<Job>();
+    pods.synced().await;
     let (orphans, orphan_rx) = unbounded_channel();
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "job-controller"),
         client,
-        pods: pod_store,
-        jobs: job_store.clone(),
+        pods: pods.clone(),
+        jobs: jobs.clone(),
         expectations: Expectations::default(),
         finalizers: FinalizerExpectations::default(),
         written: WrittenStatus::default(),
@@ -176,8 +179,10 @@ pub async fn run(client: Client) -> Result<()> {
     let cleaner = tokio::spawn(clean_orphan_pods(ctx.clone(), orphan_rx));
     let _cleaner = AbortOnDrop(cleaner.abort_handle());
     let mapper_ctx = ctx.clone();
-    Controller::for_stream(jobs, job_store)
-        .watches_stream(pods, move |pod: Pod| pod_jobs(&pod, &mapper_ctx))
+    Controller::for_shared_stream(jobs.subscribe(), jobs.store())
+        .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
+            pod_jobs(&pod, &mapper_ctx)
+        })
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
@@ -211,7 +216,7 @@ fn pod_jobs(pod: &Pod, ctx: &Ctx) -> Vec<ObjectRef<Job>> {
         Some(r) if is_job_ref(r) => {
             let job = ctx
                 .jobs
-                .get(&ObjectRef::new(&r.name).within(&ns))
+                .get(&ns, &r.name)
                 .filter(|j| j.uid().as_deref() == Some(r.uid.as_str()));
             if (!has_tracking_finalizer(pod) || pod.metadata.deletion_timestamp.is_some())
                 && let Some(j) = &job
@@ -231,9 +236,9 @@ fn pod_jobs(pod: &Pod, ctx: &Ctx) -> Vec<ObjectRef<Job>> {
             }
             let labels = pod.labels();
             ctx.jobs
-                .state()
+                .in_namespace(&ns)
                 .iter()
-                .filter(|j| j.namespace().as_deref() == Some(ns.as_str()) && !is_finished(j))
+                .filter(|j| !is_finished(j))
                 .filter(|j| {
                     selector(j).is_some_and(|s| {
                         !cu::selector_is_empty(s) && cu::selector_matches(s, labels)
@@ -248,9 +253,9 @@ fn pod_jobs(pod: &Pod, ctx: &Ctx) -> Vec<ObjectRef<Job>> {
 /// `syncOrphanPod`: removes the tracking finalizer from pods whose Job is
 /// gone, finished, or that have no Job at all.
 async fn clean_orphan_pods(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<(String, String)>) {
-    ctx.jobs.wait_until_ready().await.ok();
+    ctx.jobs.synced().await;
     while let Some((ns, name)) = rx.recv().await {
-        let Some(pod) = ctx.pods.get(&ObjectRef::new(&name).within(&ns)) else {
+        let Some(pod) = ctx.pods.get(&ns, &name) else {
             continue;
         };
         if !has_tracking_finalizer(&pod) {
@@ -260,10 +265,7 @@ async fn clean_orphan_pods(ctx: Arc<Ctx>, mut rx: UnboundedReceiver<(String, Str
             if !is_job_ref(r) {
                 continue;
             }
-            let cached = ctx
-                .jobs
-                .get(&ObjectRef::new(&r.name).within(&ns))
-                .map(|j| (*j).clone());
+            let cached = ctx.jobs.get(&ns, &r.name).map(|j| (*j).clone());
             // The cache may lag behind a Job created a moment ago: ask.
             let job = match cached {
                 Some(j) => Some(j),
@@ -601,10 +603,10 @@ async fn reconcile(shared: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action> {
 
     // Expectations first: a pod that enters the cache after this check only
     // defers the sync to its own event.
-    let present = |n: &str| ctx.pods.get(&ObjectRef::new(n).within(&ns)).is_some();
+    let present = |n: &str| ctx.pods.get(&ns, n).is_some();
     let gone = |n: &str| {
         ctx.pods
-            .get(&ObjectRef::new(n).within(&ns))
+            .get(&ns, n)
             .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
     };
     let satisfied = ctx.expectations.satisfied(&key, present, gone);
@@ -829,12 +831,9 @@ async fn claim_pods(ctx: &Ctx, job: &Job) -> Result<Vec<Arc<Pod>>> {
     let deleting = job.metadata.deletion_timestamp.is_some();
     let mut owned = Vec::new();
     let mut fresh_checked = false;
-    for pod in ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-    {
+    let mut candidates = ctx.pods.controlled_by(&uid);
+    candidates.extend(ctx.pods.orphans_in(&ns));
+    for pod in candidates {
         let matches = sel.is_some_and(|s| cu::selector_matches(s, pod.labels()));
         match cu::controller_ref(pod.metadata.owner_references.as_ref()) {
             Some(r) if r.uid == uid => {

@@ -18,6 +18,7 @@ pub mod endpointslice_mirroring;
 pub mod events;
 pub mod garbage_collector;
 pub mod history;
+pub mod informer;
 pub mod job;
 pub mod leader_election;
 pub mod namespace;
@@ -33,6 +34,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use kube::Client;
+
+use crate::informer::Informers;
 
 /// Errors of the controllers.
 #[derive(Debug, thiserror::Error)]
@@ -96,89 +99,89 @@ type ControllerFuture = Pin<Box<dyn Future<Output = Result<()>> + Send>>;
 /// One controller: a name and how to start it.
 struct Spec {
     name: &'static str,
-    start: fn(Client) -> ControllerFuture,
+    start: fn(Informers) -> ControllerFuture,
 }
 
 fn controllers() -> Vec<Spec> {
     vec![
         Spec {
             name: "namespace",
-            start: |c| Box::pin(namespace::run(c)),
+            start: |i| Box::pin(namespace::run(i)),
         },
         Spec {
             name: "garbage-collector",
-            start: |c| Box::pin(garbage_collector::run(c)),
+            start: |i| Box::pin(garbage_collector::run(i)),
         },
         Spec {
             name: "serviceaccount",
-            start: |c| Box::pin(serviceaccount::run(c)),
+            start: |i| Box::pin(serviceaccount::run(i)),
         },
         Spec {
             name: "replicaset",
-            start: |c| Box::pin(replicaset::run(c, replicaset::Kind::ReplicaSet)),
+            start: |i| Box::pin(replicaset::run(i, replicaset::Kind::ReplicaSet)),
         },
         Spec {
             name: "replicationcontroller",
-            start: |c| Box::pin(replicaset::run(c, replicaset::Kind::ReplicationController)),
+            start: |i| Box::pin(replicaset::run(i, replicaset::Kind::ReplicationController)),
         },
         Spec {
             name: "deployment",
-            start: |c| Box::pin(deployment::run(c)),
+            start: |i| Box::pin(deployment::run(i)),
         },
         Spec {
             name: "job",
-            start: |c| Box::pin(job::run(c)),
+            start: |i| Box::pin(job::run(i)),
         },
         Spec {
             name: "cronjob",
-            start: |c| Box::pin(cronjob::run(c)),
+            start: |i| Box::pin(cronjob::run(i)),
         },
         Spec {
             name: "ttl-after-finished",
-            start: |c| Box::pin(ttl_after_finished::run(c)),
+            start: |i| Box::pin(ttl_after_finished::run(i)),
         },
         Spec {
             name: "statefulset",
-            start: |c| Box::pin(statefulset::run(c)),
+            start: |i| Box::pin(statefulset::run(i)),
         },
         Spec {
             name: "daemonset",
-            start: |c| Box::pin(daemonset::run(c)),
+            start: |i| Box::pin(daemonset::run(i)),
         },
         Spec {
             name: "endpointslice",
-            start: |c| Box::pin(endpointslice::run(c)),
+            start: |i| Box::pin(endpointslice::run(i)),
         },
         Spec {
             name: "endpoints",
-            start: |c| Box::pin(endpoints::run(c)),
+            start: |i| Box::pin(endpoints::run(i)),
         },
         Spec {
             name: "endpointslice-mirroring",
-            start: |c| Box::pin(endpointslice_mirroring::run(c)),
+            start: |i| Box::pin(endpointslice_mirroring::run(i)),
         },
         Spec {
             name: "disruption",
-            start: |c| Box::pin(disruption::run(c)),
+            start: |i| Box::pin(disruption::run(i)),
         },
         Spec {
             name: "node-lifecycle",
-            start: |c| Box::pin(node_lifecycle::run(c)),
+            start: |i| Box::pin(node_lifecycle::run(i)),
         },
         Spec {
             name: "taint-eviction-controller",
-            start: |c| Box::pin(taint_eviction::run(c)),
+            start: |i| Box::pin(taint_eviction::run(i)),
         },
     ]
 }
 
 /// Runs one controller forever, restarting it with exponential back-off
 /// (1 s to 60 s) when it returns an error or panics.
-async fn supervise(spec: Spec, client: Client) {
+async fn supervise(spec: Spec, informers: Informers) {
     let mut backoff = Duration::from_secs(1);
     loop {
         let started = tokio::time::Instant::now();
-        let handle = tokio::spawn((spec.start)(client.clone()));
+        let handle = tokio::spawn((spec.start)(informers.clone()));
         // Aborting the supervisor (lost leadership) must stop the controller too.
         let _guard = AbortOnDrop(handle.abort_handle());
         let outcome = handle.await;
@@ -227,14 +230,18 @@ pub async fn run(client: Client) {
         let lease = leader_election::LeaderElector::new(client.clone(), identity.clone());
         lease.acquire().await;
         tracing::info!(%identity, "became the leader of the controller manager");
+        // One cache per kind for every controller of this term; dropped
+        // (its watches stopped) with the term.
+        let informers = Informers::new(client.clone());
         let tasks: Vec<_> = controllers()
             .into_iter()
-            .map(|spec| tokio::spawn(supervise(spec, client.clone())))
+            .map(|spec| tokio::spawn(supervise(spec, informers.clone())))
             .collect();
         lease.hold().await;
         tracing::warn!(%identity, "lost the leader lease; stopping the controllers");
         for t in tasks {
             t.abort();
         }
+        drop(informers);
     }
 }

@@ -14,10 +14,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::DynamicObject;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
 use crate::discovery;
+use crate::informer::Informers;
 use crate::{ApiContext, Error, Result};
 
 const FINALIZER: &str = "kubernetes";
@@ -27,9 +27,10 @@ struct Ctx {
 }
 
 /// Runs the namespace controller until its watch fails.
-pub async fn run(client: Client) -> Result<()> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    Controller::new(api, watcher::Config::default())
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let namespaces = informers.of::<Namespace>();
+    Controller::for_shared_stream(namespaces.subscribe(), namespaces.store())
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| futures::future::ready(()))
         .await;

@@ -31,20 +31,18 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, ObjectReference, Pod, PodCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::controller_utils as cu;
 use crate::events::{EventType, Recorder};
-use crate::{ApiContext, Error, Result};
+use crate::informer::{Informer, Informers};
+use crate::{ApiContext, Result};
 
 /// The environment variable that sets the node monitor grace period.
 pub const GRACE_PERIOD_ENV: &str = "SKIFF_NODE_MONITOR_GRACE_PERIOD";
@@ -569,9 +567,9 @@ struct State {
     client: Client,
     cfg: Config,
     recorder: Recorder,
-    nodes: Store<Node>,
-    leases: Store<Lease>,
-    pods: Store<Pod>,
+    nodes: Informer<Node>,
+    leases: Informer<Lease>,
+    pods: Informer<Pod>,
     health: HashMap<String, NodeHealth>,
     zones: Zones,
     /// Next time each zone may taint a node `NoExecute`.
@@ -581,19 +579,14 @@ struct State {
 }
 
 /// Runs the controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (nodes, node_watch) = cu::reflect_all::<Node>(&client);
-    let node_watch = node_watch.for_each(|_| futures::future::ready(()));
-    let (leases, lease_watch) = cu::reflect(
-        Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
-        watcher::Config::default(),
-    );
-    let lease_watch = lease_watch.for_each(|_| futures::future::ready(()));
-    let (pods, pod_watch) = cu::reflect(
-        Api::<Pod>::all(client.clone()),
-        watcher::Config::default().fields("spec.nodeName!="),
-    );
-    let pod_watch = pod_watch.for_each(|_| futures::future::ready(()));
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let nodes = informers.of::<Node>();
+    let leases = informers.of::<Lease>();
+    let pods = informers.of::<Pod>();
+    nodes.synced().await;
+    leases.synced().await;
+    pods.synced().await;
     let state = State {
         recorder: Recorder::new(client.clone(), "node-controller"),
         client,
@@ -606,22 +599,10 @@ pub async fn run(client: Client) -> Result<()> {
         zone_next: HashMap::new(),
         retry_pods: HashSet::new(),
     };
-    tokio::select! {
-        () = node_watch => Ok(()),
-        () = lease_watch => Ok(()),
-        () = pod_watch => Ok(()),
-        r = monitor(state) => r,
-    }
+    monitor(state).await
 }
 
 async fn monitor(mut state: State) -> Result<()> {
-    for ready in [
-        state.nodes.wait_until_ready().await,
-        state.leases.wait_until_ready().await,
-        state.pods.wait_until_ready().await,
-    ] {
-        ready.map_err(|e| Error::Invalid(e.to_string()))?;
-    }
     tracing::info!(grace_period = ?state.cfg.grace_period, "node lifecycle controller started");
     let mut tick = tokio::time::interval(state.cfg.monitor_period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -646,7 +627,7 @@ async fn monitor_node_health(state: &mut State) {
         let name = node.name_any();
         let lease = state
             .leases
-            .get(&ObjectRef::new(&name).within(LEASE_NAMESPACE))
+            .get(LEASE_NAMESPACE, &name)
             .and_then(|l| l.spec.as_ref()?.renew_time.as_ref().map(|t| t.0));
         let hc = check_health(state.health.get(&name), &node, lease, now, &state.cfg);
         if let Some(conditions) = &hc.new_conditions {

@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 use crate::controller_utils::{self as cu, Expectations};
 use crate::events::{EventType, Recorder};
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 /// Upstream `BurstReplicas`: at most this many creations or deletions per sync.
@@ -114,37 +115,40 @@ impl Workload for ReplicationController {
 
 struct Ctx<K: Workload> {
     client: Client,
-    pods: Store<Pod>,
+    pods: Informer<Pod>,
     expectations: Expectations,
     recorder: Recorder,
     _kind: std::marker::PhantomData<K>,
 }
 
 /// Runs the controller for `kind` until its watches fail.
-pub async fn run(client: Client, kind: Kind) -> Result<()> {
+pub async fn run(informers: Informers, kind: Kind) -> Result<()> {
     match kind {
-        Kind::ReplicaSet => run_for::<ReplicaSet>(client, "replicaset-controller").await,
+        Kind::ReplicaSet => run_for::<ReplicaSet>(informers, "replicaset-controller").await,
         Kind::ReplicationController => {
-            run_for::<ReplicationController>(client, "replication-controller").await
+            run_for::<ReplicationController>(informers, "replication-controller").await
         }
     }
 }
 
-async fn run_for<K: Workload>(client: Client, component: &'static str) -> Result<()> {
-    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
-    let (own_store, owners) = cu::reflect_all::<K>(&client);
+async fn run_for<K: Workload>(informers: Informers, component: &'static str) -> Result<()> {
+    let client = informers.client().clone();
+    let pods = informers.of::<Pod>();
+    let owners = informers.of::<K>();
+    // Syncing against an empty pod cache would create every pod again.
+    pods.synced().await;
     let ctx = Arc::new(Ctx::<K> {
         recorder: Recorder::new(client.clone(), component),
         client,
-        pods: pod_store,
+        pods: pods.clone(),
         expectations: Expectations::default(),
         _kind: std::marker::PhantomData,
     });
     let mapper_ctx = ctx.clone();
-    let mapper_store = own_store.clone();
-    Controller::for_stream(owners, own_store)
-        .watches_stream(pods, move |pod: Pod| {
-            pod_owners::<K>(&pod, &mapper_store, &mapper_ctx.expectations)
+    let mapper_owners = owners.clone();
+    Controller::for_shared_stream(owners.subscribe(), owners.store())
+        .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
+            pod_owners::<K>(&pod, &mapper_owners, &mapper_ctx.expectations)
         })
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|_| futures::future::ready(()))
@@ -156,7 +160,7 @@ async fn run_for<K: Workload>(client: Client, component: &'static str) -> Result
 /// owner whose selector matches (a candidate for adoption).
 fn pod_owners<K: Workload>(
     pod: &Pod,
-    owners: &Store<K>,
+    owners: &Informer<K>,
     expectations: &Expectations,
 ) -> Vec<ObjectRef<K>> {
     let ns = pod.namespace().unwrap_or_default();
@@ -169,9 +173,8 @@ fn pod_owners<K: Workload>(
     }
     let labels = pod.labels();
     owners
-        .state()
+        .in_namespace(&ns)
         .iter()
-        .filter(|o| o.namespace().as_deref() == Some(ns.as_str()))
         .filter(|o| {
             o.selector()
                 .is_some_and(|s| !cu::selector_is_empty(&s) && cu::selector_matches(&s, labels))
@@ -202,12 +205,10 @@ async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action>
     };
     let deleting = obj.meta().deletion_timestamp.is_some();
     let uid = obj.uid().unwrap_or_default();
-    let all: Vec<Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-        .collect();
+    // Ours and the namespace's orphans: pods of other controllers are never
+    // touched (upstream's controllerUIDIndex).
+    let mut all: Vec<Arc<Pod>> = ctx.pods.controlled_by(&uid);
+    all.extend(ctx.pods.orphans_in(&ns));
     let mut owned: Vec<Arc<Pod>> = Vec::new();
     let mut fresh_owner_checked = false;
     for pod in all.iter().filter(|p| cu::is_pod_active(p)) {
@@ -253,15 +254,11 @@ async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action>
 
     let gone = |pod_name: &str| {
         ctx.pods
-            .get(&ObjectRef::new(pod_name).within(&ns))
+            .get(&ns, pod_name)
             .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
     };
     let mut failure: Option<(&'static str, String)> = None;
-    let present = |pod_name: &str| {
-        ctx.pods
-            .get(&ObjectRef::new(pod_name).within(&ns))
-            .is_some()
-    };
+    let present = |pod_name: &str| ctx.pods.get(&ns, pod_name).is_some();
     if ctx.expectations.satisfied(&key, present, gone) && !deleting {
         failure = manage_replicas(&ctx, obj.as_ref(), &key, &owned).await;
     }

@@ -10,9 +10,9 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
+use crate::informer::Informers;
 use crate::{ApiContext, Error, Result};
 
 /// The ServiceAccounts every namespace gets.
@@ -23,11 +23,12 @@ struct Ctx {
 }
 
 /// Runs the service account controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let accounts: Api<ServiceAccount> = Api::all(client.clone());
-    Controller::new(namespaces, watcher::Config::default())
-        .watches(accounts, watcher::Config::default(), |sa| {
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let namespaces = informers.of::<Namespace>();
+    let accounts = informers.of::<ServiceAccount>();
+    Controller::for_shared_stream(namespaces.subscribe(), namespaces.store())
+        .watches_shared_stream(accounts.subscribe(), |sa| {
             let ns = sa.namespace()?;
             MANAGED
                 .contains(&sa.name_any().as_str())

@@ -25,7 +25,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodTemplateSpec};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
@@ -34,47 +34,59 @@ use self::plan::{Plan, Step, UpdateRevision};
 use crate::controller_utils as cu;
 use crate::events::{EventType, Recorder};
 use crate::history::{self, History};
+use crate::informer::{Informer, Informers};
 use crate::{ApiContext, Error, Result};
 
 struct Ctx {
     client: Client,
-    pods: Store<Pod>,
-    claims: Store<PersistentVolumeClaim>,
-    revisions: Store<ControllerRevision>,
+    pods: Informer<Pod>,
+    claims: Informer<PersistentVolumeClaim>,
+    revisions: Informer<ControllerRevision>,
     recorder: Recorder,
     history: History,
 }
 
 /// Runs the StatefulSet controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (pod_store, pods) = cu::reflect_all::<Pod>(&client);
-    let (claim_store, claims) = cu::reflect_all::<PersistentVolumeClaim>(&client);
-    let (rev_store, revisions) = cu::reflect_all::<ControllerRevision>(&client);
-    let (set_store, sets) = cu::reflect_all::<StatefulSet>(&client);
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let pods = informers.of::<Pod>();
+    let claims = informers.of::<PersistentVolumeClaim>();
+    let revisions = informers.of::<ControllerRevision>();
+    let sets = informers.of::<StatefulSet>();
+    // Acting on a partial cache would recreate pods that exist.
+    pods.synced().await;
+    claims.synced().await;
+    revisions.synced().await;
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(client.clone(), "statefulset-controller"),
         history: History::new(client.clone()),
         client,
-        pods: pod_store,
-        claims: claim_store,
-        revisions: rev_store,
+        pods: pods.clone(),
+        claims: claims.clone(),
+        revisions: revisions.clone(),
     });
-    let for_pods = set_store.clone();
-    let for_claims = set_store.clone();
-    Controller::for_stream(sets, set_store)
-        .watches_stream(pods, move |pod: Pod| {
+    let for_pods = sets.clone();
+    let for_claims = sets.clone();
+    Controller::for_shared_stream(sets.subscribe(), sets.store())
+        .watches_shared_stream(pods.subscribe(), move |pod: Arc<Pod>| {
             owners_of(&for_pods, pod.namespace(), &pod.metadata)
         })
-        .watches_stream(revisions, move |rev: ControllerRevision| {
-            let ns = rev.namespace().unwrap_or_default();
-            cu::controller_ref(rev.metadata.owner_references.as_ref())
-                .filter(|r| r.kind == "StatefulSet" && r.api_version == "apps/v1")
-                .map(|r| ObjectRef::new(&r.name).within(&ns))
-        })
+        .watches_shared_stream(
+            revisions.subscribe(),
+            move |rev: Arc<ControllerRevision>| {
+                let ns = rev.namespace().unwrap_or_default();
+                cu::controller_ref(rev.metadata.owner_references.as_ref())
+                    .filter(|r| r.kind == "StatefulSet" && r.api_version == "apps/v1")
+                    .map(|r| ObjectRef::new(&r.name).within(&ns))
+            },
+        )
         // A claim going away may unblock a pod whose stale claim held it.
-        .watches_stream(claims, move |claim: PersistentVolumeClaim| {
-            selecting_sets(&for_claims, claim.namespace(), claim.labels())
-        })
+        .watches_shared_stream(
+            claims.subscribe(),
+            move |claim: Arc<PersistentVolumeClaim>| {
+                selecting_sets(&for_claims, claim.namespace(), claim.labels())
+            },
+        )
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
@@ -84,7 +96,7 @@ pub async fn run(client: Client) -> Result<()> {
 /// The sets a pod event concerns: its controller, or for an orphan every
 /// set whose selector matches (a candidate for adoption).
 fn owners_of(
-    sets: &Store<StatefulSet>,
+    sets: &Informer<StatefulSet>,
     namespace: Option<String>,
     meta: &kube::api::ObjectMeta,
 ) -> Vec<ObjectRef<StatefulSet>> {
@@ -100,13 +112,12 @@ fn owners_of(
 }
 
 fn selecting_sets(
-    sets: &Store<StatefulSet>,
+    sets: &Informer<StatefulSet>,
     namespace: Option<String>,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> Vec<ObjectRef<StatefulSet>> {
-    sets.state()
+    sets.in_namespace(namespace.as_deref().unwrap_or_default())
         .iter()
-        .filter(|s| s.namespace() == namespace)
         .filter(|s| {
             s.spec.as_ref().is_some_and(|spec| {
                 !cu::selector_is_empty(&spec.selector)
@@ -179,18 +190,6 @@ fn new_set_revision(set: &StatefulSet, revision: i64, collision_count: i32) -> C
 }
 
 async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action> {
-    // Acting on a partial cache would recreate pods that exist.
-    for ready in [
-        ctx.pods.wait_until_ready().await,
-        ctx.claims.wait_until_ready().await,
-        ctx.revisions.wait_until_ready().await,
-    ] {
-        if ready.is_err() {
-            return Err(Error::Invalid(
-                "a cache of the statefulset controller closed".into(),
-            ));
-        }
-    }
     let ns = set.namespace().unwrap_or_default();
     let uid = set.uid().unwrap_or_default();
     let Some(spec) = set.spec.as_ref() else {
@@ -211,7 +210,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action> {
     let deleting = set.metadata.deletion_timestamp.is_some();
 
     let mut revisions = history::owned_or_orphaned(
-        ctx.revisions.state().iter().map(|r| r.as_ref()),
+        ctx.revisions.in_namespace(&ns).iter().map(|r| r.as_ref()),
         &ns,
         &selector,
         &uid,
@@ -242,9 +241,8 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action> {
     let pod_refs: Vec<&Pod> = pods.iter().map(|p| p.as_ref()).collect();
     let claims: HashMap<String, Arc<PersistentVolumeClaim>> = ctx
         .claims
-        .state()
+        .in_namespace(&ns)
         .into_iter()
-        .filter(|c| c.namespace().as_deref() == Some(ns.as_str()))
         .map(|c| (c.name_any(), c))
         .collect();
     let now = Timestamp::now();
@@ -334,12 +332,9 @@ async fn claim_pods(
     let uid = set.uid().unwrap_or_default();
     let deleting = set.metadata.deletion_timestamp.is_some();
     let mut owned = Vec::new();
-    for pod in ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
-    {
+    let mut candidates = ctx.pods.controlled_by(&uid);
+    candidates.extend(ctx.pods.orphans_in(&ns));
+    for pod in candidates {
         let matches = cu::selector_matches(selector, pod.labels()) && id::is_member_of(set, &pod);
         match cu::controller_ref(pod.metadata.owner_references.as_ref()) {
             Some(r) if r.uid == uid => {
@@ -465,10 +460,8 @@ async fn run_step(
     templates: &Templates<'_>,
     claims: &HashMap<String, Arc<PersistentVolumeClaim>>,
 ) -> Result<Outcome> {
-    let cached = |name: &str| {
-        ctx.pods
-            .get(&ObjectRef::new(name).within(&set.namespace().unwrap_or_default()))
-    };
+    let ns = set.namespace().unwrap_or_default();
+    let cached = |name: &str| ctx.pods.get(&ns, name);
     match step {
         Step::CreatePod { ordinal } => create_pod(ctx, set, *ordinal, templates, claims).await,
         Step::EnsureClaims { ordinal, pod } => {
@@ -597,10 +590,7 @@ async fn set_claim_owners(ctx: &Ctx, set: &StatefulSet, pod: &Pod) -> Result<()>
     };
     let ns = set.namespace().unwrap_or_default();
     for (_, claim) in id::claims_for(set, ordinal) {
-        let Some(existing) = ctx
-            .claims
-            .get(&ObjectRef::new(&claim.name_any()).within(&ns))
-        else {
+        let Some(existing) = ctx.claims.get(&ns, &claim.name_any()) else {
             // Not created yet: a later sync sets its owners.
             continue;
         };

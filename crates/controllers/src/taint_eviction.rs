@@ -16,20 +16,18 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
     Node, ObjectReference, Pod, PodCondition, PodStatus, Taint, Toleration,
 };
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::controller_utils as cu;
 use crate::events::{EventType, Recorder};
-use crate::{ApiContext, Error, Result};
+use crate::informer::{Informer, Informers};
+use crate::{ApiContext, Result};
 
 /// How often the pods on tainted nodes are looked at.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -164,34 +162,22 @@ fn pod_ref(ns: &str, name: &str) -> ObjectReference {
 }
 
 /// Runs the controller until its watches fail.
-pub async fn run(client: Client) -> Result<()> {
-    let (nodes, node_watch) = cu::reflect_all::<Node>(&client);
-    let node_watch = node_watch.for_each(|_| futures::future::ready(()));
-    let (pods, pod_watch) = cu::reflect(
-        Api::<Pod>::all(client.clone()),
-        watcher::Config::default().fields("spec.nodeName!="),
-    );
-    let pod_watch = pod_watch.for_each(|_| futures::future::ready(()));
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let nodes = informers.of::<Node>();
+    let pods = informers.of::<Pod>();
+    nodes.synced().await;
+    pods.synced().await;
     let recorder = Recorder::new(client.clone(), "taint-eviction-controller");
-    tokio::select! {
-        () = node_watch => Ok(()),
-        () = pod_watch => Ok(()),
-        r = evict_loop(client, nodes, pods, recorder) => r,
-    }
+    evict_loop(client, nodes, pods, recorder).await
 }
 
 async fn evict_loop(
     client: Client,
-    nodes: Store<Node>,
-    pods: Store<Pod>,
+    nodes: Informer<Node>,
+    pods: Informer<Pod>,
     recorder: Recorder,
 ) -> Result<()> {
-    for ready in [
-        nodes.wait_until_ready().await,
-        pods.wait_until_ready().await,
-    ] {
-        ready.map_err(|e| Error::Invalid(e.to_string()))?;
-    }
     // Planned deletions by pod uid, with the pod's namespace and name.
     let mut planned: HashMap<String, (String, String, Planned)> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);

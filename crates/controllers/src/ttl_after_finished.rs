@@ -16,7 +16,7 @@ use kube::api::{Api, DeleteParams, Preconditions, PropagationPolicy};
 use kube::runtime::controller::{Action, Controller};
 use kube::{Client, ResourceExt};
 
-use crate::controller_utils as cu;
+use crate::informer::Informers;
 use crate::{ApiContext, Error, Result};
 
 struct Ctx {
@@ -24,9 +24,10 @@ struct Ctx {
 }
 
 /// Runs the controller until its watch fails.
-pub async fn run(client: Client) -> Result<()> {
-    let (store, jobs) = cu::reflect_all::<Job>(&client);
-    Controller::for_stream(jobs, store)
+pub async fn run(informers: Informers) -> Result<()> {
+    let client = informers.client().clone();
+    let jobs = informers.of::<Job>();
+    Controller::for_shared_stream(jobs.subscribe(), jobs.store())
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| futures::future::ready(()))
         .await;

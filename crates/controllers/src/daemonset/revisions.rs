@@ -38,7 +38,7 @@ pub(super) async fn construct_history(
             &owner,
             &ns,
             &spec.selector,
-            ctx.revisions.state(),
+            ctx.revisions.in_namespace(&ns),
             async || owner_is_current(ctx, ds).await,
         )
         .await?;
