@@ -10,6 +10,13 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+/// mimalloc instead of glibc's malloc: the server allocates and frees a
+/// great many small buffers per request and watch event, from many threads;
+/// with glibc a quarter of the server's CPU went to malloc/free and arena
+/// locks, and freed memory stayed fragmented (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod sim;
 
 #[derive(Parser)]
