@@ -1146,37 +1146,40 @@ fn events() {
     check(
         "events.k8s.io",
         "events",
-        &[(
-            "singleton of the new API",
-            new_api,
-            json!([
-                "29s",
-                "Normal",
-                "Scheduled",
-                "pod/web",
-                "",
-                "default-scheduler, default-scheduler-node-1",
-                "assigned to node-1",
-                "29s",
-                1,
-                "web.17b"
-            ]),
-        ), (
-            "deprecated fields: source wins over the reporter, host falls back",
-            deprecated_source,
-            json!([
-                "2m",
-                "Normal",
-                "Pulled",
-                "pod/web",
-                "",
-                "kubelet, node-1",
-                "pulled",
-                "10m",
-                3,
-                "web.17f"
-            ]),
-        )],
+        &[
+            (
+                "singleton of the new API",
+                new_api,
+                json!([
+                    "29s",
+                    "Normal",
+                    "Scheduled",
+                    "pod/web",
+                    "",
+                    "default-scheduler, default-scheduler-node-1",
+                    "assigned to node-1",
+                    "29s",
+                    1,
+                    "web.17b"
+                ]),
+            ),
+            (
+                "deprecated fields: source wins over the reporter, host falls back",
+                deprecated_source,
+                json!([
+                    "2m",
+                    "Normal",
+                    "Pulled",
+                    "pod/web",
+                    "",
+                    "kubelet, node-1",
+                    "pulled",
+                    "10m",
+                    3,
+                    "web.17f"
+                ]),
+            ),
+        ],
     );
 }
 
