@@ -97,16 +97,19 @@ spec:
 "#;
     let args = ["apply", "-f", "-"];
     skiff_tests::check(server.kubectl_with("1.33", &args, Some(pod)), &args)?;
+    // A controller's Event (the legacy recorder's form: `source.component`).
+    server.kubectl_ok("1.33", &["create", "deployment", "web", "--image=busybox"])?;
 
     let failed = |line: &str| line.contains("FailedScheduling") && line.contains("pod/too-big");
+    let scaled = |line: &str| line.contains("ScalingReplicaSet") && line.contains("deployment/web");
     let wide = ["get", "events", "-o", "wide"];
     assert!(
         eventually(Duration::from_secs(60), || {
             server
                 .kubectl_ok("1.33", &wide)
-                .is_ok_and(|out| out.lines().any(failed))
+                .is_ok_and(|out| out.lines().any(failed) && out.lines().any(scaled))
         }),
-        "no FailedScheduling event for pod too-big"
+        "no FailedScheduling event for pod too-big or ScalingReplicaSet for web"
     );
     for v in KUBECTL_VERSIONS {
         // Wide: upstream's full column set, in upstream's order.
@@ -146,6 +149,13 @@ spec:
             "kubectl {v}:\n{out}"
         );
         assert!(row["NAME"].starts_with("too-big."), "kubectl {v}:\n{out}");
+        // kube-controller-manager's recorders have no host: the component
+        // alone, as upstream shows it.
+        let row = table_row(&out, scaled).with_context(|| format!("kubectl {v}:\n{out}"))?;
+        assert_eq!(
+            row["SOURCE"], "deployment-controller",
+            "kubectl {v}:\n{out}"
+        );
 
         // The same Event through events.k8s.io shows the same source.
         let out = server.kubectl_ok(v, &["get", "events.events.k8s.io", "-o", "wide"])?;

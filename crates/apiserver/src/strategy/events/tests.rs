@@ -48,6 +48,9 @@ fn with(mut base: Value, changes: &[(&str, Value)]) -> Value {
     base
 }
 
+/// JSON pointers and the values to set there.
+type Changes<'a> = Vec<(&'a str, Value)>;
+
 fn strings(errs: Vec<FieldError>) -> Vec<String> {
     errs.iter().map(ToString::to_string).collect()
 }
@@ -267,7 +270,7 @@ fn strict_create_rules() {
 fn strict_update_rules() {
     let old = new_api_event();
     // Table: (what, changes to the old event, expected errors).
-    let cases: Vec<(&str, Vec<(&str, Value)>, Vec<&str>)> = vec![
+    let cases: Vec<(&str, Changes, Vec<&str>)> = vec![
         ("nothing changed", vec![], vec![]),
         (
             "a series may start",
