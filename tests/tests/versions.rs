@@ -653,3 +653,134 @@ type: Warning
     );
     Ok(())
 }
+
+/// Runs kubectl expecting a failure; returns what it printed on stderr.
+fn kubectl_fails(server: &Server, v: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
+    let out = server.kubectl_with(v, args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    if out.status.success() {
+        bail!(
+            "kubectl {v} {} succeeded:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Ok(stderr)
+}
+
+#[test]
+fn invalid_autoscalers_get_upstreams_errors_through_both_versions() -> Result<()> {
+    let server = Server::start()?;
+    server.kubectl_ok("1.33", &["create", "deployment", "web", "--image=busybox"])?;
+    for v in KUBECTL_VERSIONS {
+        // kubectl autoscale checks min and max itself (and leaves a min of 0
+        // out), but sends a CPU target of 0: kubectl 1.32 through
+        // autoscaling/v1, 1.33 through v2. Both get the v2 path, as upstream
+        // validates the internal object.
+        let stderr = kubectl_fails(
+            &server,
+            v,
+            &[
+                "autoscale",
+                "deployment",
+                "web",
+                "--max=3",
+                "--cpu-percent=0",
+            ],
+            None,
+        )?;
+        assert!(
+            stderr.contains(
+                "spec.metrics[0].resource.target.averageUtilization: Invalid value: 0: must be greater than 0"
+            ),
+            "kubectl {v}: {stderr}"
+        );
+    }
+
+    let v2 = r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment}
+  minReplicas: 5
+  maxReplicas: 3
+  metrics:
+  - type: Pods
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+  behavior:
+    scaleUp:
+      stabilizationWindowSeconds: 4000
+      selectPolicy: Avg
+      policies:
+      - {type: Replicas, value: 0, periodSeconds: 1801}
+"#;
+    let v1 = r#"
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 0
+  maxReplicas: 0
+"#;
+    for v in KUBECTL_VERSIONS {
+        let stderr = kubectl_fails(&server, v, &["apply", "-f", "-"], Some(v2))?;
+        assert!(
+            stderr.contains(r#"The HorizontalPodAutoscaler "web" is invalid"#),
+            "kubectl {v}: {stderr}"
+        );
+        for cause in [
+            "spec.maxReplicas: Invalid value: 3: must be greater than or equal to `minReplicas`",
+            "spec.scaleTargetRef.name: Required value",
+            "spec.metrics[0].pods: Required value: must populate information for the given metric source",
+            "spec.behavior.scaleUp.stabilizationWindowSeconds: Invalid value: 4000: must be less than or equal to 3600",
+            r#"spec.behavior.scaleUp.selectPolicy: Unsupported value: "Avg": supported values: "Disabled", "Max", "Min""#,
+            r#"spec.behavior.scaleUp.policies[0].type: Unsupported value: "Replicas": supported values: "Percent", "Pods""#,
+            "spec.behavior.scaleUp.policies[0].value: Invalid value: 0: must be greater than zero",
+            "spec.behavior.scaleUp.policies[0].periodSeconds: Invalid value: 1801: must be less than or equal to 1800",
+        ] {
+            assert!(stderr.contains(cause), "kubectl {v}: {cause} in {stderr}");
+        }
+        let stderr = kubectl_fails(&server, v, &["apply", "-f", "-"], Some(v1))?;
+        for cause in [
+            // HPAScaleToZero is off: 0 is below the bound.
+            "spec.minReplicas: Invalid value: 0: must be greater than or equal to 1",
+            "spec.maxReplicas: Invalid value: 0: must be greater than 0",
+            // v1's implied CPU metric cannot wake a target scaled to zero.
+            "spec.metrics: Forbidden: must specify at least one Object or External metric to support scaling to zero replicas",
+        ] {
+            assert!(stderr.contains(cause), "kubectl {v}: {cause} in {stderr}");
+        }
+    }
+
+    // An update is checked too: a valid autoscaler cannot be made invalid.
+    server.kubectl_ok(
+        "1.33",
+        &["autoscale", "deployment", "web", "--min=2", "--max=4"],
+    )?;
+    for v in KUBECTL_VERSIONS {
+        let stderr = kubectl_fails(
+            &server,
+            v,
+            &[
+                "patch",
+                "hpa",
+                "web",
+                "--type=merge",
+                "-p",
+                r#"{"spec": {"maxReplicas": 1}}"#,
+            ],
+            None,
+        )?;
+        assert!(
+            stderr.contains(
+                "spec.maxReplicas: Invalid value: 1: must be greater than or equal to `minReplicas`"
+            ),
+            "kubectl {v}: {stderr}"
+        );
+    }
+    Ok(())
+}

@@ -373,6 +373,7 @@ fn random_suffix() -> String {
 /// `metadata` and shared checks of a create, then the kind's rules.
 fn validate_create(ctx: &Ctx<'_>, obj: &Value) -> Result<()> {
     let mut errs = ctx.strategy.validate(obj);
+    errs.extend(ctx.strategy.validate_create(obj));
     let meta = obj.get("metadata").unwrap_or(&Value::Null);
     errs.extend(validation::validate_object_meta(
         meta,

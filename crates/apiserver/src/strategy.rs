@@ -13,6 +13,7 @@ mod apps;
 mod autoscaling;
 mod batch;
 mod core_v1;
+mod events;
 
 /// What the generic store asks of a kind.
 pub trait Strategy: Send + Sync {
@@ -46,8 +47,14 @@ pub trait Strategy: Send + Sync {
     /// Kind-specific preparation on update (the main endpoint).
     fn prepare_for_update(&self, _new: &mut Value, _old: &Value) {}
 
-    /// Kind-specific validation of a new object.
+    /// Kind-specific validation of an object, on create and on update.
     fn validate(&self, _obj: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Rules only a create checks, after [`Strategy::validate`] (upstream's
+    /// `Validate` where it differs from `ValidateUpdate`).
+    fn validate_create(&self, _obj: &Value) -> Vec<FieldError> {
         Vec::new()
     }
 
@@ -87,8 +94,10 @@ pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
         ("", "services") => &core_v1::Service,
         ("", "namespaces") => &core_v1::Namespace,
         ("", "nodes") => &core_v1::Node,
-        // Both event APIs run the pipeline on the stored core Event.
-        ("", "events") | ("events.k8s.io", "events") => &core_v1::Event,
+        // Both event APIs run the pipeline on the stored core Event, each
+        // with the rules of its own version.
+        ("", "events") => &events::CORE_EVENT,
+        ("events.k8s.io", "events") => &events::EVENTS_V1_EVENT,
         ("", "secrets") => &core_v1::Secret,
         ("", "configmaps") => &core_v1::ConfigMap,
         ("", "replicationcontrollers") => &core_v1::ReplicationController,

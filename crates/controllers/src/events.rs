@@ -96,8 +96,11 @@ impl Recorder {
                 component: Some(self.component.into()),
                 host: None,
             }),
+            // client-go's recorder reports `source.component` and
+            // `source.host` again, and controllers have no host: kubectl's
+            // SOURCE column shows `replicaset-controller`, not the name twice.
             reporting_component: Some(self.component.into()),
-            reporting_instance: Some(self.component.into()),
+            reporting_instance: Some(String::new()),
             ..Default::default()
         };
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);

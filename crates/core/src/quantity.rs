@@ -119,6 +119,16 @@ impl Quantity {
         self.digits == 0
     }
 
+    /// -1, 0 or 1 as the quantity is negative, zero or positive
+    /// (`Quantity.Sign()`); `-0` is zero.
+    pub fn sign(&self) -> i8 {
+        match (self.digits == 0, self.negative) {
+            (true, _) => 0,
+            (false, true) => -1,
+            (false, false) => 1,
+        }
+    }
+
     /// value × 10^`exp10`, rounded toward +infinity, saturating.
     fn scaled(&self, exp10: i32) -> i64 {
         // magnitude = digits × mul / 10^fraction_digits × 10^exp10, as a fraction
@@ -210,6 +220,24 @@ impl fmt::Display for Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sign_of_zero_negative_and_positive() {
+        let cases: &[(&str, i8)] = &[
+            ("0", 0),
+            ("-0", 0),
+            ("0.000", 0),
+            ("0Mi", 0),
+            ("1n", 1),
+            ("100m", 1),
+            ("-1n", -1),
+            ("-2Gi", -1),
+        ];
+        for (input, want) in cases {
+            let q = Quantity::parse(input).expect("valid quantity");
+            assert_eq!(q.sign(), *want, "{input}");
+        }
+    }
 
     #[test]
     fn values_round_up_like_upstream() {

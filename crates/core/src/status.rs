@@ -277,16 +277,20 @@ impl Status {
     }
 
     /// `ConfigMap "x" is invalid: <errors>`; `qualified_kind` is `Kind` or `Kind.group`.
+    ///
+    /// The message lists each distinct error once (`ErrorList.ToAggregate`
+    /// drops repeats); the causes keep them all, as upstream's do.
     pub fn invalid(qualified_kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Self {
-        let joined = match errors {
-            [one] => one.to_string(),
-            many => format!(
-                "[{}]",
-                many.iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+        let mut messages: Vec<String> = Vec::with_capacity(errors.len());
+        for e in errors {
+            let m = e.to_string();
+            if !messages.contains(&m) {
+                messages.push(m);
+            }
+        }
+        let joined = match messages.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
         };
         let kind = qualified_kind.split('.').next().unwrap_or(qualified_kind);
         let causes: Vec<Cause> = errors
@@ -507,5 +511,22 @@ mod tests {
             s.to_json()["details"]["causes"][1]["reason"],
             "FieldValueInvalid"
         );
+    }
+
+    #[test]
+    fn invalid_message_lists_a_repeated_error_once() {
+        let repeated = FieldError::invalid("reason", &json!("B"), "field is immutable");
+        let errs = vec![
+            repeated.clone(),
+            FieldError::invalid("type", &json!("Normal"), "field is immutable"),
+            repeated,
+        ];
+        let s = Status::invalid("Event.events.k8s.io", "events.k8s.io", "e", &errs);
+        assert_eq!(
+            s.message,
+            r#"Event.events.k8s.io "e" is invalid: [reason: Invalid value: "B": field is immutable, type: Invalid value: "Normal": field is immutable]"#
+        );
+        let causes = &s.to_json()["details"]["causes"];
+        assert_eq!(causes.as_array().map(Vec::len), Some(3));
     }
 }

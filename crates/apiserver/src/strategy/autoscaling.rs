@@ -3,14 +3,34 @@
 
 use serde_json::{Value, json};
 use skiff_core::conversion::{DEFAULT_CPU_UTILIZATION, drop_round_trip_annotations};
+use skiff_core::status::FieldError;
 
 use super::{Strategy, default_at};
+
+mod validation;
+
+/// The HPAScaleToZero feature gate: alpha and off by default in v1.33, and
+/// skiff has no flag to turn it on.
+const HPA_SCALE_TO_ZERO: bool = false;
 
 pub struct HorizontalPodAutoscaler;
 
 impl Strategy for HorizontalPodAutoscaler {
     fn tracks_generation(&self) -> bool {
         true
+    }
+
+    /// Create and update check the same spec rules, with a lower bound of
+    /// `minReplicas` that depends on the old object; so both live in the
+    /// create- and update-only hooks.
+    fn validate_create(&self, obj: &Value) -> Vec<FieldError> {
+        let bound = validation::min_replicas_lower_bound(HPA_SCALE_TO_ZERO, None);
+        validation::validate_spec(&obj["spec"], bound)
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        let bound = validation::min_replicas_lower_bound(HPA_SCALE_TO_ZERO, Some(old));
+        validation::validate_spec(&new["spec"], bound)
     }
 
     /// The v2 conversion drops the annotations that carry v2 data through v1:

@@ -462,52 +462,6 @@ impl Strategy for Node {
     }
 }
 
-pub struct Event;
-
-const EVENT_FIELDS: [(&str, &[&str]); 10] = [
-    ("involvedObject.kind", &["involvedObject", "kind"]),
-    ("involvedObject.namespace", &["involvedObject", "namespace"]),
-    ("involvedObject.name", &["involvedObject", "name"]),
-    ("involvedObject.uid", &["involvedObject", "uid"]),
-    (
-        "involvedObject.apiVersion",
-        &["involvedObject", "apiVersion"],
-    ),
-    (
-        "involvedObject.resourceVersion",
-        &["involvedObject", "resourceVersion"],
-    ),
-    ("involvedObject.fieldPath", &["involvedObject", "fieldPath"]),
-    ("reason", &["reason"]),
-    ("reportingComponent", &["reportingComponent"]),
-    ("type", &["type"]),
-];
-
-impl Strategy for Event {
-    fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
-        for (label, path) in EVENT_FIELDS {
-            out.push((label, str_at(obj, path).to_string()));
-        }
-        out.push(("source", str_at(obj, &["source", "component"]).to_string()));
-    }
-
-    fn field_labels(&self) -> &'static [&'static str] {
-        &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ]
-    }
-}
-
 /// Keys of ConfigMap and Secret data: `IsConfigMapKey`.
 fn validate_data_keys(obj: &Value, fields: &[&str]) -> Vec<FieldError> {
     let mut errs = Vec::new();

@@ -213,7 +213,8 @@ pub(super) fn endpoint_slice(o: &Value, clock: &Clock) -> Vec<Value> {
 }
 
 /// Where the fields of an Event live: `v1` core events and `events.k8s.io/v1`
-/// name them differently; upstream prints both from the same internal type.
+/// name them differently; upstream prints both from the same internal type,
+/// whose `ReportingController` is core's `reportingComponent`.
 struct EventFields {
     involved_object: &'static str,
     message: &'static str,
@@ -221,6 +222,7 @@ struct EventFields {
     last_timestamp: &'static str,
     count: &'static str,
     source: &'static str,
+    reporting_controller: &'static str,
 }
 
 const CORE_EVENT: EventFields = EventFields {
@@ -230,6 +232,7 @@ const CORE_EVENT: EventFields = EventFields {
     last_timestamp: "lastTimestamp",
     count: "count",
     source: "source",
+    reporting_controller: "reportingComponent",
 };
 
 const EVENTS_K8S_IO_EVENT: EventFields = EventFields {
@@ -239,6 +242,7 @@ const EVENTS_K8S_IO_EVENT: EventFields = EventFields {
     last_timestamp: "deprecatedLastTimestamp",
     count: "deprecatedCount",
     source: "deprecatedSource",
+    reporting_controller: "reportingController",
 };
 
 pub(super) fn core_event(o: &Value, clock: &Clock) -> Vec<Value> {
@@ -273,19 +277,11 @@ fn event(o: &Value, clock: &Clock, f: &EventFields) -> Vec<Value> {
         "" => kind,
         n => format!("{kind}/{n}"),
     };
-    let component = match str_at(&o[f.source]["component"]) {
-        "" => str_at(&o["reportingController"]),
-        c => c,
-    };
-    let instance = match str_at(&o[f.source]["host"]) {
-        "" => str_at(&o["reportingInstance"]),
-        h => h,
-    };
-    let source = if instance.is_empty() {
-        component.to_owned()
-    } else {
-        format!("{component}, {instance}")
-    };
+    let source = event_source(
+        &o[f.source],
+        str_at(&o[f.reporting_controller]),
+        str_at(&o["reportingInstance"]),
+    );
     vec![
         last.into(),
         str_at(&o["type"]).into(),
@@ -298,6 +294,26 @@ fn event(o: &Value, clock: &Clock, f: &EventFields) -> Vec<Value> {
         count.into(),
         name(o),
     ]
+}
+
+/// Upstream's `formatEventSource`: `source.component` (else the reporting
+/// controller) and `source.host` (else the reporting instance), joined by
+/// `, ` when there is an instance. Events of the new API (the scheduler's, a
+/// kube-rs recorder's) have no `source` at all.
+fn event_source(source: &Value, reporting_controller: &str, reporting_instance: &str) -> String {
+    let component = match str_at(&source["component"]) {
+        "" => reporting_controller,
+        c => c,
+    };
+    let instance = match str_at(&source["host"]) {
+        "" => reporting_instance,
+        h => h,
+    };
+    if instance.is_empty() {
+        component.to_owned()
+    } else {
+        format!("{component}, {instance}")
+    }
 }
 
 pub(super) fn secret(o: &Value, clock: &Clock) -> Vec<Value> {

@@ -1055,8 +1055,32 @@ fn events() {
     let series = with_meta(
         "web.17c",
         json!({"involvedObject": {"kind": "Node"}, "reason": "Rebooted", "type": "Warning",
-            "eventTime": "2025-01-10T11:50:00.000000Z", "reportingController": "kubelet",
+            "eventTime": "2025-01-10T11:50:00.000000Z", "reportingComponent": "kubelet",
             "series": {"count": 5, "lastObservedTime": "2025-01-10T11:59:50.000000Z"}}),
+    );
+    // What kube-apiserver stores for an events.k8s.io/v1 Event (the
+    // scheduler's FailedScheduling): no `source`, the reporter in
+    // `reportingComponent` and `reportingInstance`.
+    let scheduler = with_meta(
+        "web.17d",
+        json!({"involvedObject": {"kind": "Pod", "name": "web"}, "reason": "FailedScheduling",
+            "message": "0/1 nodes are available.", "type": "Warning", "action": "Scheduling",
+            "eventTime": "2025-01-10T11:59:00.000000Z",
+            "reportingComponent": "default-scheduler", "reportingInstance": "default-scheduler-node-1"}),
+    );
+    // `reportingController` is not a core field: a core reader ignores it.
+    let misnamed = with_meta(
+        "web.17e",
+        json!({"involvedObject": {"kind": "Pod", "name": "web"}, "reason": "X", "type": "Normal",
+            "reportingController": "not-core"}),
+    );
+    let deprecated_source = with_meta(
+        "web.17f",
+        json!({"regarding": {"kind": "Pod", "name": "web"}, "reason": "Pulled", "note": "pulled",
+            "type": "Normal", "eventTime": "2025-01-10T11:59:00.000000Z",
+            "deprecatedSource": {"component": "kubelet"},
+            "reportingController": "kubelet", "reportingInstance": "node-1",
+            "deprecatedFirstTimestamp": ago(600), "deprecatedLastTimestamp": ago(120), "deprecatedCount": 3}),
     );
     check(
         "",
@@ -1085,27 +1109,77 @@ fn events() {
                     "10s", "Warning", "Rebooted", "node", "", "kubelet", "", "10m", 5, "web.17c"
                 ]),
             ),
+            (
+                "new-API event stored as core: the reporter is the source",
+                scheduler,
+                json!([
+                    "60s",
+                    "Warning",
+                    "FailedScheduling",
+                    "pod/web",
+                    "",
+                    "default-scheduler, default-scheduler-node-1",
+                    "0/1 nodes are available.",
+                    "60s",
+                    1,
+                    "web.17d"
+                ]),
+            ),
+            (
+                "no timestamps, no source",
+                misnamed,
+                json!([
+                    "<unknown>",
+                    "Normal",
+                    "X",
+                    "pod/web",
+                    "",
+                    "",
+                    "",
+                    "<unknown>",
+                    1,
+                    "web.17e"
+                ]),
+            ),
         ],
     );
     check(
         "events.k8s.io",
         "events",
-        &[(
-            "singleton of the new API",
-            new_api,
-            json!([
-                "29s",
-                "Normal",
-                "Scheduled",
-                "pod/web",
-                "",
-                "default-scheduler, default-scheduler-node-1",
-                "assigned to node-1",
-                "29s",
-                1,
-                "web.17b"
-            ]),
-        )],
+        &[
+            (
+                "singleton of the new API",
+                new_api,
+                json!([
+                    "29s",
+                    "Normal",
+                    "Scheduled",
+                    "pod/web",
+                    "",
+                    "default-scheduler, default-scheduler-node-1",
+                    "assigned to node-1",
+                    "29s",
+                    1,
+                    "web.17b"
+                ]),
+            ),
+            (
+                "deprecated fields: source wins over the reporter, host falls back",
+                deprecated_source,
+                json!([
+                    "2m",
+                    "Normal",
+                    "Pulled",
+                    "pod/web",
+                    "",
+                    "kubelet, node-1",
+                    "pulled",
+                    "10m",
+                    3,
+                    "web.17f"
+                ]),
+            ),
+        ],
     );
 }
 
