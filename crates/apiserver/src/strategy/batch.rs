@@ -373,6 +373,103 @@ fn validate_success_policy(spec: &Value, policy: &Value, path: &str) -> Vec<Fiel
     errs
 }
 
+/// The index lists of `validateJobStatus`, checked as upstream's status
+/// strategy does: only what the update changes.
+fn validate_index_status(new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let completed = new
+        .pointer("/status/completedIndexes")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let old_completed = old
+        .pointer("/status/completedIndexes")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let failed = new.pointer("/status/failedIndexes").and_then(Value::as_str);
+    let old_failed = old.pointer("/status/failedIndexes").and_then(Value::as_str);
+    let completed_changed = completed != old_completed;
+    let failed_changed = failed != old_failed;
+    let spec = new.get("spec").unwrap_or(&Value::Null);
+    let completions = int_at(spec, "completions");
+    let per_index = spec
+        .get("backoffLimitPerIndex")
+        .is_some_and(|v| !v.is_null());
+    let indexed = str_at(spec, &["completionMode"]) == "Indexed";
+    if completed_changed && let Some(c) = completions {
+        if let Err(e) = validate_indexes_format(completed, c) {
+            errs.push(FieldError::invalid(
+                "status.completedIndexes",
+                &json!(completed),
+                format!("error parsing completedIndexes: {e}"),
+            ));
+        }
+    }
+    if failed_changed
+        && per_index
+        && let (Some(c), Some(f)) = (completions, failed)
+        && let Err(e) = validate_indexes_format(f, c)
+    {
+        errs.push(FieldError::invalid(
+            "status.failedIndexes",
+            &json!(f),
+            format!("error parsing failedIndexes: {e}"),
+        ));
+    }
+    if completed_changed && !completed.is_empty() && !indexed {
+        errs.push(FieldError::invalid(
+            "status.completedIndexes",
+            &json!(completed),
+            "cannot set non-empty completedIndexes when non-indexed completion mode",
+        ));
+    }
+    if failed_changed
+        && !per_index
+        && let Some(f) = failed
+    {
+        errs.push(FieldError::invalid(
+            "status.failedIndexes",
+            &json!(f),
+            "cannot set non-null failedIndexes when backoffLimitPerIndex is null",
+        ));
+    }
+    if (failed_changed || completed_changed)
+        && let (Some(c), Some(f)) = (completions, failed)
+        && let Some(at) = first_overlap(completed, f, c)
+    {
+        errs.push(FieldError::invalid(
+            "status.failedIndexes",
+            &json!(f),
+            format!("failedIndexes and completedIndexes overlap at index: {at}"),
+        ));
+    }
+    errs
+}
+
+/// `validateFailedIndexesNotOverlapCompleted`: the lowest index in both
+/// lists; intervals that do not parse are skipped (their format is
+/// reported on its own).
+fn first_overlap(completed: &str, failed: &str, completions: i64) -> Option<i64> {
+    let parse = |s: &str| -> Vec<(i64, i64)> {
+        s.split(',')
+            .filter(|p| !p.is_empty())
+            .filter_map(|p| parse_index_interval(p, completions).ok())
+            .collect()
+    };
+    let (c, f) = (parse(completed), parse(failed));
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(c_lo, c_hi)), Some(&(f_lo, f_hi))) = (c.get(i), f.get(j)) {
+        if c_lo <= f_hi && f_lo <= c_hi {
+            return Some(c_lo.max(f_lo));
+        }
+        if c_lo <= f_lo {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
 /// `validateIndexesFormat`: strictly increasing intervals `a` or `a-b`
 /// (a < b) of indexes below `completions`, comma separated; returns how
 /// many indexes they hold.
@@ -490,6 +587,11 @@ impl Strategy for Job {
                     "field is immutable",
                 ));
             }
+        }
+        // The main endpoint keeps the stored status, so a changed status
+        // comes through /status.
+        if new.get("status") != old.get("status") {
+            errs.extend(validate_index_status(new, old));
         }
         errs
     }
@@ -776,6 +878,56 @@ mod tests {
             "successPolicy": {"rules": [{"succeededCount": 1}]}}));
         assert_eq!(non_indexed.len(), 1);
         assert!(non_indexed[0].ends_with(": requires indexed completion mode"));
+    }
+
+    #[test]
+    fn index_lists_in_status_updates_are_validated() {
+        let job = |spec: Value, status: Value| json!({"spec": spec, "status": status});
+        let per_index =
+            json!({"completions": 6, "completionMode": "Indexed", "backoffLimitPerIndex": 1});
+        let old = job(per_index.clone(), json!({}));
+        let errs = |new: &Value, old: &Value| -> Vec<String> {
+            validate_index_status(new, old)
+                .iter()
+                .map(|e| e.to_string())
+                .collect()
+        };
+        let ok = job(
+            per_index.clone(),
+            json!({"completedIndexes": "0,1", "failedIndexes": "2-4"}),
+        );
+        assert!(errs(&ok, &old).is_empty());
+        let overlap = job(
+            per_index.clone(),
+            json!({"completedIndexes": "0-2", "failedIndexes": "2-4"}),
+        );
+        assert_eq!(
+            errs(&overlap, &old),
+            [
+                "status.failedIndexes: Invalid value: \"2-4\": failedIndexes and completedIndexes overlap at index: 2"
+            ]
+        );
+        let bad = job(per_index.clone(), json!({"failedIndexes": "7"}));
+        assert_eq!(
+            errs(&bad, &old),
+            [
+                "status.failedIndexes: Invalid value: \"7\": error parsing failedIndexes: too large index: \"7\""
+            ]
+        );
+        // An unchanged list is not checked again.
+        assert!(errs(&bad, &bad).is_empty());
+        let plain = json!({"completions": 6, "completionMode": "NonIndexed"});
+        let wrong = job(
+            plain.clone(),
+            json!({"completedIndexes": "0", "failedIndexes": ""}),
+        );
+        assert_eq!(
+            errs(&wrong, &job(plain, json!({}))),
+            [
+                "status.completedIndexes: Invalid value: \"0\": cannot set non-empty completedIndexes when non-indexed completion mode",
+                "status.failedIndexes: Invalid value: \"\": cannot set non-null failedIndexes when backoffLimitPerIndex is null",
+            ]
+        );
     }
 
     #[test]
