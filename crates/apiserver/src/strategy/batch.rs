@@ -395,14 +395,15 @@ fn validate_index_status(new: &Value, old: &Value) -> Vec<FieldError> {
         .get("backoffLimitPerIndex")
         .is_some_and(|v| !v.is_null());
     let indexed = str_at(spec, &["completionMode"]) == "Indexed";
-    if completed_changed && let Some(c) = completions {
-        if let Err(e) = validate_indexes_format(completed, c) {
-            errs.push(FieldError::invalid(
-                "status.completedIndexes",
-                &json!(completed),
-                format!("error parsing completedIndexes: {e}"),
-            ));
-        }
+    if completed_changed
+        && let Some(c) = completions
+        && let Err(e) = validate_indexes_format(completed, c)
+    {
+        errs.push(FieldError::invalid(
+            "status.completedIndexes",
+            &json!(completed),
+            format!("error parsing completedIndexes: {e}"),
+        ));
     }
     if failed_changed
         && per_index
