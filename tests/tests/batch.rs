@@ -547,3 +547,353 @@ async fn cronjob_runs_on_schedule_and_prunes_history() -> Result<()> {
     }
     Ok(())
 }
+
+/// An Indexed Job of `completions` whose pods exit after `exit_after`,
+/// with per-index overrides of the sim (`exit-after-by-index`,
+/// `exit-code-by-index`, both `index=value,...`).
+fn indexed_job(
+    name: &str,
+    spec: Value,
+    exit_after: &str,
+    exit_after_by_index: &str,
+    exit_code_by_index: &str,
+) -> Result<Job> {
+    let mut spec = spec;
+    spec["completionMode"] = json!("Indexed");
+    spec["template"] = json!({
+        "metadata": {"annotations": {
+            "sim.skiff.dev/exit-after": exit_after,
+            "sim.skiff.dev/exit-code": "0",
+            "sim.skiff.dev/exit-after-by-index": exit_after_by_index,
+            "sim.skiff.dev/exit-code-by-index": exit_code_by_index,
+        }},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "busybox"}],
+        },
+    });
+    Ok(serde_json::from_value(
+        json!({"metadata": {"name": name}, "spec": spec}),
+    )?)
+}
+
+fn pods_of_index<'a>(pods: &'a [Pod], index: &str) -> Vec<&'a Pod> {
+    pods.iter()
+        .filter(|p| {
+            p.annotations()
+                .get("batch.kubernetes.io/job-completion-index")
+                .map(String::as_str)
+                == Some(index)
+        })
+        .collect()
+}
+
+fn failure_count(p: &Pod) -> Option<&str> {
+    p.annotations()
+        .get("batch.kubernetes.io/job-index-failure-count")
+        .map(String::as_str)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backoff_limit_per_index_fails_only_the_failing_indexes() -> Result<()> {
+    let (server, _sim, client) = cluster().await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    // Index 1 always exits 3 (counted, limit 1: two tries); index 2 exits
+    // 42, which the policy turns into an immediate index failure.
+    let spec = json!({
+        "completions": 4,
+        "parallelism": 4,
+        "backoffLimitPerIndex": 1,
+        "podFailurePolicy": {"rules": [
+            {"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [42]}},
+        ]},
+    });
+    jobs.create(
+        &Default::default(),
+        &indexed_job("perindex", spec, "500ms", "", "1=3,2=42")?,
+    )
+    .await?;
+    let created = jobs.get("perindex").await?;
+    // Defaulted as upstream: the global limit steps aside.
+    assert_eq!(
+        created.spec.as_ref().and_then(|s| s.backoff_limit),
+        Some(i32::MAX)
+    );
+    server.kubectl_ok(
+        KUBECTL,
+        &[
+            "wait",
+            "--for=condition=failed",
+            "job/perindex",
+            "--timeout=90s",
+        ],
+    )?;
+    let done = jobs.get("perindex").await?;
+    let conds = conditions(&done);
+    assert!(
+        conds.contains(&(
+            "FailureTarget".into(),
+            "True".into(),
+            "FailedIndexes".into()
+        )) && conds.contains(&("Failed".into(), "True".into(), "FailedIndexes".into())),
+        "conditions: {conds:?}"
+    );
+    let status = done.status.clone().context("no status")?;
+    assert_eq!(status.failed_indexes.as_deref(), Some("1,2"));
+    assert_eq!(status.completed_indexes.as_deref(), Some("0,3"));
+    assert_eq!(status.succeeded, Some(2));
+    assert_eq!(status.failed, Some(3));
+    let pods = job_pods(&client, "perindex").await?;
+    // Index 1 was tried twice, the retry carrying the first failure.
+    let mut tries: Vec<Option<&str>> = pods_of_index(&pods, "1")
+        .into_iter()
+        .map(failure_count)
+        .collect();
+    tries.sort();
+    assert_eq!(tries, [Some("0"), Some("1")]);
+    // FailIndex: one try only; succeeded indexes once each.
+    for ix in ["0", "2", "3"] {
+        assert_eq!(pods_of_index(&pods, ix).len(), 1, "index {ix}");
+    }
+    for v in KUBECTL_VERSIONS {
+        let out = server.kubectl_ok(
+            v,
+            &[
+                "get",
+                "job",
+                "perindex",
+                "-o",
+                "jsonpath={.status.failedIndexes}",
+            ],
+        )?;
+        assert_eq!(out.trim(), "1,2", "kubectl {v}");
+    }
+    let out = server.kubectl_ok(KUBECTL, &["get", "job", "perindex"])?;
+    assert!(out.contains("Failed"), "{out}");
+    let reasons = wait_for(
+        "the FailedIndexes event",
+        Duration::from_secs(30),
+        || async {
+            let r = event_reasons(&client, "perindex").await?;
+            Ok(r.iter().any(|r| r == "FailedIndexes").then_some(r))
+        },
+    )
+    .await?;
+    assert!(
+        !reasons.iter().any(|r| r == "SuccessfulDelete"),
+        "{reasons:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_failed_indexes_exceeded_fails_the_job_at_once() -> Result<()> {
+    let (_server, _sim, client) = cluster().await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    // Indexes 0 and 1 fail at once; 2 and 3 would run for two minutes.
+    let spec = json!({
+        "completions": 4,
+        "parallelism": 4,
+        "backoffLimitPerIndex": 0,
+        "maxFailedIndexes": 1,
+    });
+    jobs.create(
+        &Default::default(),
+        &indexed_job("toomany", spec, "120s", "0=500ms,1=500ms", "0=1,1=1")?,
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    let done = wait_job(&client, "toomany", "the job to fail", |j| {
+        has_condition(j, "Failed")
+    })
+    .await?;
+    assert!(
+        started.elapsed() < Duration::from_secs(100),
+        "the job waited for its running pods"
+    );
+    let failed = conditions(&done)
+        .into_iter()
+        .find(|(t, _, _)| t == "Failed")
+        .context("no Failed condition")?;
+    assert_eq!(failed.2, "MaxFailedIndexesExceeded");
+    let status = done.status.clone().context("no status")?;
+    assert_eq!(status.failed_indexes.as_deref(), Some("0,1"));
+    assert_eq!(status.completed_indexes, None);
+    assert_eq!(status.active, None);
+    // The running pods of indexes 2 and 3 were terminated, and counted as
+    // failures of the failed job.
+    assert_eq!(status.failed, Some(4));
+    let reasons = wait_for(
+        "the MaxFailedIndexesExceeded event",
+        Duration::from_secs(30),
+        || async {
+            let r = event_reasons(&client, "toomany").await?;
+            Ok(r.iter()
+                .any(|r| r == "MaxFailedIndexesExceeded")
+                .then_some(r))
+        },
+    )
+    .await?;
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "SuccessfulDelete").count(),
+        2,
+        "{reasons:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn success_policy_completes_the_job_before_every_index_ran() -> Result<()> {
+    let (server, _sim, client) = cluster().await?;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    // Indexes 0 and 1 (the "leaders") finish; the others would run on.
+    let spec = json!({
+        "completions": 5,
+        "parallelism": 5,
+        "successPolicy": {"rules": [{"succeededIndexes": "0,1"}]},
+    });
+    jobs.create(
+        &Default::default(),
+        &indexed_job("leaders", spec, "120s", "0=500ms,1=1s", "")?,
+    )
+    .await?;
+    server.kubectl_ok(
+        KUBECTL,
+        &[
+            "wait",
+            "--for=condition=complete",
+            "job/leaders",
+            "--timeout=90s",
+        ],
+    )?;
+    let done = jobs.get("leaders").await?;
+    let status = done.status.clone().context("no status")?;
+    let met = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "SuccessCriteriaMet")
+        .context("no SuccessCriteriaMet")?;
+    assert_eq!(
+        (
+            met.status.as_str(),
+            met.reason.as_deref(),
+            met.message.as_deref()
+        ),
+        (
+            "True",
+            Some("SuccessPolicy"),
+            Some("Matched rules at index 0")
+        )
+    );
+    assert!(conditions(&done).contains(&(
+        "Complete".into(),
+        "True".into(),
+        "SuccessPolicy".into()
+    )));
+    assert_eq!(status.completed_indexes.as_deref(), Some("0,1"));
+    assert_eq!(status.succeeded, Some(2));
+    assert_eq!(status.active, None);
+    assert!(status.completion_time.is_some());
+    for v in KUBECTL_VERSIONS {
+        let out = server.kubectl_ok(v, &["get", "job", "leaders"])?;
+        let row: Vec<&str> = out
+            .lines()
+            .nth(1)
+            .context("no row")?
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            &row[..3],
+            ["leaders", "Complete", "2/5"],
+            "kubectl {v}: {out}"
+        );
+    }
+    let reasons = wait_for("the Completed event", Duration::from_secs(30), || async {
+        let r = event_reasons(&client, "leaders").await?;
+        Ok(r.iter().any(|r| r == "Completed").then_some(r))
+    })
+    .await?;
+    assert_eq!(
+        reasons.iter().filter(|r| *r == "SuccessfulDelete").count(),
+        3,
+        "{reasons:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_per_index_and_success_policy_specs_are_rejected() -> Result<()> {
+    let (server, _sim, client) = cluster().await?;
+    let manifest = |spec: Value| -> Result<String> {
+        let mut spec = spec;
+        spec["template"] = json!({"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "busybox"}]}});
+        Ok(serde_json::to_string(&json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "bad"}, "spec": spec,
+        }))?)
+    };
+    let cases = [
+        (
+            json!({"completions": 3, "completionMode": "Indexed",
+                "successPolicy": {"rules": [{"succeededCount": 5}]}}),
+            "The Job \"bad\" is invalid: spec.successPolicy.rules[0].succeededCount: Invalid value: 5: must be less than or equal to 3 (the number of specified completions)",
+        ),
+        (
+            json!({"completions": 3, "completionMode": "Indexed",
+                "successPolicy": {"rules": [{"succeededIndexes": "2,1"}]}}),
+            "spec.successPolicy.rules[0].succeededIndexes: Invalid value: \"2,1\": error parsing succeededIndexes: non-increasing order, previous: 2, current: 1",
+        ),
+        (
+            json!({"completions": 3, "completionMode": "Indexed", "maxFailedIndexes": 1}),
+            "spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified",
+        ),
+        (
+            json!({"completions": 3, "backoffLimitPerIndex": 1}),
+            "spec.backoffLimitPerIndex: Invalid value: 1: requires indexed completion mode",
+        ),
+        (
+            json!({"completions": 3, "completionMode": "Indexed",
+                "backoffLimitPerIndex": 1, "maxFailedIndexes": 4}),
+            "spec.maxFailedIndexes: Invalid value: 4: must be less than or equal to completions",
+        ),
+    ];
+    for (spec, want) in &cases {
+        let body = manifest(spec.clone())?;
+        for v in KUBECTL_VERSIONS {
+            let out = server.kubectl_with(v, &["create", "-f", "-"], Some(&body));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "kubectl {v} accepted {spec}");
+            assert!(stderr.contains(want), "kubectl {v}: {stderr}");
+        }
+    }
+    // The status code is 422, as upstream.
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let bad: Job = serde_json::from_str(&manifest(cases[0].0.clone())?)?;
+    match jobs.create(&Default::default(), &bad).await {
+        Err(kube::Error::Api(e)) => assert_eq!((e.code, e.reason.as_str()), (422, "Invalid")),
+        other => panic!("expected 422, got {other:?}"),
+    }
+    // Fixed once created.
+    let ok: Job = serde_json::from_str(&manifest(json!({"completions": 3,
+        "completionMode": "Indexed", "suspend": true, "backoffLimitPerIndex": 1}))?)?;
+    jobs.create(&Default::default(), &ok).await?;
+    let out = server.kubectl(
+        KUBECTL,
+        &[
+            "patch",
+            "job",
+            "bad",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"backoffLimitPerIndex":2}}"#,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("spec.backoffLimitPerIndex: Invalid value: 2: field is immutable"),
+        "{stderr}"
+    );
+    Ok(())
+}

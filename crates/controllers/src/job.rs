@@ -12,11 +12,21 @@
 //! `SuccessCriteriaMet` first, `Failed` or `Complete` once no pod is left
 //! terminating.
 //!
+//! Indexed Jobs may instead limit failures per index
+//! (`backoffLimitPerIndex`, with `maxFailedIndexes` and the `FailIndex`
+//! action of the pod failure policy): failed indexes go to
+//! `status.failedIndexes`, each index waits out its own back-off, and the
+//! Job fails once the other indexes finished (`FailedIndexes`) or at once
+//! when too many indexes failed (`MaxFailedIndexesExceeded`). A
+//! `successPolicy` ends an Indexed Job successfully as soon as one of its
+//! rules is met.
+//!
 //! Owns: the Job's pods and status. Does not own: deleting finished Jobs
 //! (`ttl_after_finished`), creating Jobs on a schedule (`cronjob`).
 
 pub mod failure;
 pub mod indexes;
+pub mod success_policy;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -56,6 +66,9 @@ pub mod reason {
     pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
     pub const POD_FAILURE_POLICY: &str = "PodFailurePolicy";
     pub const COMPLETIONS_REACHED: &str = "CompletionsReached";
+    pub const FAILED_INDEXES: &str = "FailedIndexes";
+    pub const MAX_FAILED_INDEXES_EXCEEDED: &str = "MaxFailedIndexesExceeded";
+    pub const SUCCESS_POLICY: &str = "SuccessPolicy";
 }
 
 struct Ctx {
@@ -371,6 +384,12 @@ fn completions(job: &Job) -> Option<i32> {
     job.spec.as_ref()?.completions
 }
 
+/// `hasBackoffLimitPerIndex`: the per-index limit, when set (validation
+/// allows it on Indexed Jobs only).
+fn backoff_limit_per_index(job: &Job) -> Option<i32> {
+    job.spec.as_ref()?.backoff_limit_per_index
+}
+
 fn phase(p: &Pod) -> Option<&str> {
     p.status.as_ref()?.phase.as_deref()
 }
@@ -449,7 +468,14 @@ pub fn failure_by_limits(
     now: Timestamp,
 ) -> (Option<(&'static str, &'static str)>, Option<Duration>) {
     let spec = job.spec.as_ref();
-    let backoff_limit = spec.and_then(|s| s.backoff_limit).unwrap_or(6);
+    // The API server defaults backoffLimit (to MaxInt32 when failures are
+    // limited per index); the same defaults apply should it be missing.
+    let default_limit = if backoff_limit_per_index(job).is_some() {
+        i32::MAX
+    } else {
+        6
+    };
+    let backoff_limit = spec.and_then(|s| s.backoff_limit).unwrap_or(default_limit);
     if failed > backoff_limit || failure::past_backoff_limit_on_failure(job, pods) {
         return (
             Some((
@@ -547,6 +573,11 @@ struct SyncCtx {
     finished: Option<JobCondition>,
     prev_succeeded_indexes: Intervals,
     succeeded_indexes: Intervals,
+    /// With `backoffLimitPerIndex`: the failed indexes, recorded ones and new.
+    failed_indexes: Option<Intervals>,
+    /// With `backoffLimitPerIndex`: by index, the failed pod whose finalizer
+    /// stays until its replacement exists.
+    delayed: BTreeMap<usize, Arc<Pod>>,
     backoff: BackoffRecord,
     requeue: Option<Duration>,
 }
@@ -667,6 +698,8 @@ async fn reconcile(shared: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action> {
         finished: None,
         prev_succeeded_indexes: Intervals::default(),
         succeeded_indexes: Intervals::default(),
+        failed_indexes: None,
+        delayed: BTreeMap::new(),
         backoff: ctx.backoff.get(&key).after(&new_succeeded, &new_failed),
         requeue: None,
     };
@@ -718,6 +751,22 @@ async fn reconcile(shared: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action> {
         sc.succeeded_indexes = prev.with(newly);
         sc.prev_succeeded_indexes = prev;
         sc.succeeded = sc.succeeded_indexes.total() as i32;
+        if let Some(limit) = backoff_limit_per_index(&job) {
+            judge_failed_indexes(&job, &mut sc, &status, limit, n_completions, now);
+        }
+        if sc.finished.is_none() {
+            let policy = job.spec.as_ref().and_then(|s| s.success_policy.as_ref());
+            if let Some(msg) = success_policy::matched(policy, n_completions, &sc.succeeded_indexes)
+            {
+                sc.finished = Some(new_condition(
+                    "SuccessCriteriaMet",
+                    "True",
+                    reason::SUCCESS_POLICY,
+                    &msg,
+                    now,
+                ));
+            }
+        }
     }
 
     let mut active_count = sc.active.len() as i32;
@@ -819,6 +868,85 @@ async fn reconcile(shared: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action> {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
     })
+}
+
+/// The `backoffLimitPerIndex` part of `syncJob`: the failed indexes, the
+/// failure they cause when nothing else failed the Job yet, and the failed
+/// pods kept until their index has a replacement.
+fn judge_failed_indexes(
+    job: &Job,
+    sc: &mut SyncCtx,
+    status: &JobStatus,
+    limit: i32,
+    completions: usize,
+    now: Timestamp,
+) {
+    let pods: Vec<&Pod> = sc.pods.iter().map(|p| p.as_ref()).collect();
+    let failed = indexes::failed_indexes(
+        job,
+        status.failed_indexes.as_deref(),
+        &pods,
+        completions,
+        limit,
+    );
+    if sc.finished.is_none() {
+        let max = job.spec.as_ref().and_then(|s| s.max_failed_indexes);
+        if let Some((reason, message)) = failed_indexes_verdict(
+            failed.total(),
+            sc.succeeded_indexes.total(),
+            completions,
+            max,
+        ) {
+            sc.finished = Some(new_condition("FailureTarget", "True", reason, message, now));
+        }
+    }
+    // `getValidPodsWithFilter`: pods not yet counted, with a valid index.
+    let valid: Vec<&Pod> = pods
+        .iter()
+        .copied()
+        .filter(|p| has_tracking_finalizer(p))
+        .filter(|p| !p.uid().is_some_and(|u| sc.expected_rm.contains(&u)))
+        .collect();
+    let active: Vec<&Pod> = sc.active.iter().map(|p| p.as_ref()).collect();
+    let delayed = indexes::delayed_deletion_per_index(
+        job,
+        &valid,
+        &active,
+        &sc.succeeded_indexes,
+        &failed,
+        completions,
+    );
+    let by_uid: HashMap<String, &Arc<Pod>> = sc
+        .pods
+        .iter()
+        .map(|p| (p.uid().unwrap_or_default(), p))
+        .collect();
+    sc.delayed = delayed
+        .into_iter()
+        .filter_map(|(ix, p)| Some((ix, (*by_uid.get(&p.uid()?)?).clone())))
+        .collect();
+    sc.failed_indexes = Some(failed);
+}
+
+/// Whether failed indexes fail the Job: at once when more than
+/// `maxFailedIndexes` failed, else once every index either succeeded or
+/// failed and at least one failed.
+pub fn failed_indexes_verdict(
+    failed: usize,
+    succeeded: usize,
+    completions: usize,
+    max_failed: Option<i32>,
+) -> Option<(&'static str, &'static str)> {
+    if max_failed.is_some_and(|m| failed > m.max(0) as usize) {
+        return Some((
+            reason::MAX_FAILED_INDEXES_EXCEEDED,
+            "Job has exceeded the specified maximal number of failed indexes",
+        ));
+    }
+    if failed > 0 && failed + succeeded >= completions {
+        return Some((reason::FAILED_INDEXES, "Job has failed indexes"));
+    }
+    None
 }
 
 /// `getPodsForJob` with `ClaimPods`: the pods this Job controls, adopting
@@ -1050,16 +1178,43 @@ async fn manage_job(ctx: &Ctx, job: &Job, sc: &mut SyncCtx) -> Result<i32> {
     if diff <= 0 {
         return Ok(active);
     }
-    let wait = sc.backoff.remaining(now);
-    if !wait.is_zero() {
-        sc.requeue = min_requeue(sc.requeue, Some(wait));
-        return Ok(active);
+    // With a limit per index, each index waits out its own back-off below.
+    let per_index = backoff_limit_per_index(job).is_some();
+    if !per_index {
+        let wait = sc.backoff.remaining(now);
+        if !wait.is_zero() {
+            sc.requeue = min_requeue(sc.requeue, Some(wait));
+            return Ok(active);
+        }
     }
     let mut diff = (diff as usize).min(MAX_POD_CREATE_DELETE_PER_SYNC);
     let mut pending_indexes = Vec::new();
     if is_indexed(job) {
         let n = completions(job).unwrap_or(0).max(0) as usize;
-        pending_indexes = indexes::first_pending(&sc.succeeded_indexes, &active_refs, diff, n);
+        let mut busy = active_refs.clone();
+        if failure::only_replace_failed(job) {
+            // A terminating pod still holds its index.
+            busy.extend(
+                sc.pods
+                    .iter()
+                    .filter(|p| cu::is_pod_terminating(p))
+                    .map(|p| p.as_ref()),
+            );
+        }
+        let done = match &sc.failed_indexes {
+            Some(failed) => sc.succeeded_indexes.merge(failed),
+            None => sc.succeeded_indexes.clone(),
+        };
+        pending_indexes = indexes::first_pending(&done, &busy, diff, n);
+        if per_index {
+            let (ready, wait) = indexes_ready_now(&pending_indexes, &sc.delayed, now);
+            // Upstream relies on the events of the pods it creates to come
+            // back for the indexes still waiting; a timer is surer.
+            if !wait.is_zero() {
+                sc.requeue = min_requeue(sc.requeue, Some(wait));
+            }
+            pending_indexes = ready;
+        }
         diff = pending_indexes.len();
     }
     if diff == 0 {
@@ -1068,12 +1223,30 @@ async fn manage_job(ctx: &Ctx, job: &Job, sc: &mut SyncCtx) -> Result<i32> {
     let ns = job.namespace().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     ctx.expectations.expect(&sc.key, diff, &[]);
-    let mut next_index = pending_indexes.into_iter();
+    // Each new pod of an index continues the failure counts of the failed
+    // pod it replaces.
+    let mut next_index = pending_indexes
+        .into_iter()
+        .map(|ix| {
+            let counts = per_index.then(|| {
+                indexes::new_index_failure_counts(job, sc.delayed.get(&ix).map(|p| p.as_ref()))
+            });
+            (ix, counts)
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
     let key = sc.key.clone();
     let mut attempted = 0usize;
     let (created, err) = cu::slow_start_batch(diff, || {
         attempted += 1;
-        let pod = pod_from_template(job, next_index.next());
+        let (index, counts) = match next_index.next() {
+            Some((ix, counts)) => (Some(ix), counts),
+            None => (None, None),
+        };
+        let mut pod = pod_from_template(job, index);
+        if let Some((counted, ignored)) = counts {
+            add_index_failure_counts(&mut pod, counted, ignored);
+        }
         let api = api.clone();
         let key = key.clone();
         async move {
@@ -1169,6 +1342,40 @@ pub fn pod_from_template(job: &Job, index: Option<usize>) -> Pod {
     }
 }
 
+/// `addIndexFailureCountAnnotation`: the failure counts a new pod of an
+/// index starts from; the ignored count only when there is one.
+pub fn add_index_failure_counts(pod: &mut Pod, counted: i32, ignored: i32) {
+    let a = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    a.insert(indexes::INDEX_FAILURE_COUNT.into(), counted.to_string());
+    if ignored > 0 {
+        a.insert(
+            indexes::INDEX_IGNORED_FAILURE_COUNT.into(),
+            ignored.to_string(),
+        );
+    }
+}
+
+/// `getPodCreationInfoForIndependentIndexes`: the pending indexes whose
+/// back-off is over, and the shortest wait among the others (zero when
+/// none waits).
+pub fn indexes_ready_now(
+    pending: &[usize],
+    delayed: &BTreeMap<usize, Arc<Pod>>,
+    now: Timestamp,
+) -> (Vec<usize>, Duration) {
+    let mut ready = Vec::new();
+    let mut wait: Option<Duration> = None;
+    for ix in pending {
+        let left = failure::remaining_per_index(delayed.get(ix).map(|p| p.as_ref()), now);
+        if left.is_zero() {
+            ready.push(*ix);
+        } else {
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+    }
+    (ready, wait.unwrap_or(Duration::ZERO))
+}
+
 /// `addCompletionIndexEnvVariables`.
 fn add_completion_index_env(spec: &mut k8s_openapi::api::core::v1::PodSpec) {
     let var = EnvVar {
@@ -1209,6 +1416,9 @@ pub struct TrackPlan {
 
 /// The pure part of `trackJobStatusAndRemoveFinalizers`: which finished (or,
 /// for a finishing job, every) pod to record as uncounted and release.
+/// `delayed` are failed pods (by uid) that keep their finalizer until their
+/// index has a replacement (`backoffLimitPerIndex`).
+#[allow(clippy::too_many_arguments)]
 pub fn plan_tracking(
     job: &Job,
     pods: &[&Pod],
@@ -1217,6 +1427,7 @@ pub fn plan_tracking(
     uncounted_failed: &HashSet<String>,
     prev_succeeded_indexes: &Intervals,
     finished: Option<&JobCondition>,
+    delayed: &HashSet<String>,
 ) -> TrackPlan {
     let mut plan = TrackPlan::default();
     let indexed = is_indexed(job);
@@ -1240,7 +1451,7 @@ pub fn plan_tracking(
         let failed = failure::is_pod_failed(pod, job);
         let succeeded = phase(pod) == Some("Succeeded");
         // `canRemoveFinalizer`.
-        if !(finishing || succeeded || failed) {
+        if !(finishing || succeeded || (failed && !delayed.contains(&uid))) {
             continue;
         }
         plan.remove_finalizer.push(uid.clone());
@@ -1330,6 +1541,7 @@ async fn track_and_remove_finalizers(
         &sc.uncounted.failed,
         &sc.prev_succeeded_indexes,
         sc.finished.as_ref(),
+        &sc.delayed.values().filter_map(|p| p.uid()).collect(),
     );
     let indexed = is_indexed(&job);
     let status = job.status.get_or_insert_with(Default::default);
@@ -1355,6 +1567,13 @@ async fn track_and_remove_finalizers(
         }
         status.succeeded = Some(sc.succeeded_indexes.total() as i32);
         status.completed_indexes = Some(s).filter(|s| !s.is_empty());
+        // With a limit per index the field is always written, "" when no
+        // index failed; without one it stays unset.
+        let failed = sc.failed_indexes.as_ref().map(Intervals::to_string);
+        if status.failed_indexes != failed {
+            status.failed_indexes = failed;
+            needs_flush = true;
+        }
     }
     // The interim condition goes out before any finalizer comes off, so the
     // decision survives a crash; the final one is written once the pods are

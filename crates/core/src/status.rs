@@ -145,6 +145,17 @@ impl FieldError {
         }
     }
 
+    /// `field.TooMany`: a list longer than `max` (`actual` items).
+    pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
+        let items = if max == 1 { "item" } else { "items" };
+        Self {
+            kind: FieldErrorKind::TooMany,
+            field: field.into(),
+            value: Some(actual.to_string()),
+            detail: format!("must have at most {max} {items}"),
+        }
+    }
+
     /// The message without the field, as in a cause (`Invalid value: "X": detail`).
     pub fn body(&self) -> String {
         let mut s = self.kind.title().to_string();

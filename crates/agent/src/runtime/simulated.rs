@@ -1,6 +1,18 @@
 //! The simulated runtime of `skiff sim`: sandboxes that only hold an IP from
 //! the node's pod CIDR, and containers that start at once and then do what the
-//! pod's `sim.skiff.dev/*` annotations say.
+//! pod's `sim.skiff.dev/*` annotations say:
+//!
+//! | annotation | meaning |
+//! |---|---|
+//! | `sim.skiff.dev/ready-after: 2s` | Ready that long after the start |
+//! | `sim.skiff.dev/fail-readiness: "true"` | never Ready |
+//! | `sim.skiff.dev/exit-after: 1s` | containers exit that long after the start |
+//! | `sim.skiff.dev/exit-code: "3"` | with this code (default 0) |
+//! | `sim.skiff.dev/exit-after-by-index: "0=500ms"` | for a pod of an Indexed Job whose completion index (`batch.kubernetes.io/job-completion-index`) is listed: `exit-after` |
+//! | `sim.skiff.dev/exit-code-by-index: "1=3,4=7"` | likewise `exit-code` |
+//!
+//! The `-by-index` forms let one Job template make some indexes fail or
+//! finish early; a listed index takes its value over the plain annotation.
 //!
 //! Owns: the annotations' meaning ([`Behavior`]), simulated container
 //! lifetimes and their exits. Does not own: restarts and status (the pod worker).
@@ -30,6 +42,13 @@ pub const EXIT_AFTER: &str = "sim.skiff.dev/exit-after";
 pub const EXIT_CODE: &str = "sim.skiff.dev/exit-code";
 /// `"true"`: the readiness check never passes.
 pub const FAIL_READINESS: &str = "sim.skiff.dev/fail-readiness";
+/// `index=duration,...`: `exit-after` for the pods of the listed indexes.
+pub const EXIT_AFTER_BY_INDEX: &str = "sim.skiff.dev/exit-after-by-index";
+/// `index=code,...`: the exit code for a pod of an Indexed Job whose
+/// completion index is listed, so one template makes only some indexes fail.
+pub const EXIT_CODE_BY_INDEX: &str = "sim.skiff.dev/exit-code-by-index";
+/// The completion index the Job controller gives each pod of an Indexed Job.
+const COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
 
 /// What a simulated pod's containers do, from its annotations.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,8 +64,25 @@ impl Behavior {
     /// ignored, as kubelet ignores what it does not understand.
     pub fn from_annotations(annotations: &BTreeMap<String, String>) -> (Behavior, Vec<String>) {
         let mut warnings = Vec::new();
+        let index = annotations.get(COMPLETION_INDEX).map(|i| i.trim());
+        // The value for this pod's index from a `-by-index` table, if listed.
+        let mut by_index = |key: &str| -> Option<String> {
+            let table = annotations.get(key)?;
+            match entry_for_index(table, index?) {
+                Ok(v) => v.map(str::to_string),
+                Err(bad) => {
+                    warnings.push(format!("annotation {key}: invalid entry {bad:?}"));
+                    None
+                }
+            }
+        };
+        let exit_after_for_index = by_index(EXIT_AFTER_BY_INDEX);
+        let exit_code_for_index = by_index(EXIT_CODE_BY_INDEX);
         let mut duration = |key: &str| {
-            let v = annotations.get(key)?;
+            let v = match (key, &exit_after_for_index) {
+                (EXIT_AFTER, Some(v)) => v,
+                _ => annotations.get(key)?,
+            };
             match parse_duration(v) {
                 Some(d) => Some(d),
                 None => {
@@ -57,7 +93,7 @@ impl Behavior {
         };
         let ready_after = duration(READY_AFTER);
         let exit_after = duration(EXIT_AFTER);
-        let exit_code = match annotations.get(EXIT_CODE) {
+        let exit_code = match exit_code_for_index.as_ref().or(annotations.get(EXIT_CODE)) {
             Some(v) => v.trim().parse().unwrap_or_else(|_| {
                 warnings.push(format!("annotation {EXIT_CODE}: invalid exit code {v:?}"));
                 0
@@ -86,6 +122,21 @@ impl Behavior {
             (false, None) => Readiness::Immediate,
         }
     }
+}
+
+/// The value `table` (`index=value,...`) gives `index`, if listed; an
+/// entry without `=` is the error. The value itself is checked by the
+/// caller, as for the plain annotation.
+fn entry_for_index<'a>(table: &'a str, index: &str) -> Result<Option<&'a str>, String> {
+    let mut found = None;
+    for entry in table.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.split_once('=') {
+            Some((i, v)) if found.is_none() && i.trim() == index => found = Some(v.trim()),
+            Some(_) => {}
+            None => return Err(entry.to_string()),
+        }
+    }
+    Ok(found)
 }
 
 /// A Go-style duration of one or more `<number><unit>` parts, units `ms`,
@@ -356,6 +407,48 @@ mod tests {
             Behavior::from_annotations(&ann(&[(FAIL_READINESS, "true"), (EXIT_CODE, "x")]));
         assert_eq!(b.readiness(), Readiness::Never);
         assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn exit_code_by_completion_index() {
+        let ann = |index: &str, table: &str| {
+            [
+                (EXIT_CODE.to_string(), "0".to_string()),
+                (EXIT_CODE_BY_INDEX.to_string(), table.to_string()),
+                (COMPLETION_INDEX.to_string(), index.to_string()),
+            ]
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()
+        };
+        let code = |index: &str, table: &str| Behavior::from_annotations(&ann(index, table));
+        assert_eq!(code("1", "1=3, 4=7").0.exit_code, 3);
+        assert_eq!(code("4", "1=3,4=7").0.exit_code, 7);
+        // Unlisted indexes keep `exit-code`.
+        let (b, w) = code("2", "1=3,4=7");
+        assert_eq!((b.exit_code, w.len()), (0, 0));
+        // A bad entry or value is reported and ignored.
+        let (b, w) = code("1", "1");
+        assert_eq!((b.exit_code, w.len()), (0, 1));
+        let (b, w) = code("1", "1=x");
+        assert_eq!((b.exit_code, w.len()), (0, 1));
+        // Pods without an index (not an Indexed Job) are untouched.
+        let mut plain = ann("1", "1=3");
+        plain.remove(COMPLETION_INDEX);
+        assert_eq!(Behavior::from_annotations(&plain).0.exit_code, 0);
+        // Exit times by index, over `exit-after`.
+        let mut timed = ann("0", "");
+        timed.insert(EXIT_AFTER.into(), "2m".into());
+        timed.insert(EXIT_AFTER_BY_INDEX.into(), "0=500ms".into());
+        let (b, w) = Behavior::from_annotations(&timed);
+        assert_eq!(
+            (b.exit_after, w.len()),
+            (Some(Duration::from_millis(500)), 0)
+        );
+        timed.insert(COMPLETION_INDEX.into(), "1".into());
+        assert_eq!(
+            Behavior::from_annotations(&timed).0.exit_after,
+            Some(Duration::from_secs(120))
+        );
     }
 
     #[tokio::test]

@@ -242,6 +242,20 @@ impl BackoffRecord {
     }
 }
 
+/// `getRemainingTimePerIndex`: how long an index of a Job with
+/// `backoffLimitPerIndex` waits before its next pod, from the latest failed
+/// pod of the index (none: no failure yet). Every earlier failure of the
+/// index, ignored ones too, lengthens the delay.
+pub fn remaining_per_index(last_failed: Option<&Pod>, now: Timestamp) -> Duration {
+    let Some(p) = last_failed else {
+        return Duration::ZERO;
+    };
+    let failures = super::indexes::index_absolute_failure_count(p).max(0) as u32 + 1;
+    let elapsed = now.as_millisecond() - finished_time(p).as_millisecond();
+    let elapsed = Duration::from_millis(elapsed.max(0) as u64);
+    backoff_delay(failures).saturating_sub(elapsed)
+}
+
 /// The delay after `failures` consecutive failures: 10 s, 20 s, 40 s … 6 min.
 pub fn backoff_delay(failures: u32) -> Duration {
     if failures == 0 {

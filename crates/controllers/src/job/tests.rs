@@ -184,6 +184,7 @@ fn tracking_records_finished_pods_once() {
         &set(&[]),
         &Intervals::default(),
         None,
+        &set(&[]),
     );
     assert_eq!(plan.new_uncounted_succeeded, ["done"]);
     assert_eq!(plan.new_uncounted_failed, ["failed"]);
@@ -211,6 +212,7 @@ fn a_failing_job_counts_its_unfinished_pods_as_failed() {
         &set(&[]),
         &Intervals::default(),
         Some(&failing),
+        &set(&[]),
     );
     assert_eq!(plan.new_uncounted_failed, ["running"]);
     assert_eq!(plan.remove_finalizer, ["running"]);
@@ -224,6 +226,7 @@ fn a_failing_job_counts_its_unfinished_pods_as_failed() {
         &set(&[]),
         &Intervals::default(),
         Some(&success),
+        &set(&[]),
     );
     assert!(plan.new_uncounted_failed.is_empty());
     assert_eq!(plan.remove_finalizer, ["running"]);
@@ -252,6 +255,7 @@ fn ignored_failures_are_not_counted() {
         &set(&[]),
         &Intervals::default(),
         None,
+        &set(&[]),
     );
     assert!(plan.new_uncounted_failed.is_empty());
     assert_eq!(plan.remove_finalizer, ["evicted"]);
@@ -275,6 +279,7 @@ fn indexed_jobs_record_new_indexes_in_order() {
         &set(&[]),
         &Intervals::parse("1", 4),
         None,
+        &set(&[]),
     );
     // Index 1 was already counted; 9 is beyond completions.
     assert_eq!(plan.new_succeeded_indexes, [0, 3]);
@@ -322,4 +327,117 @@ fn a_cached_job_older_than_our_last_status_write_is_stale() {
     assert!(!is_older(Some("41"), None));
     assert!(!is_older(Some("opaque"), Some(42)));
     assert!(!is_older(None, Some(42)));
+}
+
+#[test]
+fn failed_indexes_fail_the_job_at_the_end_or_past_the_maximum() {
+    // Index 1 failed, 0 succeeded, 2 and 3 still to run.
+    assert_eq!(failed_indexes_verdict(1, 1, 4, None), None);
+    assert_eq!(
+        failed_indexes_verdict(1, 3, 4, None).map(|v| v.0),
+        Some(reason::FAILED_INDEXES)
+    );
+    // Nothing failed: no verdict, even once everything ran.
+    assert_eq!(failed_indexes_verdict(0, 4, 4, Some(0)), None);
+    // More failed indexes than allowed: at once.
+    assert_eq!(failed_indexes_verdict(1, 0, 4, Some(1)), None);
+    assert_eq!(
+        failed_indexes_verdict(2, 0, 4, Some(1)),
+        Some((
+            reason::MAX_FAILED_INDEXES_EXCEEDED,
+            "Job has exceeded the specified maximal number of failed indexes"
+        ))
+    );
+}
+
+#[test]
+fn each_index_waits_out_its_own_back_off() {
+    let failed_at = |ix: usize, count: &str, finished: &str| -> Arc<Pod> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": format!("p{ix}"), "annotations": {
+                    COMPLETION_INDEX: ix.to_string(),
+                    indexes::INDEX_FAILURE_COUNT: count,
+                }},
+                "status": {"phase": "Failed", "containerStatuses": [{
+                    "name": "main", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": 1, "finishedAt": finished}},
+                }]},
+            }))
+            .unwrap_or_else(|e| panic!("bad pod: {e}")),
+        )
+    };
+    let now: Timestamp = "2024-01-01T00:01:00Z".parse().unwrap_or_default();
+    let mut delayed = BTreeMap::new();
+    // Index 1: first failure 4 s ago, 6 s left of 10 s.
+    delayed.insert(1, failed_at(1, "0", "2024-01-01T00:00:56Z"));
+    // Index 2: third failure (40 s) 30 s ago, 10 s left.
+    delayed.insert(2, failed_at(2, "2", "2024-01-01T00:00:30Z"));
+    let (ready, wait) = indexes_ready_now(&[0, 1, 2], &delayed, now);
+    assert_eq!((ready, wait), (vec![0], Duration::from_secs(6)));
+    let (ready, wait) = indexes_ready_now(&[2], &delayed, now);
+    assert_eq!((ready, wait), (vec![], Duration::from_secs(10)));
+    let later: Timestamp = "2024-01-01T00:02:00Z".parse().unwrap_or_default();
+    assert_eq!(
+        indexes_ready_now(&[1, 2], &delayed, later),
+        (vec![1, 2], Duration::ZERO)
+    );
+}
+
+#[test]
+fn new_pods_of_an_index_carry_its_failure_counts() {
+    let j = job(
+        json!({"completions": 3, "completionMode": "Indexed", "backoffLimitPerIndex": 1}),
+        json!({}),
+    );
+    let mut p = pod_from_template(&j, Some(2));
+    add_index_failure_counts(&mut p, 1, 0);
+    let a = p.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        a.get(indexes::INDEX_FAILURE_COUNT).map(String::as_str),
+        Some("1")
+    );
+    assert!(!a.contains_key(indexes::INDEX_IGNORED_FAILURE_COUNT));
+    add_index_failure_counts(&mut p, 1, 2);
+    let a = p.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        a.get(indexes::INDEX_IGNORED_FAILURE_COUNT)
+            .map(String::as_str),
+        Some("2")
+    );
+}
+
+#[test]
+fn a_failed_pod_awaiting_its_replacement_keeps_its_finalizer() {
+    let j = job(
+        json!({"completions": 2, "completionMode": "Indexed", "backoffLimitPerIndex": 1}),
+        json!({}),
+    );
+    let waiting = pod("waiting", "Failed", Some(0), true);
+    let replaced = pod("replaced", "Failed", Some(1), true);
+    let plan = plan_tracking(
+        &j,
+        &[&waiting, &replaced],
+        &set(&[]),
+        &set(&[]),
+        &set(&[]),
+        &Intervals::default(),
+        None,
+        &set(&["waiting"]),
+    );
+    assert_eq!(plan.remove_finalizer, ["replaced"]);
+    assert_eq!(plan.new_uncounted_failed, ["replaced"]);
+    // Once the job is finishing, it goes too.
+    let failing = new_condition("Failed", "True", "FailedIndexes", "m", Timestamp::now());
+    let plan = plan_tracking(
+        &j,
+        &[&waiting],
+        &set(&[]),
+        &set(&[]),
+        &set(&[]),
+        &Intervals::default(),
+        Some(&failing),
+        &set(&["waiting"]),
+    );
+    assert_eq!(plan.remove_finalizer, ["waiting"]);
 }
