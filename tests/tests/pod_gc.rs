@@ -213,14 +213,9 @@ async fn pods_of_a_deleted_node_are_failed_and_force_deleted_after_the_quarantin
         "metadata": {"name": "bound", "namespace": "default"},
         "target": {"apiVersion": "v1", "kind": "Node", "name": "lost"},
     });
-    pods.create_subresource::<Value>(
-        "binding",
-        "bound",
-        &PostParams::default(),
-        serde_json::to_vec(&binding)?,
-    )
-    .await
-    .context("bind pod bound")?;
+    pods.create_subresource::<Value, Value>("binding", "bound", &PostParams::default(), &binding)
+        .await
+        .context("bind pod bound")?;
     let b = pods.get("bound").await?;
     assert_eq!(b.spec.and_then(|s| s.node_name).as_deref(), Some("lost"));
 
