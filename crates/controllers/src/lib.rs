@@ -23,6 +23,7 @@ pub mod job;
 pub mod leader_election;
 pub mod namespace;
 pub mod node_lifecycle;
+pub mod pod_gc;
 pub mod replicaset;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -171,6 +172,10 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "taint-eviction-controller",
             start: |i| Box::pin(taint_eviction::run(i)),
+        },
+        Spec {
+            name: "pod-garbage-collector",
+            start: |i| Box::pin(pod_gc::run(i)),
         },
     ]
 }
