@@ -13,7 +13,9 @@ use serde::Deserialize;
 /// mimalloc instead of glibc's malloc: the server allocates and frees a
 /// great many small buffers per request and watch event, from many threads;
 /// with glibc a quarter of the server's CPU went to malloc/free and arena
-/// locks, and freed memory stayed fragmented (BENCHMARKS.md).
+/// locks, and freed memory stayed fragmented (BENCHMARKS.md). Built with
+/// `no_thp`: transparent huge pages under its arenas made the idle server's
+/// anonymous memory 25 MiB instead of 8.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
