@@ -549,7 +549,7 @@ fn instances(profile: &str, configs: &[PluginConfig]) -> Result<Instances> {
         fit: Arc::new(node_resources_fit::NodeResourcesFit { args: fit }),
         balanced: Arc::new(balanced),
         inter_pod: Arc::new(inter_pod),
-        spread: Arc::new(pod_topology_spread::PodTopologySpread { args: spread }),
+        spread: Arc::new(pod_topology_spread::PodTopologySpread::new(spread)),
         preemption,
     })
 }

@@ -76,6 +76,55 @@ pub fn system_default_constraints() -> Vec<DefaultConstraint> {
 
 pub struct PodTopologySpread {
     pub args: SpreadArgs,
+    counts: CountCache,
+}
+
+impl PodTopologySpread {
+    pub fn new(args: SpreadArgs) -> PodTopologySpread {
+        PodTopologySpread {
+            args,
+            counts: CountCache::default(),
+        }
+    }
+}
+
+/// Matching-pod counts per (namespace and selector, node), valid while the
+/// node's pods do not change ([`NodeInfo::pods_generation`]).
+///
+/// Why: upstream counts a node's matching pods afresh in every cycle, so each
+/// pod costs O(pods in the cluster); with the default constraints every pod of
+/// a ReplicaSet is such a pod. Between two cycles only the node that got the
+/// last pod changed, so the other counts are reused.
+#[derive(Debug, Default)]
+struct CountCache {
+    by_selector: std::sync::Mutex<HashMap<String, HashMap<String, (u64, i64)>>>,
+}
+
+/// Distinct selectors kept before the cache starts over (it only saves work).
+const COUNT_CACHE_SELECTORS: usize = 4096;
+
+impl CountCache {
+    fn count(&self, node: &NodeInfo, c: &Constraint, namespace: &str) -> i64 {
+        let mut all = self.by_selector.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(per_node) = all.get_mut(&c.count_key) {
+            if let Some(&(generation, n)) = per_node.get(&node.name)
+                && generation == node.pods_generation
+            {
+                return n;
+            }
+            let n = count_matching(node, &c.selector, namespace);
+            per_node.insert(node.name.clone(), (node.pods_generation, n));
+            return n;
+        }
+        if all.len() >= COUNT_CACHE_SELECTORS {
+            all.clear();
+        }
+        let n = count_matching(node, &c.selector, namespace);
+        all.entry(c.count_key.clone())
+            .or_default()
+            .insert(node.name.clone(), (node.pods_generation, n));
+        n
+    }
 }
 
 /// A compiled constraint.
@@ -87,6 +136,12 @@ struct Constraint {
     min_domains: i64,
     honor_node_affinity: bool,
     honor_node_taints: bool,
+    /// The namespace and selector, as the key of [`CountCache`].
+    count_key: String,
+}
+
+fn count_key(namespace: &str, selector: &Selector) -> String {
+    format!("{namespace}\0{selector:?}")
 }
 
 impl Constraint {
@@ -145,10 +200,11 @@ impl PodTopologySpread {
                     Constraint {
                         max_skew: i64::from(c.max_skew),
                         topology_key: c.topology_key.clone(),
-                        selector,
                         min_domains: i64::from(c.min_domains.unwrap_or(1)),
                         honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
                         honor_node_taints: c.node_taints_policy.as_deref() == Some("Honor"),
+                        count_key: count_key(&pod.namespace, &selector),
+                        selector,
                     }
                 })
                 .collect();
@@ -171,6 +227,7 @@ impl PodTopologySpread {
             .map(|c| Constraint {
                 max_skew: i64::from(c.max_skew),
                 topology_key: c.topology_key.clone(),
+                count_key: count_key(&pod.namespace, &selector),
                 selector: selector.clone(),
                 min_domains: 1,
                 honor_node_affinity: true,
@@ -243,7 +300,7 @@ impl FilterPlugin for PodTopologySpread {
                 let Some(v) = node.labels.get(&c.topology_key) else {
                     continue;
                 };
-                let n = count_matching(node, &c.selector, &pod.namespace);
+                let n = self.counts.count(node, c, &pod.namespace);
                 *counts[i].entry(v.clone()).or_default() += n;
             }
         }
@@ -382,7 +439,7 @@ impl ScorePlugin for PodTopologySpread {
                         continue;
                     };
                     if counts[i].contains_key(v) {
-                        let n = count_matching(node, &c.selector, &pod.namespace);
+                        let n = self.counts.count(node, c, &pod.namespace);
                         if let Some(e) = counts[i].get_mut(v) {
                             *e += n;
                         }
@@ -412,7 +469,7 @@ impl ScorePlugin for PodTopologySpread {
                 continue;
             };
             let count = if c.topology_key == LABEL_HOSTNAME {
-                count_matching(node, &c.selector, &pod.namespace)
+                self.counts.count(node, c, &pod.namespace)
             } else {
                 st.counts[i].get(v).copied().unwrap_or(0)
             };
@@ -471,9 +528,7 @@ mod tests {
     fn run_filter(pod: Pod, nodes: Vec<NodeInfo>) -> Vec<Code> {
         let snapshot = Snapshot::from_nodes(nodes);
         let pod = PodInfo::new(pod);
-        let plugin = PodTopologySpread {
-            args: SpreadArgs::default(),
-        };
+        let plugin = PodTopologySpread::new(SpreadArgs::default());
         let mut state = CycleState::default();
         let pre = plugin.pre_filter(&mut state, &pod, &snapshot);
         snapshot
@@ -593,9 +648,7 @@ mod tests {
         let pod = PodInfo::new(spread(foo("p"), &[(1, "zone", "ScheduleAnyway")]));
         let snapshot = Snapshot::from_nodes(zone_nodes(&[2, 1, 1, 0]));
         let refs: Vec<&NodeInfo> = snapshot.nodes.iter().collect();
-        let plugin = PodTopologySpread {
-            args: SpreadArgs::default(),
-        };
+        let plugin = PodTopologySpread::new(SpreadArgs::default());
         let mut state = CycleState::default();
         assert!(
             plugin
@@ -614,9 +667,7 @@ mod tests {
         let pod = PodInfo::new(foo("p"));
         let mut snapshot = Snapshot::from_nodes(zone_nodes(&[1, 0, 0, 0]));
         let refs: Vec<&NodeInfo> = snapshot.nodes.iter().collect();
-        let plugin = PodTopologySpread {
-            args: SpreadArgs::default(),
-        };
+        let plugin = PodTopologySpread::new(SpreadArgs::default());
         let mut state = CycleState::default();
         assert_eq!(
             plugin.pre_score(&mut state, &pod, &refs, &snapshot).code,
@@ -639,5 +690,34 @@ mod tests {
         plugin.normalize(&state, &pod, &mut scores);
         // node-a already has a matching pod: it scores lowest.
         assert!(scores[0] < scores[1] && scores[1] == scores[2]);
+    }
+
+    #[test]
+    fn cached_counts_follow_the_pods_of_the_node() {
+        let plugin = PodTopologySpread::new(SpreadArgs::default());
+        let pod = PodInfo::new(spread(
+            foo("p"),
+            &[(1, "kubernetes.io/hostname", "DoNotSchedule")],
+        ));
+        let snapshot = Snapshot::from_nodes(vec![]);
+        let c = plugin
+            .constraints(&pod, &snapshot, "DoNotSchedule")
+            .remove(0);
+        let mut info = node_info(node("node-a", &[], &[]), vec![foo("a1"), foo("a2")]);
+        let ns = pod.namespace.clone();
+        assert_eq!(plugin.counts.count(&info, &c, &ns), 2);
+        // Cached: the same answer without the pods changing.
+        assert_eq!(plugin.counts.count(&info, &c, &ns), 2);
+        info.add_pod(std::sync::Arc::new(PodInfo::new(foo("a3"))));
+        assert_eq!(plugin.counts.count(&info, &c, &ns), 3);
+        let uid = info.pods[0].uid.clone();
+        info.remove_pod(&uid);
+        assert_eq!(plugin.counts.count(&info, &c, &ns), 2);
+        // A pod the selector does not match changes nothing.
+        info.add_pod(std::sync::Arc::new(PodInfo::new(labeled_pod(
+            "b",
+            &[("bar", "")],
+        ))));
+        assert_eq!(plugin.counts.count(&info, &c, &ns), 2);
     }
 }
