@@ -97,8 +97,11 @@ impl PodTopologySpread {
 /// last pod changed, so the other counts are reused.
 #[derive(Debug, Default)]
 struct CountCache {
-    by_selector: std::sync::Mutex<HashMap<String, HashMap<String, (u64, i64)>>>,
+    by_selector: std::sync::Mutex<HashMap<String, NodeCounts>>,
 }
+
+/// Node name → (pods generation, matching pods).
+type NodeCounts = HashMap<String, (u64, i64)>;
 
 /// Distinct selectors kept before the cache starts over (it only saves work).
 const COUNT_CACHE_SELECTORS: usize = 4096;
