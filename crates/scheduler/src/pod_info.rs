@@ -412,13 +412,30 @@ impl PodInfo {
                 });
             }
         }
+        let spec_priority = spec.priority.unwrap_or(0);
+        let tolerations = spec.tolerations.clone().unwrap_or_default();
+        let scheduler_name = spec
+            .scheduler_name
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| crate::config::DEFAULT_SCHEDULER_NAME.to_string());
+        let preemption_never = spec.preemption_policy.as_deref() == Some("Never");
+        let node_name = spec.node_name.clone().unwrap_or_default();
+        let mut pod = pod;
+        if !node_name.is_empty() {
+            // A bound pod is only counted against its node, from the fields
+            // above: its status and annotations are dead weight in a cache
+            // that holds every pod of the cluster.
+            pod.status = None;
+            pod.metadata.annotations = None;
+        }
         PodInfo {
             uid,
             labels,
-            priority: spec.priority.unwrap_or(0),
+            priority: spec_priority,
             resources,
             host_ports,
-            tolerations: spec.tolerations.clone().unwrap_or_default(),
+            tolerations,
             node_selector,
             required_node_affinity,
             preferred_node_affinity,
@@ -428,15 +445,11 @@ impl PodInfo {
             preferred_anti_affinity,
             images,
             disk_volumes,
-            node_name: spec.node_name.clone().unwrap_or_default(),
-            scheduler_name: spec
-                .scheduler_name
-                .clone()
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| crate::config::DEFAULT_SCHEDULER_NAME.to_string()),
+            node_name,
+            scheduler_name,
             nominated_node_name,
             terminating,
-            preemption_never: spec.preemption_policy.as_deref() == Some("Never"),
+            preemption_never,
             start_time,
             namespace,
             name,
