@@ -324,6 +324,15 @@ impl PodWatch {
         self.running.load(Ordering::Relaxed)
     }
 
+    /// Whether pod `name` was seen Running.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .is_some_and(|s| s.running.is_some())
+    }
+
     /// A copy of what was seen so far, by pod name.
     pub fn snapshot(&self) -> HashMap<String, Seen> {
         self.pods.lock().unwrap_or_else(|e| e.into_inner()).clone()

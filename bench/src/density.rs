@@ -9,7 +9,10 @@
 //! delivered the pod (fine-grained, on the harness's clock, a little after
 //! the real creation), and `metadata.creationTimestamp` (upstream's
 //! definition, one-second resolution, against the wall clock of the same
-//! machine).
+//! machine). The fill is a burst far above any steady rate, so the startup
+//! latency the target is about is measured after it, in a churn phase:
+//! standalone pods created at a steady rate (100/s by default) and deleted
+//! again, on the full cluster.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -43,6 +46,98 @@ pub struct Options {
     pub per_set: usize,
     /// How long to wait for every pod to run.
     pub limit: Duration,
+    /// Pods created per second in the churn phase.
+    pub churn_rate: usize,
+    /// Length of the churn phase in seconds (0: none).
+    pub churn_secs: u64,
+}
+
+/// Churn pods are deleted this long after their creation (when they run).
+const CHURN_LIFETIME: Duration = Duration::from_secs(10);
+/// Clients of the churn phase.
+const CHURN_CLIENTS: usize = 16;
+
+fn churn_pod(i: usize) -> Result<Bytes> {
+    let template = pod_template(json!({"app": "churn"}));
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": format!("churn-{i}"), "labels": {"app": "churn"}},
+        "spec": template["spec"],
+    });
+    Ok(Bytes::from(
+        serde_json::to_vec(&pod).context("failed to encode a pod")?,
+    ))
+}
+
+/// The churn phase on the full cluster: `rate` pod creations per second for
+/// `secs` seconds, each pod deleted again `CHURN_LIFETIME` after its
+/// creation once it ran; returns the startup latencies (first seen ->
+/// Running) of the churn pods.
+async fn churn(
+    cluster: &mut Cluster,
+    watch: &PodWatch,
+    rate: usize,
+    secs: u64,
+    limit: Duration,
+) -> Result<Run> {
+    let total = rate * secs as usize;
+    let lag = (CHURN_LIFETIME.as_secs_f64() * rate as f64) as usize;
+    let mut conns = Vec::with_capacity(CHURN_CLIENTS);
+    for _ in 0..CHURN_CLIENTS {
+        conns.push(cluster.conn().await?);
+    }
+    eprintln!("churn: {rate} pod creations/s for {secs} s, each deleted after ~{CHURN_LIFETIME:?}");
+    let t0 = tokio::time::Instant::now();
+    let path = format!("/api/v1/namespaces/{NAMESPACE}/pods");
+    let w = watch.clone();
+    drive(conns, total, limit, move |mut conn, i| {
+        let path = path.clone();
+        let watch = w.clone();
+        async move {
+            tokio::time::sleep_until(t0 + Duration::from_secs_f64(i as f64 / rate as f64)).await;
+            conn.expect(Method::POST, &path, churn_pod(i)?, StatusCode::CREATED)
+                .await?;
+            if let Some(old) = i.checked_sub(lag) {
+                let name = format!("churn-{old}");
+                // A pod not yet running stays: its latency still counts.
+                if watch.is_running(&name) {
+                    conn.expect(
+                        Method::DELETE,
+                        &format!("{path}/{name}"),
+                        Bytes::new(),
+                        StatusCode::OK,
+                    )
+                    .await?;
+                }
+            }
+            Ok(conn)
+        }
+    })
+    .await
+    .context("the churn phase failed")?;
+    let mut startup = Vec::with_capacity(total);
+    let deadline = Instant::now() + limit;
+    loop {
+        cluster.check_running()?;
+        let seen = watch.snapshot();
+        let churned: Vec<&crate::cluster::Seen> = (0..total)
+            .filter_map(|i| seen.get(&format!("churn-{i}")))
+            .collect();
+        if churned.len() == total && churned.iter().all(|s| s.running.is_some()) {
+            for s in churned {
+                if let (Some(added), Some(running)) = (s.added, s.running) {
+                    startup.push(running.saturating_duration_since(added));
+                }
+            }
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("churn pods did not all run within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(latencies(startup))
 }
 
 /// Replica counts of the sets making `pods` pods, `per_set` each.
@@ -179,9 +274,33 @@ pub async fn run(opts: &Options) -> Result<Figures> {
         "peak_rss_after_list_mib",
         cluster.server.process.peak_rss_mib()?,
     );
+    // Startup latency as the issue asks for it: on the full cluster, under
+    // a steady churn (the fill above is a burst far above it).
+    let churn_startup = if opts.churn_secs > 0 {
+        let run = churn(
+            &mut cluster,
+            &watch,
+            opts.churn_rate,
+            opts.churn_secs,
+            opts.limit,
+        )
+        .await?;
+        figures.set_count("churn_rate", opts.churn_rate);
+        for q in [50, 90, 99] {
+            let f = f64::from(q) / 100.0;
+            figures.set(&format!("churn_startup_p{q}_ms"), run.ms(f));
+        }
+        figures.set(
+            "peak_rss_after_churn_mib",
+            cluster.server.process.peak_rss_mib()?,
+        );
+        Some(run)
+    } else {
+        None
+    };
     let peak = figures.get("peak_rss_mib").unwrap_or(f64::NAN);
     let rss_met = peak <= TARGET_PEAK_RSS_MIB;
-    let startup_met = startup.p99() <= TARGET_STARTUP_P99_MS;
+    let startup_met = churn_startup.as_ref().unwrap_or(&startup).p99() <= TARGET_STARTUP_P99_MS;
     figures.set_text("target_rss_met", if rss_met { "yes" } else { "no" });
     figures.set_text("target_startup_met", if startup_met { "yes" } else { "no" });
     Ok(figures)
@@ -220,14 +339,31 @@ pub fn render(f: &Figures) -> String {
         row("server peak RSS until all Running (MiB)", "peak_rss_mib"),
         row("server RSS with all pods (MiB)", "rss_mib"),
         row("sim peak RSS (MiB)", "sim_peak_rss_mib"),
-        row("server CPU time, whole run (s)", "server_cpu_s"),
-        row("sim CPU time, whole run (s)", "sim_cpu_s"),
+        row("server CPU time, the fill (s)", "server_cpu_s"),
+        row("sim CPU time, the fill (s)", "sim_cpu_s"),
         row("sim RSS with all pods (MiB)", "sim_rss_mib"),
         row("LIST of all pods (ms)", "list_all_ms"),
         row("LIST of all pods, body (MiB)", "list_all_mib"),
         row(
             "server peak RSS after the LIST (MiB)",
             "peak_rss_after_list_mib",
+        ),
+        row("churn: pod creations per s", "churn_rate"),
+        row(
+            "churn startup p50, first seen -> Running (ms)",
+            "churn_startup_p50_ms",
+        ),
+        row(
+            "churn startup p90, first seen -> Running (ms)",
+            "churn_startup_p90_ms",
+        ),
+        row(
+            "churn startup p99, first seen -> Running (ms)",
+            "churn_startup_p99_ms",
+        ),
+        row(
+            "server peak RSS after the churn (MiB)",
+            "peak_rss_after_churn_mib",
         ),
     ];
     table(&[("density", Align::Left), ("value", Align::Right)], &rows)

@@ -156,6 +156,12 @@ struct DensityArgs {
     /// Seconds to wait for every pod to run
     #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(10..=86_400))]
     timeout: u64,
+    /// Pods created (and deleted again) per second after the fill
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    churn_rate: u64,
+    /// Seconds of churn after the fill (0: none)
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    churn_secs: u64,
 }
 
 /// The table, then the JSON line last.
@@ -222,6 +228,8 @@ async fn density(args: DensityArgs) -> Result<()> {
         pods: args.pods as usize,
         per_set: args.per_set as usize,
         limit: std::time::Duration::from_secs(args.timeout),
+        churn_rate: args.churn_rate as usize,
+        churn_secs: args.churn_secs,
     };
     let figures = density::run(&opts).await?;
     print(&density::render(&figures), &figures.json());
