@@ -813,6 +813,10 @@ async fn revision_history_limit_keeps_one_old_replica_set() -> Result<()> {
     Ok(())
 }
 
+/// (wall clock second, ready, available, reason of Available) of a status
+/// seen by a watch.
+type StatusSeen = (i64, i32, i32, String);
+
 /// minReadySeconds: a pod counts as available only once ready that long.
 /// Every status the watch sees is checked against the pods' ready times,
 /// and Available is False until enough pods are available.
@@ -823,8 +827,7 @@ async fn min_ready_seconds_delays_available_replicas() -> Result<()> {
     let _sim = Sim::start(&server, &["--nodes", "2"])?;
     let client = server.client().await?;
     let d: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    // (wall clock, ready, available, Available condition) per event.
-    let seen: Arc<Mutex<Vec<(i64, i32, i32, String)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<StatusSeen>>> = Arc::default();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let task = {
         let (seen, d) = (seen.clone(), d.clone());
