@@ -812,3 +812,33 @@ fn status_patch(status: &DeploymentStatus) -> Value {
     }
     patch
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_patch_clears_counts_that_dropped_to_zero() {
+        let status = DeploymentStatus {
+            observed_generation: Some(3),
+            replicas: Some(2),
+            ..Default::default()
+        };
+        let patch = status_patch(&status);
+        assert_eq!(patch["observedGeneration"], json!(3));
+        assert_eq!(patch["replicas"], json!(2));
+        // Absent in the status, so null in the merge patch: a stored 3
+        // available replicas must not survive a drop to none.
+        assert_eq!(patch["availableReplicas"], Value::Null);
+        assert!(
+            patch
+                .as_object()
+                .is_some_and(|o| o.contains_key("availableReplicas"))
+        );
+        assert!(
+            patch
+                .as_object()
+                .is_some_and(|o| o.contains_key("conditions"))
+        );
+    }
+}

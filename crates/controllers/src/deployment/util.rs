@@ -36,19 +36,31 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Upstream caps the revision-history annotation at this many characters.
 const MAX_REVISION_HISTORY_CHARS: usize = 2000;
 
-/// Condition types and reasons (upstream `deploymentutil` constants).
+/// Condition type: enough replicas are available (`Available`).
 pub const AVAILABLE: &str = "Available";
+/// Condition type: the rollout's progress (`Progressing`).
 pub const PROGRESSING: &str = "Progressing";
+/// Condition type copied from a ReplicaSet that cannot create pods.
 pub const REPLICA_FAILURE: &str = "ReplicaFailure";
+/// Available=True reason (upstream `MinimumReplicasAvailable`).
 pub const MINIMUM_REPLICAS_AVAILABLE: &str = "MinimumReplicasAvailable";
+/// Available=False reason (upstream `MinimumReplicasUnavailable`).
 pub const MINIMUM_REPLICAS_UNAVAILABLE: &str = "MinimumReplicasUnavailable";
+/// Progressing reason: this sync created the new ReplicaSet.
 pub const NEW_RS_CREATED: &str = "NewReplicaSetCreated";
+/// Progressing reason: a new ReplicaSet existed before any condition.
 pub const FOUND_NEW_RS: &str = "FoundNewReplicaSet";
+/// Progressing reason: the rollout is complete.
 pub const NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
+/// Progressing reason: the rollout made progress.
 pub const RS_UPDATED: &str = "ReplicaSetUpdated";
+/// Progressing=False reason (and Warning event) when creating fails.
 pub const FAILED_RS_CREATE: &str = "ReplicaSetCreateError";
+/// Progressing=False reason: no progress within progressDeadlineSeconds.
 pub const TIMED_OUT: &str = "ProgressDeadlineExceeded";
+/// Progressing=Unknown reason while paused.
 pub const PAUSED: &str = "DeploymentPaused";
+/// Progressing=Unknown reason right after a resume.
 pub const RESUMED: &str = "DeploymentResumed";
 
 /// `spec.replicas` (defaulted to 1 by the API server).
