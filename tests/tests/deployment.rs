@@ -355,8 +355,35 @@ async fn rolling_update_with_max_unavailable_zero_keeps_desired_ready() -> Resul
         web.annotations().get(REVISION).map(String::as_str),
         Some("2")
     );
+    let (old, new) = (rss[0].name_any(), rss[1].name_any());
     for v in KUBECTL_VERSIONS {
         rolled_out(&server, v)?;
+        // kubectl describe finds the new ReplicaSet by template and shows
+        // the conditions and upstream's scaling events.
+        let out = server.kubectl_ok(v, &["describe", "deployment", "web"])?;
+        let lines: Vec<String> = out
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        let has = |want: &str| lines.iter().any(|l| l.contains(want));
+        for want in [
+            format!("NewReplicaSet: {new} (3/3 replicas created)"),
+            "Available True MinimumReplicasAvailable".to_string(),
+            "Progressing True NewReplicaSetAvailable".to_string(),
+            format!("Scaled up replica set {new} from 0 to 1"),
+            format!("Scaled down replica set {old} from 3 to 2"),
+            "StrategyType: RollingUpdate".to_string(),
+            "RollingUpdateStrategy: 0 max unavailable, 1 max surge".to_string(),
+        ] {
+            assert!(has(&want), "kubectl {v} describe lacks {want:?}:\n{out}");
+        }
+        // Depending on its version kubectl lists every old ReplicaSet (1.32
+        // does) or only those with replicas.
+        assert!(
+            has("OldReplicaSets: <none>")
+                || has(&format!("OldReplicaSets: {old} (0/0 replicas created)")),
+            "kubectl {v} describe: {out}"
+        );
     }
     Ok(())
 }
