@@ -333,8 +333,10 @@ async fn feed<K: Cached>(api: Api<K>, mut writer: Writer<K>, shared: Arc<Shared<
                         index.insert(obj);
                     }
                 }
-                shared.synced.send_replace(true);
                 shared.dispatch(gone.into_iter().chain(now));
+                // After the dispatch: a subscriber that waited for the sync
+                // gets the list once, from its replay.
+                shared.synced.send_replace(true);
             }
         }
     }
