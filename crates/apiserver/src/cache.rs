@@ -9,7 +9,7 @@
 //! `cache revision >= store revision` (etcd's progress notify, without asking).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,8 +24,8 @@ use crate::strategy::{self, Strategy};
 /// How many recent events each resource keeps for watchers to resume from.
 const EVENT_WINDOW: usize = 10_000;
 /// Live events a slow watcher may fall behind before it is resynced from the
-/// window. The channel's slots are allocated up front for every resource, so
-/// this stays small: a lagging watcher catches up from the window cheaply.
+/// window. The channel's slots are allocated up front (about 20 KiB), so this
+/// stays small: a lagging watcher catches up from the window cheaply.
 const BROADCAST_CAPACITY: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +104,10 @@ pub struct ResourceCache {
     pub prefix: String,
     strategy: &'static dyn Strategy,
     state: RwLock<State>,
-    tx: broadcast::Sender<Arc<CacheEvent>>,
+    /// The live fan-out, made by the first watcher: most of the ~60 stored
+    /// resources are never watched, and an idle server should not hold a
+    /// channel's slots for each (BENCHMARKS.md, idle RSS).
+    tx: OnceLock<broadcast::Sender<Arc<CacheEvent>>>,
 }
 
 /// What a cache snapshot returns for a list.
@@ -115,7 +118,6 @@ pub struct Snapshot {
 
 impl ResourceCache {
     fn new(info: &'static ResourceInfo, start: i64) -> ResourceCache {
-        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         ResourceCache {
             info,
             prefix: format!("{}/", crate::rest::storage_prefix(info)),
@@ -126,8 +128,18 @@ impl ResourceCache {
                 window_start: start,
                 last_revision: start,
             }),
-            tx,
+            tx: OnceLock::new(),
         }
+    }
+
+    /// A live receiver of every later event. Callers hold the state lock
+    /// (read), and [`Self::apply`] sends under the write lock, so no event
+    /// falls between what the caller read and what the receiver gets, also
+    /// for the subscription that creates the channel.
+    fn live(&self) -> broadcast::Receiver<Arc<CacheEvent>> {
+        self.tx
+            .get_or_init(|| broadcast::channel(BROADCAST_CAPACITY).0)
+            .subscribe()
     }
 
     /// Builds an entry from a stored value; `None` for a value that is not a JSON
@@ -156,7 +168,7 @@ impl ResourceCache {
         key_prefix: &str,
     ) -> (Vec<Arc<Entry>>, broadcast::Receiver<Arc<CacheEvent>>, i64) {
         let st = self.state.read().await;
-        let rx = self.tx.subscribe();
+        let rx = self.live();
         let items = st
             .objects
             .range(key_prefix.to_string()..)
@@ -176,7 +188,7 @@ impl ResourceCache {
         if after < st.window_start {
             return None;
         }
-        let rx = self.tx.subscribe();
+        let rx = self.live();
         let replay = events_after(&st.events, after);
         Some((replay, rx))
     }
@@ -243,8 +255,11 @@ impl ResourceCache {
                 st.window_start = old.revision;
             }
         }
-        // No receivers is fine: nobody watches this resource right now.
-        let _ = self.tx.send(event);
+        // No channel or no receivers is fine: nobody watches this resource
+        // right now.
+        if let Some(tx) = self.tx.get() {
+            let _ = tx.send(event);
+        }
     }
 }
 
@@ -406,5 +421,65 @@ impl Cache {
         let mut rx = self.revision.subscribe();
         let wait = rx.wait_for(|r| *r >= revision);
         matches!(tokio::time::timeout(timeout, wait).await, Ok(Ok(_)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configmaps() -> ResourceCache {
+        let info = skiff_core::registry::lookup("", "v1", "configmaps")
+            .expect("configmaps are a built-in resource");
+        ResourceCache::new(info, 1)
+    }
+
+    fn configmap(name: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default"},
+        }))
+        .expect("a JSON literal encodes")
+    }
+
+    #[tokio::test]
+    async fn live_channel_is_made_by_the_first_watcher() {
+        let rc = configmaps();
+        rc.apply(
+            EventType::Put,
+            "/registry/configmaps/default/a",
+            &configmap("a"),
+            2,
+        )
+        .await;
+        assert!(rc.tx.get().is_none(), "no watcher, no channel");
+
+        let (items, mut rx, rev) = rc.snapshot_and_subscribe("/registry/configmaps/").await;
+        assert_eq!((items.len(), rev), (1, 2));
+        rc.apply(
+            EventType::Put,
+            "/registry/configmaps/default/b",
+            &configmap("b"),
+            3,
+        )
+        .await;
+        let ev = rx
+            .try_recv()
+            .expect("the event after the snapshot is delivered");
+        assert_eq!(
+            (ev.kind, ev.revision, ev.object.name.as_str()),
+            (EventKind::Added, 3, "b")
+        );
+
+        // A second watcher resuming from the window shares the channel.
+        let (replay, mut rx2) = rc.subscribe(2).await.expect("revision 2 is in the window");
+        assert_eq!(replay.len(), 1);
+        rc.apply(EventType::Delete, "/registry/configmaps/default/a", &[], 4)
+            .await;
+        for rx in [&mut rx, &mut rx2] {
+            let ev = rx.try_recv().expect("both watchers get the delete");
+            assert_eq!((ev.kind, ev.revision), (EventKind::Deleted, 4));
+        }
     }
 }
