@@ -1023,3 +1023,101 @@ async fn min_ready_seconds_delays_available_replicas() -> Result<()> {
     }
     Ok(())
 }
+
+/// Events of reason `reason` about the Deployment `web`: their messages.
+async fn events(client: &Client, reason: &str) -> Result<Vec<String>> {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some(reason)
+                && e.involved_object.kind.as_deref() == Some("Deployment")
+                && e.involved_object.name.as_deref() == Some("web")
+        })
+        .filter_map(|e| e.message)
+        .collect())
+}
+
+/// The legacy `deprecated.deployment.rollback.to` annotation (what the
+/// extensions/v1beta1 rollback subresource left behind): the controller
+/// copies the revision's template back, clears the request and reports
+/// it; an unknown revision is reported and only cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_rollback_annotation_rolls_back_and_is_cleared() -> Result<()> {
+    const ROLLBACK_TO: &str = "deprecated.deployment.rollback.to";
+    let server = Server::start()?;
+    let _sim = Sim::start(&server, &["--nodes", "1"])?;
+    let client = server.client().await?;
+    let d: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    apply(&server, &manifest(2, "busybox:1", json!({}), json!({})))?;
+    rolled_out(&server, KUBECTL)?;
+    server.kubectl_ok(KUBECTL, &["set", "image", "deployment/web", "c=busybox:2"])?;
+    rolled_out(&server, KUBECTL)?;
+
+    let image = |web: &Deployment| {
+        web.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default()
+    };
+    let request = format!("{ROLLBACK_TO}=1");
+    server.kubectl_ok(KUBECTL, &["annotate", "deployment/web", &request])?;
+    let web = wait_for("the rollback", Duration::from_secs(30), || async {
+        let web = d.get("web").await?;
+        Ok((!web.annotations().contains_key(ROLLBACK_TO)).then_some(web))
+    })
+    .await?;
+    assert_eq!(image(&web), "busybox:1");
+    let labels = web
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    assert!(!labels.contains_key("pod-template-hash"), "{labels:?}");
+    rolled_out(&server, KUBECTL)?;
+    pods_settle(&client, "busybox:1", 2).await?;
+    let uid = web.uid().unwrap_or_default();
+    let rss = replica_sets(&client, &uid).await?;
+    let revs: Vec<(String, i64)> = rss.iter().map(|rs| (image_of(rs), revision(rs))).collect();
+    assert_eq!(revs, vec![("busybox:2".into(), 2), ("busybox:1".into(), 3)]);
+    let done = wait_for(
+        "the DeploymentRollback event",
+        Duration::from_secs(30),
+        || async {
+            let ev = events(&client, "DeploymentRollback").await?;
+            Ok((!ev.is_empty()).then_some(ev))
+        },
+    )
+    .await?;
+    assert_eq!(
+        done,
+        vec!["Rolled back deployment \"web\" to revision 1".to_string()]
+    );
+
+    // An unknown revision: reported, cleared, nothing rolls.
+    let request = format!("{ROLLBACK_TO}=9");
+    server.kubectl_ok(KUBECTL, &["annotate", "deployment/web", &request])?;
+    let web = wait_for("the request cleared", Duration::from_secs(30), || async {
+        let web = d.get("web").await?;
+        Ok((!web.annotations().contains_key(ROLLBACK_TO)).then_some(web))
+    })
+    .await?;
+    assert_eq!(image(&web), "busybox:1");
+    let warned = wait_for("the not-found event", Duration::from_secs(30), || async {
+        let ev = events(&client, "DeploymentRollbackRevisionNotFound").await?;
+        Ok((!ev.is_empty()).then_some(ev))
+    })
+    .await?;
+    assert_eq!(
+        warned,
+        vec!["Unable to find the revision to rollback to.".to_string()]
+    );
+    assert_eq!(replica_sets(&client, &uid).await?.len(), 2);
+    Ok(())
+}
