@@ -566,8 +566,8 @@ fn history_rows(out: &str) -> Vec<(String, String)> {
 }
 
 /// `kubectl rollout history` (and `--revision`), `undo --to-revision`,
-/// `pause` (template changes wait, Progressing says DeploymentPaused),
-/// `resume` and `restart`, with kubectl 1.32 and 1.33.
+/// `pause` (template changes wait, Progressing says DeploymentPaused,
+/// scaling still works), `resume` and `restart`, with kubectl 1.32 and 1.33.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
     let server = Server::start()?;
@@ -686,12 +686,27 @@ async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Scaling still works while paused: the one active ReplicaSet (the
+    // current template's is not made) takes the new size.
+    server.kubectl_ok(KUBECTL, &["scale", "deployment/web", "--replicas=3"])?;
+    let rss = wait_for("the paused scale", Duration::from_secs(30), || async {
+        let rss = replica_sets(&client, &uid).await?;
+        let scaled = rss.iter().any(|rs| {
+            image_of(rs) == "busybox:1"
+                && spec_replicas(rs) == 3
+                && rs.annotations().get(DESIRED).map(String::as_str) == Some("3")
+        });
+        Ok(scaled.then_some(rss))
+    })
+    .await?;
+    assert_eq!(rss.len(), 2, "a paused deployment made a replica set");
+    pods_settle(&client, "busybox:1", 3).await?;
 
     // Resume: the change rolls out as revision 4.
     let out = server.kubectl_ok(KUBECTL, &["rollout", "resume", "deployment/web"])?;
     assert!(out.contains("deployment.apps/web resumed"), "{out}");
     rolled_out(&server, KUBECTL)?;
-    pods_settle(&client, "busybox:3", 2).await?;
+    pods_settle(&client, "busybox:3", 3).await?;
     let web = d.get("web").await?;
     assert_eq!(
         web.annotations().get(REVISION).map(String::as_str),
@@ -717,7 +732,7 @@ async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
         .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/restartedAt"));
     assert!(restarted, "the new template lacks restartedAt");
     assert_eq!(image_of(newest), "busybox:3");
-    assert_eq!(spec_replicas(newest), 2);
+    assert_eq!(spec_replicas(newest), 3);
     assert!(rss[..rss.len() - 1].iter().all(|rs| spec_replicas(rs) == 0));
     let web = d.get("web").await?;
     let c = condition(&web, "Progressing");
