@@ -1136,3 +1136,45 @@ async fn legacy_rollback_annotation_rolls_back_and_is_cleared() -> Result<()> {
     assert_eq!(replica_sets(&client, &uid).await?.len(), 2);
     Ok(())
 }
+
+/// kube-apiserver's Deployment strategy rules, as kubectl shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_strategies_are_refused_with_upstreams_messages() -> Result<()> {
+    let server = Server::start()?;
+    let rolling = |surge: Value, unavailable: Value| {
+        json!({"strategy": {"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}})
+    };
+    let cases = [
+        (
+            rolling(json!(0), json!(0)),
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0",
+        ),
+        (
+            rolling(json!(1), json!("101%")),
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"101%\": must not be greater than 100%",
+        ),
+        (
+            json!({"strategy": {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}}),
+            "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'",
+        ),
+        (
+            json!({"minReadySeconds": 10, "progressDeadlineSeconds": 10}),
+            "spec.progressDeadlineSeconds: Invalid value: 10: must be greater than minReadySeconds",
+        ),
+    ];
+    for v in KUBECTL_VERSIONS {
+        for (spec, want) in &cases {
+            let args = ["apply", "-f", "-"];
+            let body = manifest(1, "busybox:1", spec.clone(), json!({}));
+            let out = server.kubectl_with(v, &args, Some(&body));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "kubectl {v} accepted {spec}");
+            assert!(
+                stderr.contains("The Deployment \"web\" is invalid") && stderr.contains(want),
+                "kubectl {v}, {spec}: {stderr}"
+            );
+        }
+    }
+    Ok(())
+}
