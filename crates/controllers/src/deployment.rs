@@ -117,7 +117,7 @@ fn retry_soon() -> Action {
 
 /// One sync of one Deployment: the object as read plus what this sync has
 /// learnt (conditions set on the way, the revision annotation written).
-struct Sync<'a> {
+struct DeploymentSync<'a> {
     ctx: &'a Ctx,
     /// The Deployment with the conditions this sync set so far.
     d: Deployment,
@@ -155,7 +155,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action> {
     let Some(spec) = d.spec.clone() else {
         return Ok(Action::await_change());
     };
-    let mut sync = Sync {
+    let mut sync = DeploymentSync {
         ctx: &ctx,
         stored: d.status.clone(),
         d: (*d).clone(),
@@ -208,7 +208,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action> {
     }
 }
 
-impl Sync<'_> {
+impl DeploymentSync<'_> {
     fn rs_api(&self) -> Api<ReplicaSet> {
         Api::namespaced(self.ctx.client.clone(), &self.ns)
     }
