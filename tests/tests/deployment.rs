@@ -1036,6 +1036,36 @@ async fn min_ready_seconds_delays_available_replicas() -> Result<()> {
             "{v}: {out}"
         );
     }
+    // minReadySeconds is not part of the template: a change reaches the
+    // current ReplicaSet without a new rollout.
+    server.kubectl_ok(
+        KUBECTL,
+        &[
+            "patch",
+            "deployment/web",
+            "-p",
+            r#"{"spec":{"minReadySeconds":3}}"#,
+        ],
+    )?;
+    let uid = web.uid().unwrap_or_default();
+    let rss = wait_for(
+        "minReadySeconds on the replica set",
+        Duration::from_secs(30),
+        || async {
+            let rss = replica_sets(&client, &uid).await?;
+            let updated = rss
+                .iter()
+                .all(|rs| rs.spec.as_ref().and_then(|s| s.min_ready_seconds) == Some(3));
+            Ok(updated.then_some(rss))
+        },
+    )
+    .await?;
+    assert_eq!(
+        rss.len(),
+        1,
+        "a minReadySeconds change made a new replica set"
+    );
+    assert_eq!(revision(&rss[0]), 1);
     Ok(())
 }
 
