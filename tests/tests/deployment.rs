@@ -513,8 +513,8 @@ fn history_rows(out: &str) -> Vec<(String, String)> {
 }
 
 /// `kubectl rollout history` (and `--revision`), `undo --to-revision`,
-/// `pause` (template changes wait, Progressing says DeploymentPaused),
-/// `resume` and `restart`, with kubectl 1.32 and 1.33.
+/// `pause` (template changes wait, Progressing says DeploymentPaused,
+/// scaling still works), `resume` and `restart`, with kubectl 1.32 and 1.33.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
     let server = Server::start()?;
@@ -633,12 +633,27 @@ async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Scaling still works while paused: the one active ReplicaSet (the
+    // current template's is not made) takes the new size.
+    server.kubectl_ok(KUBECTL, &["scale", "deployment/web", "--replicas=3"])?;
+    let rss = wait_for("the paused scale", Duration::from_secs(30), || async {
+        let rss = replica_sets(&client, &uid).await?;
+        let scaled = rss.iter().any(|rs| {
+            image_of(rs) == "busybox:1"
+                && spec_replicas(rs) == 3
+                && rs.annotations().get(DESIRED).map(String::as_str) == Some("3")
+        });
+        Ok(scaled.then_some(rss))
+    })
+    .await?;
+    assert_eq!(rss.len(), 2, "a paused deployment made a replica set");
+    pods_settle(&client, "busybox:1", 3).await?;
 
     // Resume: the change rolls out as revision 4.
     let out = server.kubectl_ok(KUBECTL, &["rollout", "resume", "deployment/web"])?;
     assert!(out.contains("deployment.apps/web resumed"), "{out}");
     rolled_out(&server, KUBECTL)?;
-    pods_settle(&client, "busybox:3", 2).await?;
+    pods_settle(&client, "busybox:3", 3).await?;
     let web = d.get("web").await?;
     assert_eq!(
         web.annotations().get(REVISION).map(String::as_str),
@@ -664,7 +679,7 @@ async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
         .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/restartedAt"));
     assert!(restarted, "the new template lacks restartedAt");
     assert_eq!(image_of(newest), "busybox:3");
-    assert_eq!(spec_replicas(newest), 2);
+    assert_eq!(spec_replicas(newest), 3);
     assert!(rss[..rss.len() - 1].iter().all(|rs| spec_replicas(rs) == 0));
     let web = d.get("web").await?;
     let c = condition(&web, "Progressing");
@@ -967,6 +982,176 @@ async fn min_ready_seconds_delays_available_replicas() -> Result<()> {
             Some(&["web", "2/2", "2", "2"][..]),
             "{v}: {out}"
         );
+    }
+    // minReadySeconds is not part of the template: a change reaches the
+    // current ReplicaSet without a new rollout.
+    server.kubectl_ok(
+        KUBECTL,
+        &[
+            "patch",
+            "deployment/web",
+            "-p",
+            r#"{"spec":{"minReadySeconds":3}}"#,
+        ],
+    )?;
+    let uid = web.uid().unwrap_or_default();
+    let rss = wait_for(
+        "minReadySeconds on the replica set",
+        Duration::from_secs(30),
+        || async {
+            let rss = replica_sets(&client, &uid).await?;
+            let updated = rss
+                .iter()
+                .all(|rs| rs.spec.as_ref().and_then(|s| s.min_ready_seconds) == Some(3));
+            Ok(updated.then_some(rss))
+        },
+    )
+    .await?;
+    assert_eq!(
+        rss.len(),
+        1,
+        "a minReadySeconds change made a new replica set"
+    );
+    assert_eq!(revision(&rss[0]), 1);
+    Ok(())
+}
+
+/// Events of reason `reason` about the Deployment `web`: their messages.
+async fn events(client: &Client, reason: &str) -> Result<Vec<String>> {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some(reason)
+                && e.involved_object.kind.as_deref() == Some("Deployment")
+                && e.involved_object.name.as_deref() == Some("web")
+        })
+        .filter_map(|e| e.message)
+        .collect())
+}
+
+/// The legacy `deprecated.deployment.rollback.to` annotation (what the
+/// extensions/v1beta1 rollback subresource left behind): the controller
+/// copies the revision's template back, clears the request and reports
+/// it; an unknown revision is reported and only cleared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_rollback_annotation_rolls_back_and_is_cleared() -> Result<()> {
+    const ROLLBACK_TO: &str = "deprecated.deployment.rollback.to";
+    let server = Server::start()?;
+    let _sim = Sim::start(&server, &["--nodes", "1"])?;
+    let client = server.client().await?;
+    let d: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    apply(&server, &manifest(2, "busybox:1", json!({}), json!({})))?;
+    rolled_out(&server, KUBECTL)?;
+    server.kubectl_ok(KUBECTL, &["set", "image", "deployment/web", "c=busybox:2"])?;
+    rolled_out(&server, KUBECTL)?;
+
+    let image = |web: &Deployment| {
+        web.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| s.containers.first())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default()
+    };
+    let request = format!("{ROLLBACK_TO}=1");
+    server.kubectl_ok(KUBECTL, &["annotate", "deployment/web", &request])?;
+    let web = wait_for("the rollback", Duration::from_secs(30), || async {
+        let web = d.get("web").await?;
+        Ok((!web.annotations().contains_key(ROLLBACK_TO)).then_some(web))
+    })
+    .await?;
+    assert_eq!(image(&web), "busybox:1");
+    let labels = web
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    assert!(!labels.contains_key("pod-template-hash"), "{labels:?}");
+    rolled_out(&server, KUBECTL)?;
+    pods_settle(&client, "busybox:1", 2).await?;
+    let uid = web.uid().unwrap_or_default();
+    let rss = replica_sets(&client, &uid).await?;
+    let revs: Vec<(String, i64)> = rss.iter().map(|rs| (image_of(rs), revision(rs))).collect();
+    assert_eq!(revs, vec![("busybox:2".into(), 2), ("busybox:1".into(), 3)]);
+    let done = wait_for(
+        "the DeploymentRollback event",
+        Duration::from_secs(30),
+        || async {
+            let ev = events(&client, "DeploymentRollback").await?;
+            Ok((!ev.is_empty()).then_some(ev))
+        },
+    )
+    .await?;
+    assert_eq!(
+        done,
+        vec!["Rolled back deployment \"web\" to revision 1".to_string()]
+    );
+
+    // An unknown revision: reported, cleared, nothing rolls.
+    let request = format!("{ROLLBACK_TO}=9");
+    server.kubectl_ok(KUBECTL, &["annotate", "deployment/web", &request])?;
+    let web = wait_for("the request cleared", Duration::from_secs(30), || async {
+        let web = d.get("web").await?;
+        Ok((!web.annotations().contains_key(ROLLBACK_TO)).then_some(web))
+    })
+    .await?;
+    assert_eq!(image(&web), "busybox:1");
+    let warned = wait_for("the not-found event", Duration::from_secs(30), || async {
+        let ev = events(&client, "DeploymentRollbackRevisionNotFound").await?;
+        Ok((!ev.is_empty()).then_some(ev))
+    })
+    .await?;
+    assert_eq!(
+        warned,
+        vec!["Unable to find the revision to rollback to.".to_string()]
+    );
+    assert_eq!(replica_sets(&client, &uid).await?.len(), 2);
+    Ok(())
+}
+
+/// kube-apiserver's Deployment strategy rules, as kubectl shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_strategies_are_refused_with_upstreams_messages() -> Result<()> {
+    let server = Server::start()?;
+    let rolling = |surge: Value, unavailable: Value| {
+        json!({"strategy": {"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}})
+    };
+    let cases = [
+        (
+            rolling(json!(0), json!(0)),
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0",
+        ),
+        (
+            rolling(json!(1), json!("101%")),
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"101%\": must not be greater than 100%",
+        ),
+        (
+            json!({"strategy": {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}}),
+            "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'",
+        ),
+        (
+            json!({"minReadySeconds": 10, "progressDeadlineSeconds": 10}),
+            "spec.progressDeadlineSeconds: Invalid value: 10: must be greater than minReadySeconds",
+        ),
+    ];
+    for v in KUBECTL_VERSIONS {
+        for (spec, want) in &cases {
+            let args = ["apply", "-f", "-"];
+            let body = manifest(1, "busybox:1", spec.clone(), json!({}));
+            let out = server.kubectl_with(v, &args, Some(&body));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "kubectl {v} accepted {spec}");
+            assert!(
+                stderr.contains("The Deployment \"web\" is invalid") && stderr.contains(want),
+                "kubectl {v}, {spec}: {stderr}"
+            );
+        }
     }
     Ok(())
 }

@@ -3,10 +3,10 @@
 //! RollingUpdate or Recreate strategy, scales proportionally when resized in
 //! the middle of a rollout, keeps `revisionHistoryLimit` old ReplicaSets, and
 //! reports the `Available` and `Progressing` conditions (with
-//! `ProgressDeadlineExceeded`). The decisions live in [`util`] as pure
-//! functions; this module reads the shared caches and writes through the API.
-//! Not here: the long-removed `spec.rollbackTo` (kubectl's `rollout undo`
-//! writes the old template itself).
+//! `ProgressDeadlineExceeded`), and honours the legacy rollback request
+//! annotation (kubectl's `rollout undo` writes the old template itself).
+//! The decisions live in [`util`] as pure functions; this module reads the
+//! shared caches and writes through the API.
 
 pub mod util;
 
@@ -117,7 +117,7 @@ fn retry_soon() -> Action {
 
 /// One sync of one Deployment: the object as read plus what this sync has
 /// learnt (conditions set on the way, the revision annotation written).
-struct Sync<'a> {
+struct DeploymentSync<'a> {
     ctx: &'a Ctx,
     /// The Deployment with the conditions this sync set so far.
     d: Deployment,
@@ -155,7 +155,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action> {
     let Some(spec) = d.spec.clone() else {
         return Ok(Action::await_change());
     };
-    let mut sync = Sync {
+    let mut sync = DeploymentSync {
         ctx: &ctx,
         stored: d.status.clone(),
         d: (*d).clone(),
@@ -192,7 +192,13 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action> {
     let paused = spec.paused == Some(true);
     // Every claimed ReplicaSet is either the new one or an old one.
     let scaling = util::is_scaling_event(&sync.d, &rs_list.iter().collect::<Vec<_>>());
-    if paused || scaling {
+    if paused {
+        return sync.sync_scale(rs_list).await;
+    }
+    if let Some(revision) = util::rollback_to(&sync.d) {
+        return sync.rollback(rs_list, revision).await;
+    }
+    if scaling {
         return sync.sync_scale(rs_list).await;
     }
     if util::is_rolling(&sync.d) {
@@ -202,7 +208,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action> {
     }
 }
 
-impl Sync<'_> {
+impl DeploymentSync<'_> {
     fn rs_api(&self) -> Api<ReplicaSet> {
         Api::namespaced(self.ctx.client.clone(), &self.ns)
     }
@@ -538,8 +544,9 @@ impl Sync<'_> {
     async fn sync_scale(&mut self, rs_list: Vec<ReplicaSet>) -> Result<Action> {
         let mut sets = self.sets(rs_list, false).await?;
         self.scale_proportionally(&mut sets).await?;
+        // No cleanup while a rollback may still need an old ReplicaSet.
         let paused = self.d.spec.as_ref().and_then(|s| s.paused) == Some(true);
-        if paused {
+        if paused && util::rollback_to(&self.d).is_none() {
             self.cleanup(&sets).await?;
         }
         self.sync_status(&sets).await
@@ -589,6 +596,100 @@ impl Sync<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `rollback`: the legacy rollback request. Copies the template of the
+    /// asked revision (0: the previous one) into the Deployment and clears
+    /// the request; the rollout follows from that update.
+    async fn rollback(&mut self, rs_list: Vec<ReplicaSet>, to: i64) -> Result<Action> {
+        let sets = self.sets(rs_list, true).await?;
+        let all = sets.all();
+        let to = if to == 0 {
+            util::last_revision(&all)
+        } else {
+            to
+        };
+        let target = (to != 0)
+            .then(|| all.iter().find(|rs| util::revision(rs) == to))
+            .flatten();
+        let Some(rs) = target else {
+            let msg = if to == 0 {
+                "Unable to find last revision."
+            } else {
+                "Unable to find the revision to rollback to."
+            };
+            self.warn(util::ROLLBACK_REVISION_NOT_FOUND, msg.into())
+                .await;
+            return self.clear_rollback().await;
+        };
+        let current = self.d.spec.as_ref().map(|s| &s.template);
+        let same = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.as_ref())
+            .zip(current)
+            .is_some_and(|(a, b)| util::equal_ignore_hash(a, b));
+        if same {
+            let msg = format!(
+                "The rollback revision contains the same template as current deployment \"{}\"",
+                self.name()
+            );
+            self.warn(util::ROLLBACK_TEMPLATE_UNCHANGED, msg).await;
+            return self.clear_rollback().await;
+        }
+        if !self
+            .update_deployment(&util::rolled_back(&self.d, rs))
+            .await?
+        {
+            return Ok(retry_soon());
+        }
+        self.ctx
+            .recorder
+            .record(
+                &self.d,
+                EventType::Normal,
+                util::ROLLBACK_DONE,
+                format!(
+                    "Rolled back deployment \"{}\" to revision {to}",
+                    self.name()
+                ),
+            )
+            .await;
+        Ok(Action::await_change())
+    }
+
+    /// Clears the legacy rollback request without rolling back.
+    async fn clear_rollback(&self) -> Result<Action> {
+        let mut cleared = self.d.clone();
+        if let Some(a) = cleared.metadata.annotations.as_mut() {
+            a.remove(util::ROLLBACK_TO);
+        }
+        Ok(if self.update_deployment(&cleared).await? {
+            Action::await_change()
+        } else {
+            retry_soon()
+        })
+    }
+
+    async fn warn(&self, reason: &str, message: String) {
+        self.ctx
+            .recorder
+            .record(&self.d, EventType::Warning, reason, message)
+            .await;
+    }
+
+    /// Writes the Deployment (spec and metadata) over the version this sync
+    /// read; its watch event brings the next sync. False when it lost a race.
+    async fn update_deployment(&self, d: &Deployment) -> Result<bool> {
+        match self
+            .d_api()
+            .replace(&self.name(), &PostParams::default(), d)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if crate::is_conflict(&e) || crate::is_not_found(&e) => Ok(false),
+            Err(e) => Err(e).ctx(|| format!("update deployment {}/{}", self.ns, self.name())),
+        }
     }
 
     /// `rolloutRolling`.

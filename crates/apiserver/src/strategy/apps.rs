@@ -119,12 +119,156 @@ impl Strategy for Deployment {
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        validate_workload(obj, "spec.template")
+        let mut errs = validate_workload(obj, "spec.template");
+        errs.extend(validate_deployment_spec(obj));
+        errs
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         validate_selector_immutable(new, old)
     }
+}
+
+/// `ValidateNonnegativeField`.
+fn nonnegative(errs: &mut Vec<FieldError>, obj: &Value, pointer: &str, field: &str) {
+    if let Some(v) = obj.pointer(pointer).and_then(Value::as_i64)
+        && v < 0
+    {
+        errs.push(FieldError::invalid(
+            field,
+            &json!(v),
+            "must be greater than or equal to 0",
+        ));
+    }
+}
+
+/// An int-or-percent as (value, is a percent); None when it is neither
+/// (`getIntOrPercentValue` over a valid value).
+fn int_or_percent(v: &Value) -> Option<(i64, bool)> {
+    match v {
+        Value::Number(n) => n.as_i64().map(|n| (n, false)),
+        Value::String(s) => {
+            let digits = s.strip_suffix('%')?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse().ok().map(|n| (n, true))
+        }
+        _ => None,
+    }
+}
+
+/// `ValidatePositiveIntOrPercent`.
+fn positive_int_or_percent(errs: &mut Vec<FieldError>, v: &Value, field: &str) {
+    match v {
+        Value::String(_) if int_or_percent(v).is_none() => errs.push(FieldError::invalid(
+            field,
+            v,
+            "a valid percent string must be a numeric string followed by an ending '%' \
+             (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+        )),
+        Value::String(_) => {}
+        Value::Number(n) if n.as_i64().is_some_and(|n| n < 0) => errs.push(FieldError::invalid(
+            field,
+            v,
+            "must be greater than or equal to 0",
+        )),
+        Value::Number(_) => {}
+        _ => errs.push(FieldError::invalid(
+            field,
+            v,
+            "must be an integer or percentage (e.g '5%')",
+        )),
+    }
+}
+
+/// The Deployment-only parts of `ValidateDeploymentSpec`: the strategy
+/// (`ValidateDeploymentStrategy`, `ValidateRollingUpdateDeployment`),
+/// minReadySeconds, revisionHistoryLimit and progressDeadlineSeconds.
+fn validate_deployment_spec(obj: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let strategy = obj.pointer("/spec/strategy").unwrap_or(&Value::Null);
+    let rolling = strategy.get("rollingUpdate").filter(|v| !v.is_null());
+    match strategy.get("type").and_then(Value::as_str) {
+        Some("Recreate") => {
+            if rolling.is_some() {
+                errs.push(FieldError::forbidden(
+                    "spec.strategy.rollingUpdate",
+                    "may not be specified when strategy `type` is 'Recreate'",
+                ));
+            }
+        }
+        Some("RollingUpdate") => match rolling {
+            None => errs.push(FieldError::required(
+                "spec.strategy.rollingUpdate",
+                "this should be defaulted and never be nil",
+            )),
+            Some(ru) => {
+                let field = "spec.strategy.rollingUpdate";
+                let unavailable = ru.get("maxUnavailable").unwrap_or(&Value::Null);
+                let surge = ru.get("maxSurge").unwrap_or(&Value::Null);
+                positive_int_or_percent(&mut errs, unavailable, &format!("{field}.maxUnavailable"));
+                positive_int_or_percent(&mut errs, surge, &format!("{field}.maxSurge"));
+                let value = |v: &Value| int_or_percent(v).map_or(0, |(n, _)| n);
+                if value(unavailable) == 0 && value(surge) == 0 {
+                    errs.push(FieldError::invalid(
+                        format!("{field}.maxUnavailable"),
+                        unavailable,
+                        "may not be 0 when `maxSurge` is 0",
+                    ));
+                }
+                if let Some((n, true)) = int_or_percent(unavailable)
+                    && n > 100
+                {
+                    errs.push(FieldError::invalid(
+                        format!("{field}.maxUnavailable"),
+                        unavailable,
+                        "must not be greater than 100%",
+                    ));
+                }
+            }
+        },
+        _ => errs.push(FieldError::not_supported(
+            "spec.strategy",
+            strategy,
+            &["Recreate", "RollingUpdate"],
+        )),
+    }
+    nonnegative(
+        &mut errs,
+        obj,
+        "/spec/minReadySeconds",
+        "spec.minReadySeconds",
+    );
+    nonnegative(
+        &mut errs,
+        obj,
+        "/spec/revisionHistoryLimit",
+        "spec.revisionHistoryLimit",
+    );
+    if let Some(deadline) = obj
+        .pointer("/spec/progressDeadlineSeconds")
+        .and_then(Value::as_i64)
+    {
+        nonnegative(
+            &mut errs,
+            obj,
+            "/spec/progressDeadlineSeconds",
+            "spec.progressDeadlineSeconds",
+        );
+        let min_ready = obj
+            .pointer("/spec/minReadySeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if deadline <= min_ready {
+            errs.push(FieldError::invalid(
+                "spec.progressDeadlineSeconds",
+                &json!(deadline),
+                "must be greater than minReadySeconds",
+            ));
+        }
+    }
+    errs
 }
 
 pub struct ReplicaSet;
@@ -342,6 +486,97 @@ mod daemon_set_tests {
                 .any(|e| e.field == "spec.template.spec.restartPolicy"),
             "{:?}",
             errs.iter().map(FieldError::body).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[cfg(test)]
+mod deployment_tests {
+    use super::*;
+
+    fn deployment(spec: Value) -> Value {
+        let mut v = json!({
+            "metadata": {"name": "web"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+                }
+            }
+        });
+        if let (Some(s), Some(extra)) = (v["spec"].as_object_mut(), spec.as_object()) {
+            for (k, x) in extra {
+                s.insert(k.clone(), x.clone());
+            }
+        }
+        Deployment.default(&mut v);
+        v
+    }
+
+    fn errors(spec: Value) -> Vec<String> {
+        Deployment
+            .validate(&deployment(spec))
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn strategy_and_deadline_rules() {
+        assert!(errors(json!({})).is_empty(), "{:?}", errors(json!({})));
+        let rolling = |surge: Value, unavailable: Value| {
+            json!({"strategy": {"type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}})
+        };
+        let cases = [
+            (
+                rolling(json!(0), json!(0)),
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0",
+            ),
+            (
+                rolling(json!("0%"), json!("0%")),
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"0%\": may not be 0 when `maxSurge` is 0",
+            ),
+            (
+                rolling(json!(1), json!("150%")),
+                "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"150%\": must not be greater than 100%",
+            ),
+            (
+                rolling(json!(-1), json!(1)),
+                "spec.strategy.rollingUpdate.maxSurge: Invalid value: -1: must be greater than or equal to 0",
+            ),
+            (
+                rolling(json!("x"), json!(1)),
+                "spec.strategy.rollingUpdate.maxSurge: Invalid value: \"x\": a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+            ),
+            (
+                json!({"strategy": {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}}),
+                "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'",
+            ),
+            (
+                json!({"progressDeadlineSeconds": 5, "minReadySeconds": 5}),
+                "spec.progressDeadlineSeconds: Invalid value: 5: must be greater than minReadySeconds",
+            ),
+            (
+                json!({"revisionHistoryLimit": -1}),
+                "spec.revisionHistoryLimit: Invalid value: -1: must be greater than or equal to 0",
+            ),
+        ];
+        for (spec, want) in cases {
+            let got = errors(spec.clone());
+            assert!(got.iter().any(|e| e == want), "{spec}: {got:?}");
+        }
+        // One zero is fine.
+        assert!(errors(rolling(json!(0), json!(1))).is_empty());
+        assert!(errors(json!({"strategy": {"type": "Recreate"}})).is_empty());
+        let bad_type = errors(json!({"strategy": {"type": "BlueGreen"}}));
+        assert!(
+            bad_type
+                .iter()
+                .any(|e| e.starts_with("spec.strategy: Unsupported value")
+                    && e.ends_with("supported values: \"Recreate\", \"RollingUpdate\"")),
+            "{bad_type:?}"
         );
     }
 }

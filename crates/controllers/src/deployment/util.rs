@@ -31,6 +31,16 @@ pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 pub const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
 /// Replicas plus maxSurge when the ReplicaSet was last scaled.
 pub const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
+/// The legacy rollback request (extensions/v1beta1 `spec.rollbackTo`, kept
+/// as an annotation since apps/v1): roll back to this revision, 0 for the
+/// previous one.
+pub const ROLLBACK_TO: &str = "deprecated.deployment.rollback.to";
+/// Event reason of a rollback done.
+pub const ROLLBACK_DONE: &str = "DeploymentRollback";
+/// Warning reason: the revision to roll back to does not exist.
+pub const ROLLBACK_REVISION_NOT_FOUND: &str = "DeploymentRollbackRevisionNotFound";
+/// Warning reason: the revision has the current template already.
+pub const ROLLBACK_TEMPLATE_UNCHANGED: &str = "DeploymentRollbackTemplateUnchanged";
 /// kubectl's `last-applied-configuration`, never copied to ReplicaSets.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// Upstream caps the revision-history annotation at this many characters.
@@ -375,9 +385,61 @@ fn copied_annotation(key: &str) -> bool {
         REVISION_HISTORY,
         DESIRED_REPLICAS,
         MAX_REPLICAS,
-        "deprecated.deployment.rollback.to",
+        ROLLBACK_TO,
     ]
     .contains(&key)
+}
+
+/// `getRollbackTo`: the revision the legacy annotation asks for; a value
+/// that is not a number is ignored, as upstream ignores it.
+pub fn rollback_to(d: &Deployment) -> Option<i64> {
+    d.annotations().get(ROLLBACK_TO)?.parse().ok()
+}
+
+/// `LastRevision`: the second-highest revision, the one before the current.
+pub fn last_revision(rss: &[&ReplicaSet]) -> i64 {
+    let (mut max, mut second) = (0, 0);
+    for rs in rss {
+        let v = revision(rs);
+        if v >= max {
+            second = max;
+            max = v;
+        } else if v > second {
+            second = v;
+        }
+    }
+    second
+}
+
+/// `SetFromReplicaSetTemplate` + `SetDeploymentAnnotationsTo`: the
+/// Deployment with `rs`'s template (without the hash label) and its
+/// annotations replaced by `rs`'s, keeping only the Deployment's own
+/// bookkeeping ones; the rollback request itself is cleared.
+pub fn rolled_back(d: &Deployment, rs: &ReplicaSet) -> Deployment {
+    let mut out = d.clone();
+    if let (Some(spec), Some(template)) = (
+        out.spec.as_mut(),
+        rs.spec.as_ref().and_then(|s| s.template.as_ref()),
+    ) {
+        let mut template = template.clone();
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove(POD_TEMPLATE_HASH);
+        }
+        spec.template = template;
+    }
+    let mut ann: BTreeMap<String, String> = d
+        .annotations()
+        .iter()
+        .filter(|(k, _)| !copied_annotation(k) && k.as_str() != ROLLBACK_TO)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in rs.annotations() {
+        if copied_annotation(k) {
+            ann.insert(k.clone(), v.clone());
+        }
+    }
+    out.metadata.annotations = Some(ann);
+    out
 }
 
 /// `SetNewReplicaSetAnnotations`: the new ReplicaSet's annotations given the

@@ -470,3 +470,56 @@ fn conditions_keep_transition_time_within_a_status() {
     let c = get_condition(Some(&st), PROGRESSING).expect("cond");
     assert_eq!(c.message.as_deref(), Some("b"));
 }
+
+#[test]
+fn legacy_rollback_request() {
+    let mut d = deployment(3, json!(1), json!(0));
+    assert_eq!(rollback_to(&d), None);
+    d.metadata.annotations = Some(BTreeMap::from([
+        (ROLLBACK_TO.to_string(), "0".to_string()),
+        (REVISION.to_string(), "3".to_string()),
+        ("team".to_string(), "a".to_string()),
+    ]));
+    assert_eq!(rollback_to(&d), Some(0));
+    let r1 = rs("web-1", 0, 0, 1, &[(REVISION, "1")]);
+    let r2 = with_template(
+        rs(
+            "web-2",
+            0,
+            0,
+            2,
+            &[(REVISION, "2"), ("owner", "b"), (DESIRED_REPLICAS, "3")],
+        ),
+        "busybox:2",
+        "h2",
+    );
+    let r3 = rs("web-3", 3, 3, 3, &[(REVISION, "3")]);
+    assert_eq!(last_revision(&[&r1, &r3, &r2]), 2);
+    assert_eq!(last_revision(&[&r3]), 0);
+    let back = rolled_back(&d, &r2);
+    let template = back
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    assert!(equal_ignore_hash(
+        &template,
+        r2.spec
+            .as_ref()
+            .and_then(|s| s.template.as_ref())
+            .expect("t")
+    ));
+    let labels = template.metadata.and_then(|m| m.labels).unwrap_or_default();
+    assert!(!labels.contains_key(POD_TEMPLATE_HASH));
+    // The ReplicaSet's annotations replace the Deployment's, but the
+    // Deployment keeps its revision and loses the request.
+    assert_eq!(
+        back.metadata.annotations,
+        Some(BTreeMap::from([
+            (REVISION.to_string(), "3".to_string()),
+            ("owner".to_string(), "b".to_string()),
+        ]))
+    );
+    d.metadata.annotations = Some(BTreeMap::from([(ROLLBACK_TO.to_string(), "x".to_string())]));
+    assert_eq!(rollback_to(&d), None);
+}
