@@ -601,6 +601,58 @@ pub fn key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
+/// The message of an API error as upstream's controllers put it in events:
+/// the Status message for an API error, the error's text otherwise.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Creates one pod for the controller `owner` (sync key `key`), as the
+/// workload controllers' pod control does: a success is expected in the
+/// informer and recorded as `SuccessfulCreate`; a failure lowers the
+/// expectations (the pod will never be observed) and is recorded as
+/// `FailedCreate` before it is returned.
+pub async fn create_owned_pod<K: Resource<DynamicType = ()>>(
+    api: &Api<Pod>,
+    pod: &Pod,
+    owner: &K,
+    key: &str,
+    expectations: &Expectations,
+    recorder: &crate::events::Recorder,
+) -> std::result::Result<(), kube::Error> {
+    use crate::events::EventType;
+    match api.create(&kube::api::PostParams::default(), pod).await {
+        Ok(created) => {
+            let name = created.name_any();
+            expectations.created(key, &name);
+            recorder
+                .record(
+                    owner,
+                    EventType::Normal,
+                    "SuccessfulCreate",
+                    format!("Created pod: {name}"),
+                )
+                .await;
+            Ok(())
+        }
+        Err(e) => {
+            expectations.lower(key, true, None);
+            recorder
+                .record(
+                    owner,
+                    EventType::Warning,
+                    "FailedCreate",
+                    format!("Error creating: {}", api_message(&e)),
+                )
+                .await;
+            Err(e)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

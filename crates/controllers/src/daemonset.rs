@@ -26,7 +26,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
@@ -492,13 +492,6 @@ fn new_pod(ds: &DaemonSet, node: &str, hash: &str) -> Pod {
     }
 }
 
-fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// `syncNodes`: deletes `delete` and creates a pod on each of `create_on`
 /// (at most [`BURST_REPLICAS`] of each, creations in slow-start batches),
 /// under expectations so the next sync waits to see the results.
@@ -526,37 +519,12 @@ async fn sync_nodes(
         let api = api.clone();
         let key = key.clone();
         async move {
-            match api.create(&PostParams::default(), &pod).await {
-                Ok(created) => {
-                    let name = created.name_any();
-                    ctx.expectations.created(&key, &name);
-                    ctx.recorder
-                        .record(
-                            ds,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            format!("Created pod: {name}"),
-                        )
-                        .await;
-                    Ok(())
-                }
-                Err(e) => {
-                    ctx.expectations.lower(&key, true, None);
-                    let msg = api_message(&e);
-                    ctx.recorder
-                        .record(
-                            ds,
-                            EventType::Warning,
-                            "FailedCreate",
-                            format!("Error creating: {msg}"),
-                        )
-                        .await;
-                    Err(Error::Api {
-                        action: format!("create a daemon pod on node {node} for {key}"),
-                        source: e,
-                    })
-                }
-            }
+            cu::create_owned_pod(&api, &pod, ds, &key, &ctx.expectations, &ctx.recorder)
+                .await
+                .map_err(|e| Error::Api {
+                    action: format!("create a daemon pod on node {node} for {key}"),
+                    source: e,
+                })
         }
     })
     .await;
@@ -592,7 +560,7 @@ async fn sync_nodes(
                         ds,
                         EventType::Warning,
                         "FailedDelete",
-                        format!("Error deleting: {}", api_message(&e)),
+                        format!("Error deleting: {}", cu::api_message(&e)),
                     )
                     .await;
                 delete_err.get_or_insert(Error::Api {

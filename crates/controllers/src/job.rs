@@ -1019,13 +1019,6 @@ async fn claim_pods(ctx: &Ctx, job: &Job) -> Result<Vec<Arc<Pod>>> {
     Ok(owned)
 }
 
-fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// `deleteActivePods`: deletes the pods of a finishing job, keeping their
 /// finalizers (the tracking step removes them after counting). Returns
 /// (ready deleted, deleted, first error).
@@ -1250,34 +1243,7 @@ async fn manage_job(ctx: &Ctx, job: &Job, sc: &mut SyncCtx) -> Result<i32> {
         let api = api.clone();
         let key = key.clone();
         async move {
-            match api.create(&PostParams::default(), &pod).await {
-                Ok(created) => {
-                    let name = created.name_any();
-                    ctx.expectations.created(&key, &name);
-                    ctx.recorder
-                        .record(
-                            job,
-                            EventType::Normal,
-                            "SuccessfulCreate",
-                            format!("Created pod: {name}"),
-                        )
-                        .await;
-                    Ok(())
-                }
-                Err(e) => {
-                    ctx.expectations.lower(&key, true, None);
-                    let msg = api_message(&e);
-                    ctx.recorder
-                        .record(
-                            job,
-                            EventType::Warning,
-                            "FailedCreate",
-                            format!("Error creating: {msg}"),
-                        )
-                        .await;
-                    Err(e)
-                }
-            }
+            cu::create_owned_pod(&api, &pod, job, &key, &ctx.expectations, &ctx.recorder).await
         }
     })
     .await;

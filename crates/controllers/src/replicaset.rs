@@ -16,7 +16,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
@@ -463,37 +463,9 @@ async fn manage_replicas<K: Workload>(
             let api = api.clone();
             let pod = pod.clone();
             async move {
-                match api.create(&PostParams::default(), &pod).await {
-                    Ok(created) => {
-                        let name = created.name_any();
-                        ctx.expectations.created(key, &name);
-                        ctx.recorder
-                            .record(
-                                obj,
-                                EventType::Normal,
-                                "SuccessfulCreate",
-                                format!("Created pod: {name}"),
-                            )
-                            .await;
-                        Ok(())
-                    }
-                    Err(e) => {
-                        ctx.expectations.lower(key, true, None);
-                        let msg = match &e {
-                            kube::Error::Api(s) => s.message.clone(),
-                            other => other.to_string(),
-                        };
-                        ctx.recorder
-                            .record(
-                                obj,
-                                EventType::Warning,
-                                "FailedCreate",
-                                format!("Error creating: {msg}"),
-                            )
-                            .await;
-                        Err(msg)
-                    }
-                }
+                cu::create_owned_pod(&api, &pod, obj, key, &ctx.expectations, &ctx.recorder)
+                    .await
+                    .map_err(|e| cu::api_message(&e))
             }
         })
         .await;

@@ -134,13 +134,6 @@ fn error_policy(set: Arc<StatefulSet>, e: &Error, _: Arc<Ctx>) -> Action {
 }
 
 /// The message of an API error as upstream's events print it.
-fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// What carrying out a plan did.
 #[derive(Default)]
 struct Outcome {
@@ -562,7 +555,7 @@ async fn create_claims(
             // The cache lags our own create of an earlier sync.
             Err(e) if crate::is_already_exists(&e) => {}
             Err(e) => {
-                let msg = api_message(&e);
+                let msg = cu::api_message(&e);
                 ctx.recorder
                     .record(
                         set,
@@ -641,7 +634,7 @@ async fn create_pod(
             })
         }
         Err(e) => {
-            pod_event(ctx, set, "create", &pod_name, Some(&api_message(&e))).await;
+            pod_event(ctx, set, "create", &pod_name, Some(&cu::api_message(&e))).await;
             Err(e).ctx(|| format!("create pod {ns}/{pod_name}"))
         }
     }
@@ -658,7 +651,7 @@ async fn delete_pod(ctx: &Ctx, set: &StatefulSet, pod: &str) -> Result<()> {
         }
         Err(e) if crate::is_not_found(&e) => Ok(()),
         Err(e) => {
-            pod_event(ctx, set, "delete", pod, Some(&api_message(&e))).await;
+            pod_event(ctx, set, "delete", pod, Some(&cu::api_message(&e))).await;
             Err(e).ctx(|| format!("delete pod {ns}/{pod}"))
         }
     }
@@ -708,7 +701,14 @@ async fn update_pod(
             Ok(())
         }
         Err(e) => {
-            pod_event(ctx, set, "update", &pod.name_any(), Some(&api_message(&e))).await;
+            pod_event(
+                ctx,
+                set,
+                "update",
+                &pod.name_any(),
+                Some(&cu::api_message(&e)),
+            )
+            .await;
             Err(e).ctx(|| format!("update pod {ns}/{}", pod.name_any()))
         }
     }
