@@ -652,3 +652,93 @@ async fn repeated_scheduling_failures_become_one_event_series() -> Result<()> {
     }
     Ok(())
 }
+
+/// The spreading case: a 300-replica ReplicaSet on 100 simulated
+/// nodes in 3 zones lands on every node, a few pods each, because of
+/// LeastAllocated and the default (ScheduleAnyway) spread constraints over
+/// hostnames and zones. A scheduler that packed or piled pods would leave
+/// nodes empty and others far above the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_300_replica_set_spreads_over_100_nodes() -> Result<()> {
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+
+    const NODES: usize = 100;
+    const REPLICAS: usize = 300;
+    let server = Server::start()?;
+    let _sim = Sim::start(&server, &["--nodes", "100", "--zones", "3"])?;
+    let client = server.client().await?;
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": "wide"},
+        "spec": {
+            "replicas": REPLICAS,
+            "selector": {"matchLabels": {"app": "wide"}},
+            "template": {
+                "metadata": {"labels": {"app": "wide"}},
+                "spec": {"containers": [{
+                    "name": "c",
+                    "image": "registry.k8s.io/pause:3.10",
+                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                }]},
+            },
+        },
+    }))?;
+    sets.create(&PostParams::default(), &rs).await?;
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let listed = ListParams::default().labels("app=wide");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let bound = loop {
+        let items = pods.list(&listed).await?.items;
+        let bound: Vec<String> = items.iter().filter_map(node_of).collect();
+        if bound.len() == REPLICAS {
+            break bound;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} of {REPLICAS} pods bound in time ({} exist)",
+                bound.len(),
+                items.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+    for node in &bound {
+        *per_node.entry(node.clone()).or_default() += 1;
+    }
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut per_zone: BTreeMap<String, usize> = BTreeMap::new();
+    for node in nodes.list(&ListParams::default()).await?.items {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let zone = node
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("topology.kubernetes.io/zone").cloned())
+            .context("sim nodes carry a zone label")?;
+        *per_zone.entry(zone).or_default() += per_node.get(&name).copied().unwrap_or(0);
+    }
+    let most = per_node.values().copied().max().unwrap_or(0);
+    assert_eq!(
+        per_node.len(),
+        NODES,
+        "every node gets pods; per node: {per_node:?}"
+    );
+    // The default hostname constraint allows a skew of 3 (ScheduleAnyway, so
+    // a score, not a rule): 3 per node on average, never far above.
+    assert!(most <= 6, "a node got {most} pods; per node: {per_node:?}");
+    // 34/33/33 nodes: about 102/99/99 pods per zone.
+    let (lo, hi) = (
+        per_zone.values().copied().min().unwrap_or(0),
+        per_zone.values().copied().max().unwrap_or(0),
+    );
+    assert!(
+        per_zone.len() == 3 && hi - lo <= 10,
+        "zones unbalanced: {per_zone:?}"
+    );
+    Ok(())
+}
