@@ -566,6 +566,43 @@ mod tests {
         .expect("a JSON literal encodes")
     }
 
+    #[test]
+    fn labels_are_looked_up_by_key() {
+        let labels: Labels = [("b", "2"), ("a", "1"), ("c", "3"), ("a", "4")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            labels.get("a").map(String::as_str),
+            Some("4"),
+            "the last value wins"
+        );
+        assert_eq!(labels.get("b").map(String::as_str), Some("2"));
+        assert_eq!(labels.get("c").map(String::as_str), Some("3"));
+        assert_eq!(labels.get("d"), None);
+        assert_eq!(Labels::default().get("a"), None);
+    }
+
+    #[tokio::test]
+    async fn cached_objects_keep_their_labels_and_encoding() {
+        let rc = configmaps();
+        let value = serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "default", "labels": {"app": "web", "tier": "db"}},
+            "data": {"k": "v".repeat(3000)},
+        }))
+        .expect("a JSON literal encodes");
+        let entry = rc
+            .entry("/registry/configmaps/default/a", &value, 7)
+            .expect("a JSON object is cached");
+        assert_eq!(entry.labels.get("tier").map(String::as_str), Some("db"));
+        let obj = entry.value();
+        assert_eq!(obj["metadata"]["resourceVersion"], "7");
+        assert_eq!(obj["data"]["k"].as_str().map(str::len), Some(3000));
+        assert!(obj.get("kind").is_none(), "list items carry no kind");
+    }
+
     #[tokio::test]
     async fn live_channel_is_made_by_the_first_watcher() {
         let rc = configmaps();
