@@ -55,7 +55,7 @@ pub struct Entry {
     /// The object without `kind`/`apiVersion`, as a list item (`{"metadata":..}`).
     pub item: Bytes,
     /// Labels, for label selectors.
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// Field selector attributes of the kind.
     pub fields: Vec<(&'static str, String)>,
 }
@@ -76,6 +76,38 @@ impl Entry {
     /// The object as JSON.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.item).unwrap_or(Value::Null)
+    }
+}
+
+/// An object's labels, sorted by key in one exact-size allocation: a
+/// `BTreeMap` spends a whole node (~0.5 KiB) on the one or two labels most
+/// objects have, and the cache holds one per object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(Box<[(String, String)]>);
+
+impl Labels {
+    /// The value of label `key`.
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+}
+
+impl FromIterator<(String, String)> for Labels {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut pairs: Vec<(String, String)> = iter.into_iter().collect();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        // JSON object keys are unique, but keep the last value as a map would.
+        pairs.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut earlier.1);
+            }
+            same
+        });
+        Labels(pairs.into_boxed_slice())
     }
 }
 
@@ -202,6 +234,31 @@ impl ResourceCache {
         Some(events_after(&st.events, after))
     }
 
+    /// What the cache of this resource holds, for the memory log.
+    async fn footprint(&self) -> Footprint {
+        let st = self.state.read().await;
+        let mut f = Footprint {
+            objects: st.objects.len(),
+            events: st.events.len(),
+            ..Footprint::default()
+        };
+        for e in st.objects.values() {
+            f.object_bytes += e.item.len();
+        }
+        // Entries only the window keeps alive (earlier states and deleted
+        // objects), each counted once.
+        let mut seen = std::collections::HashSet::new();
+        for ev in &st.events {
+            for e in std::iter::once(&ev.object).chain(ev.prev.as_ref()) {
+                let current = st.objects.get(&e.key).is_some_and(|c| Arc::ptr_eq(c, e));
+                if !current && seen.insert(Arc::as_ptr(e)) {
+                    f.window_bytes += e.item.len();
+                }
+            }
+        }
+        f
+    }
+
     /// The oldest revision a watch can start from.
     pub async fn window_start(&self) -> i64 {
         self.state.read().await.window_start
@@ -299,7 +356,8 @@ fn make_entry(strategy: &dyn Strategy, key: &str, obj: &mut Value, revision: i64
         .unwrap_or_default();
     let mut fields = Vec::new();
     strategy.field_attrs(obj, &mut fields);
-    let item = Bytes::from(serde_json::to_vec(obj).ok()?);
+    fields.shrink_to_fit();
+    let item = exact_bytes(serde_json::to_vec(obj).ok()?);
     Some(Entry {
         key: key.to_string(),
         namespace,
@@ -310,6 +368,31 @@ fn make_entry(strategy: &dyn Strategy, key: &str, obj: &mut Value, revision: i64
         fields,
     })
 }
+
+/// `encoded` in an allocation of its own length. The encoder grows its buffer
+/// by doubling, so the buffer is up to twice the object (a 4.1 KiB pod sits
+/// in 8 KiB), and the cache keeps every object for its lifetime; shrinking
+/// in place does not help either, as the allocator keeps a block that is
+/// still at least half used.
+fn exact_bytes(encoded: Vec<u8>) -> Bytes {
+    if encoded.len() == encoded.capacity() {
+        Bytes::from(encoded)
+    } else {
+        Bytes::copy_from_slice(&encoded)
+    }
+}
+
+/// Encoded bytes a resource's cache holds.
+#[derive(Debug, Default, Clone, Copy)]
+struct Footprint {
+    objects: usize,
+    object_bytes: usize,
+    events: usize,
+    window_bytes: usize,
+}
+
+/// How often the cache logs what it holds (at debug level).
+const FOOTPRINT_PERIOD: Duration = Duration::from_secs(30);
 
 /// All resource caches, fed by one store watch.
 pub struct Cache {
@@ -361,6 +444,10 @@ impl Cache {
                 (true, Some(last)) => next = Some(format!("{}\0", last.key)),
                 _ => break,
             }
+        }
+
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            tokio::spawn(log_footprint(Arc::downgrade(&cache)));
         }
 
         let mut events = store.watch("/registry/", start).await?;
@@ -424,6 +511,42 @@ impl Cache {
     }
 }
 
+/// Logs, per resource with objects, the objects and events held and the
+/// bytes of their encoded JSON, until the cache is dropped: what the memory
+/// of a large cluster is spent on (BENCHMARKS.md, density).
+async fn log_footprint(cache: std::sync::Weak<Cache>) {
+    loop {
+        tokio::time::sleep(FOOTPRINT_PERIOD).await;
+        let Some(cache) = cache.upgrade() else { return };
+        let mut total = Footprint::default();
+        for rc in cache.by_prefix.values() {
+            let f = rc.footprint().await;
+            if f.objects == 0 && f.events == 0 {
+                continue;
+            }
+            tracing::debug!(
+                resource = rc.info.resource,
+                objects = f.objects,
+                object_bytes = f.object_bytes,
+                events = f.events,
+                window_only_bytes = f.window_bytes,
+                "watch cache footprint"
+            );
+            total.objects += f.objects;
+            total.object_bytes += f.object_bytes;
+            total.events += f.events;
+            total.window_bytes += f.window_bytes;
+        }
+        tracing::debug!(
+            objects = total.objects,
+            object_bytes = total.object_bytes,
+            events = total.events,
+            window_only_bytes = total.window_bytes,
+            "watch cache footprint, all resources"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +564,43 @@ mod tests {
             "metadata": {"name": name, "namespace": "default"},
         }))
         .expect("a JSON literal encodes")
+    }
+
+    #[test]
+    fn labels_are_looked_up_by_key() {
+        let labels: Labels = [("b", "2"), ("a", "1"), ("c", "3"), ("a", "4")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(
+            labels.get("a").map(String::as_str),
+            Some("4"),
+            "the last value wins"
+        );
+        assert_eq!(labels.get("b").map(String::as_str), Some("2"));
+        assert_eq!(labels.get("c").map(String::as_str), Some("3"));
+        assert_eq!(labels.get("d"), None);
+        assert_eq!(Labels::default().get("a"), None);
+    }
+
+    #[tokio::test]
+    async fn cached_objects_keep_their_labels_and_encoding() {
+        let rc = configmaps();
+        let value = serde_json::to_vec(&serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "default", "labels": {"app": "web", "tier": "db"}},
+            "data": {"k": "v".repeat(3000)},
+        }))
+        .expect("a JSON literal encodes");
+        let entry = rc
+            .entry("/registry/configmaps/default/a", &value, 7)
+            .expect("a JSON object is cached");
+        assert_eq!(entry.labels.get("tier").map(String::as_str), Some("db"));
+        let obj = entry.value();
+        assert_eq!(obj["metadata"]["resourceVersion"], "7");
+        assert_eq!(obj["data"]["k"].as_str().map(str::len), Some(3000));
+        assert!(obj.get("kind").is_none(), "list items carry no kind");
     }
 
     #[tokio::test]

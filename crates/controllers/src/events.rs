@@ -1,12 +1,21 @@
 //! Event recording as kube-controller-manager's legacy event broadcaster does
 //! it: a `core/v1` Event per occurrence, named `<object>.<hex nanoseconds>`,
-//! with `source.component` set to the controller's name. Failures to record
-//! are logged and otherwise ignored: an event is never worth failing a sync.
+//! with `source.component` set to the controller's name, after client-go's
+//! correlator (spam filter, aggregation, counting; see [`correlator`]).
+//! Failures to record are logged and otherwise ignored: an event is never
+//! worth failing a sync.
+
+mod correlator;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
+
+use correlator::{Correlator, Outcome};
 
 /// `Normal` or `Warning`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +29,9 @@ pub enum EventType {
 pub struct Recorder {
     client: Client,
     component: &'static str,
+    /// Shared by the clones, as client-go's broadcaster shares one
+    /// correlator between the recorders it makes.
+    correlator: Arc<Mutex<Correlator>>,
 }
 
 /// A reference to `obj` for `involvedObject`.
@@ -38,7 +50,11 @@ pub fn object_reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReferen
 impl Recorder {
     /// A recorder reporting as `component` (e.g. `deployment-controller`).
     pub fn new(client: Client, component: &'static str) -> Recorder {
-        Recorder { client, component }
+        Recorder {
+            client,
+            component,
+            correlator: Arc::default(),
+        }
     }
 
     /// Records an event about `obj`.
@@ -103,9 +119,40 @@ impl Recorder {
             reporting_instance: Some(String::new()),
             ..Default::default()
         };
+        let outcome = self.lock().correlate(event, Instant::now());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(e) = api.create(&PostParams::default(), &event).await {
-            tracing::debug!(error = %e, reason, "failed to record an event");
+        let (event, key) = match outcome {
+            Outcome::Skip => return,
+            Outcome::Create { event, key } => (event, key),
+            Outcome::Update { event, name, key } => {
+                // client-go patches count, lastTimestamp and message of the
+                // existing Event; when it is gone (expired), it creates it anew
+                // with the count.
+                let patch = serde_json::json!({
+                    "count": event.count,
+                    "lastTimestamp": event.last_timestamp,
+                    "message": event.message,
+                });
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Strategic(patch))
+                    .await
+                {
+                    Ok(_) => return,
+                    Err(e) if crate::is_not_found(&e) => (event, key),
+                    Err(e) => {
+                        tracing::debug!(error = %e, reason, "failed to update an event");
+                        return;
+                    }
+                }
+            }
+        };
+        match api.create(&PostParams::default(), &event).await {
+            Ok(created) => self.lock().created(key, &created),
+            Err(e) => tracing::debug!(error = %e, reason, "failed to record an event"),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Correlator> {
+        self.correlator.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -65,7 +65,9 @@ pub struct SqliteOptions {
     /// Most write requests applied in one transaction.
     pub max_batch: usize,
     /// Write batches buffered for watchers; a watcher further behind than this
-    /// re-reads what it missed from history.
+    /// re-reads what it missed from history. The channel keeps every slot's
+    /// batch (each event's new and previous value) until the slot is reused,
+    /// also after every watcher read it, so this many batches stay in memory.
     pub watch_buffer: usize,
     /// Durability of a commit; see [`Synchronous`].
     pub synchronous: Synchronous,
@@ -80,7 +82,9 @@ impl Default for SqliteOptions {
             checkpoint_interval: Duration::from_secs(1),
             read_connections: 4,
             max_batch: 1024,
-            watch_buffer: 1024,
+            // The watch cache reads each batch as it comes; a deeper buffer
+            // only held up to 1024 batches of values for nobody.
+            watch_buffer: 64,
             synchronous: Synchronous::Full,
         }
     }
