@@ -37,9 +37,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts a default server (controllers and scheduler in-process, plus
-    /// `server_args`) and `skiff sim --nodes <nodes>`, and waits for the sim
-    /// to report its nodes ready.
-    pub async fn start(bin: &Path, nodes: usize, server_args: &[String]) -> Result<Cluster> {
+    /// `server_args`) and `skiff sim --nodes <nodes>` (plus `sim_args`, e.g.
+    /// `--taints`), and waits for the sim to report its nodes ready.
+    pub async fn start(
+        bin: &Path,
+        nodes: usize,
+        server_args: &[String],
+        sim_args: &[String],
+    ) -> Result<Cluster> {
         let args: Vec<&str> = server_args.iter().map(String::as_str).collect();
         let server = skiff::start(bin, &args).await?;
         let kubeconfig = server.kubeconfig();
@@ -58,6 +63,7 @@ impl Cluster {
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .args(["--nodes", &nodes.to_string()])
+            .args(sim_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -79,7 +85,10 @@ impl Cluster {
                 }
             }
         });
-        eprintln!("starting {nodes} simulated nodes");
+        eprintln!(
+            "server pid {}, starting {nodes} simulated nodes",
+            server.process.pid()
+        );
         if tokio::time::timeout(SIM_START_LIMIT, rx).await.is_err() {
             sim.check_running()?;
             bail!(
@@ -137,6 +146,8 @@ pub struct PodWatch {
     running: Arc<AtomicUsize>,
     /// Set when the watch task fails: the error.
     failed: Arc<Mutex<Option<String>>>,
+    /// The watch task, to stop it when its pods are no longer of interest.
+    task: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
 }
 
 #[derive(Deserialize)]
@@ -228,7 +239,7 @@ impl PodWatch {
         let addr = cluster.server.addr;
         let transport = cluster.server.admin.clone();
         let w = watch.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let result: Result<()> = async {
                 loop {
                     let mut conn = Conn::connect(addr, &transport).await?;
@@ -244,7 +255,16 @@ impl PodWatch {
                 *failed = Some(format!("{e:#}"));
             }
         });
+        *watch.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
         Ok(watch)
+    }
+
+    /// Stops the watch task: its events would only cost the harness (and
+    /// the server) CPU from now on.
+    pub fn stop(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
     }
 
     /// Lists the pods, records them, and returns the list's resourceVersion.

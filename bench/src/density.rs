@@ -179,7 +179,7 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     figures.set_count("pods", opts.pods);
     figures.set_count("pods_per_replicaset", opts.per_set);
 
-    let mut cluster = Cluster::start(&opts.skiff_bin, opts.nodes, &opts.server_args).await?;
+    let mut cluster = Cluster::start(&opts.skiff_bin, opts.nodes, &opts.server_args, &[]).await?;
     figures.set("sim_ready_s", cluster.sim_ready.as_secs_f64());
     figures.set("server_rss_nodes_mib", cluster.server.process.rss_mib()?);
     let watch = PodWatch::start(&cluster, NAMESPACE).await?;
