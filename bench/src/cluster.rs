@@ -138,10 +138,26 @@ pub struct Seen {
     pub running_unix: Option<f64>,
 }
 
+/// What the watch task saw, under one lock.
+#[derive(Default)]
+struct Observed {
+    /// By pod name.
+    seen: HashMap<String, Seen>,
+    /// Pods seen Running, by group: the name up to its last `-`
+    /// (`churn-17` is in `churn`), so a waiter can count a group's running
+    /// pods without walking (or copying) every pod.
+    running_by_group: HashMap<String, usize>,
+}
+
+/// The group of a pod name: up to its last `-`, or the whole name.
+fn group_of(name: &str) -> &str {
+    name.rsplit_once('-').map_or(name, |(group, _)| group)
+}
+
 /// Per-pod observations of a namespace's pods, filled by a watch task.
 #[derive(Clone, Default)]
 pub struct PodWatch {
-    pods: Arc<Mutex<HashMap<String, Seen>>>,
+    pods: Arc<Mutex<Observed>>,
     bound: Arc<AtomicUsize>,
     running: Arc<AtomicUsize>,
     /// Set when the watch task fails: the error.
@@ -316,7 +332,8 @@ impl PodWatch {
 
     fn observe(&self, pod: &LeanPod, now: Instant) {
         let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = pods.entry(pod.metadata.name.clone()).or_default();
+        let pods = &mut *pods;
+        let seen = pods.seen.entry(pod.metadata.name.clone()).or_default();
         if seen.added.is_none() {
             seen.added = Some(now);
             seen.created_unix = pod
@@ -333,6 +350,13 @@ impl PodWatch {
             seen.running = Some(now);
             seen.running_unix = Some(unix_now());
             self.running.fetch_add(1, Ordering::Relaxed);
+            let group = group_of(&pod.metadata.name);
+            match pods.running_by_group.get_mut(group) {
+                Some(n) => *n += 1,
+                None => {
+                    pods.running_by_group.insert(group.to_owned(), 1);
+                }
+            }
         }
     }
 
@@ -349,13 +373,29 @@ impl PodWatch {
         self.pods
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .seen
             .get(name)
             .is_some_and(|s| s.running.is_some())
     }
 
+    /// How many pods of `group` (see [`group_of`]) were seen Running.
+    pub fn running_in_group(&self, group: &str) -> usize {
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .running_by_group
+            .get(group)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// A copy of what was seen so far, by pod name.
     pub fn snapshot(&self) -> HashMap<String, Seen> {
-        self.pods.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen
+            .clone()
     }
 
     fn check(&self) -> Result<()> {
@@ -454,5 +494,34 @@ mod tests {
         // A repeat changes nothing.
         watch.observe(&event.object, Instant::now());
         assert_eq!((watch.bound(), watch.running()), (1, 1));
+        assert_eq!(watch.running_in_group("p"), 1);
+    }
+
+    #[test]
+    fn counts_running_pods_by_group() {
+        assert_eq!(group_of("churn-17"), "churn");
+        assert_eq!(group_of("density-3-x7k2p"), "density-3");
+        assert_eq!(group_of("solo"), "solo");
+        let watch = PodWatch::default();
+        let pod = |name: &str, phase: &str| LeanPod {
+            metadata: LeanMeta {
+                name: name.into(),
+                ..Default::default()
+            },
+            status: LeanStatus {
+                phase: Some(phase.into()),
+            },
+            ..Default::default()
+        };
+        let now = Instant::now();
+        watch.observe(&pod("churn-0", "Pending"), now);
+        assert_eq!(watch.running_in_group("churn"), 0);
+        watch.observe(&pod("churn-0", "Running"), now);
+        watch.observe(&pod("churn-0", "Running"), now);
+        watch.observe(&pod("churn-1", "Running"), now);
+        watch.observe(&pod("sched-1", "Running"), now);
+        assert_eq!(watch.running_in_group("churn"), 2);
+        assert_eq!(watch.running_in_group("sched"), 1);
+        assert_eq!(watch.running_in_group("init"), 0);
     }
 }

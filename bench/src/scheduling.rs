@@ -47,7 +47,8 @@ const POOL_LABEL: &str = "bench.skiff.dev/pool";
 const POOL: &str = "sched";
 /// The `taints` scenario's node taints (`skiff sim --taints`): one that
 /// filters (NoSchedule) and one that scores (PreferNoSchedule).
-const TAINTS: &str = "bench.skiff.dev/dedicated=sched:NoSchedule,bench.skiff.dev/spot=true:PreferNoSchedule";
+const TAINTS: &str =
+    "bench.skiff.dev/dedicated=sched:NoSchedule,bench.skiff.dev/spot=true:PreferNoSchedule";
 
 /// Which scheduler_perf test case a run models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -207,10 +208,16 @@ fn encode(pod: &Value) -> Result<Bytes> {
 
 async fn create_namespace(cluster: &Cluster, name: &str) -> Result<()> {
     let mut conn = cluster.conn().await?;
-    let body = encode(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))?;
-    conn.expect(Method::POST, "/api/v1/namespaces", body, StatusCode::CREATED)
-        .await
-        .with_context(|| format!("failed to create namespace {name}"))?;
+    let body =
+        encode(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))?;
+    conn.expect(
+        Method::POST,
+        "/api/v1/namespaces",
+        body,
+        StatusCode::CREATED,
+    )
+    .await
+    .with_context(|| format!("failed to create namespace {name}"))?;
     Ok(())
 }
 
@@ -253,8 +260,7 @@ async fn init_phase(cluster: &mut Cluster, opts: &Options) -> Result<()> {
 }
 
 pub async fn run(opts: &Options) -> Result<Figures> {
-    opts.scenario
-        .check(opts.nodes, opts.init_pods, opts.pods)?;
+    opts.scenario.check(opts.nodes, opts.init_pods, opts.pods)?;
     let mut figures = Figures::default();
     figures.set_text("benchmark", "scheduling");
     figures.set_text("scenario", opts.scenario.name());
@@ -493,8 +499,8 @@ mod tests {
             Scenario::AntiAffinity.init_pod(0),
             Scenario::AntiAffinity.measured_pod(0),
         ] {
-            let term = &pod["spec"]["affinity"]["podAntiAffinity"]
-                ["requiredDuringSchedulingIgnoredDuringExecution"][0];
+            let term = &pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                [0];
             assert_eq!(term["topologyKey"], "kubernetes.io/hostname");
             assert_eq!(
                 term["labelSelector"]["matchLabels"]["color"],
@@ -513,10 +519,11 @@ mod tests {
         assert_eq!(args[0], "--taints");
         assert_eq!(args[2], "--labels");
         let label = args[3].split_once('=').expect("key=value");
-        for pod in [Scenario::Taints.init_pod(0), Scenario::Taints.measured_pod(0)] {
-            let tolerations = pod["spec"]["tolerations"]
-                .as_array()
-                .expect("tolerations");
+        for pod in [
+            Scenario::Taints.init_pod(0),
+            Scenario::Taints.measured_pod(0),
+        ] {
+            let tolerations = pod["spec"]["tolerations"].as_array().expect("tolerations");
             // Every taint given to the sim is tolerated by one toleration.
             for taint in args[1].split(',') {
                 let (kv, effect) = taint.rsplit_once(':').expect("key=value:Effect");
@@ -529,9 +536,8 @@ mod tests {
                     "{taint} is not tolerated"
                 );
             }
-            let expr = &pod["spec"]["affinity"]["nodeAffinity"]
-                ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
-                ["matchExpressions"][0];
+            let expr = &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+                ["nodeSelectorTerms"][0]["matchExpressions"][0];
             assert_eq!(expr["key"], label.0);
             assert_eq!(expr["operator"], "In");
             assert_eq!(expr["values"], json!([label.1]));
