@@ -37,9 +37,14 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts a default server (controllers and scheduler in-process, plus
-    /// `server_args`) and `skiff sim --nodes <nodes>`, and waits for the sim
-    /// to report its nodes ready.
-    pub async fn start(bin: &Path, nodes: usize, server_args: &[String]) -> Result<Cluster> {
+    /// `server_args`) and `skiff sim --nodes <nodes>` (plus `sim_args`, e.g.
+    /// `--taints`), and waits for the sim to report its nodes ready.
+    pub async fn start(
+        bin: &Path,
+        nodes: usize,
+        server_args: &[String],
+        sim_args: &[String],
+    ) -> Result<Cluster> {
         let args: Vec<&str> = server_args.iter().map(String::as_str).collect();
         let server = skiff::start(bin, &args).await?;
         let kubeconfig = server.kubeconfig();
@@ -58,6 +63,7 @@ impl Cluster {
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .args(["--nodes", &nodes.to_string()])
+            .args(sim_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -79,7 +85,10 @@ impl Cluster {
                 }
             }
         });
-        eprintln!("starting {nodes} simulated nodes");
+        eprintln!(
+            "server pid {}, starting {nodes} simulated nodes",
+            server.process.pid()
+        );
         if tokio::time::timeout(SIM_START_LIMIT, rx).await.is_err() {
             sim.check_running()?;
             bail!(
@@ -129,14 +138,32 @@ pub struct Seen {
     pub running_unix: Option<f64>,
 }
 
+/// What the watch task saw, under one lock.
+#[derive(Default)]
+struct Observed {
+    /// By pod name.
+    seen: HashMap<String, Seen>,
+    /// Pods seen Running, by group: the name up to its last `-`
+    /// (`churn-17` is in `churn`), so a waiter can count a group's running
+    /// pods without walking (or copying) every pod.
+    running_by_group: HashMap<String, usize>,
+}
+
+/// The group of a pod name: up to its last `-`, or the whole name.
+fn group_of(name: &str) -> &str {
+    name.rsplit_once('-').map_or(name, |(group, _)| group)
+}
+
 /// Per-pod observations of a namespace's pods, filled by a watch task.
 #[derive(Clone, Default)]
 pub struct PodWatch {
-    pods: Arc<Mutex<HashMap<String, Seen>>>,
+    pods: Arc<Mutex<Observed>>,
     bound: Arc<AtomicUsize>,
     running: Arc<AtomicUsize>,
     /// Set when the watch task fails: the error.
     failed: Arc<Mutex<Option<String>>>,
+    /// The watch task, to stop it when its pods are no longer of interest.
+    task: Arc<Mutex<Option<tokio::task::AbortHandle>>>,
 }
 
 #[derive(Deserialize)]
@@ -228,7 +255,7 @@ impl PodWatch {
         let addr = cluster.server.addr;
         let transport = cluster.server.admin.clone();
         let w = watch.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let result: Result<()> = async {
                 loop {
                     let mut conn = Conn::connect(addr, &transport).await?;
@@ -244,7 +271,16 @@ impl PodWatch {
                 *failed = Some(format!("{e:#}"));
             }
         });
+        *watch.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
         Ok(watch)
+    }
+
+    /// Stops the watch task: its events would only cost the harness (and
+    /// the server) CPU from now on.
+    pub fn stop(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
     }
 
     /// Lists the pods, records them, and returns the list's resourceVersion.
@@ -296,7 +332,8 @@ impl PodWatch {
 
     fn observe(&self, pod: &LeanPod, now: Instant) {
         let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = pods.entry(pod.metadata.name.clone()).or_default();
+        let pods = &mut *pods;
+        let seen = pods.seen.entry(pod.metadata.name.clone()).or_default();
         if seen.added.is_none() {
             seen.added = Some(now);
             seen.created_unix = pod
@@ -313,6 +350,13 @@ impl PodWatch {
             seen.running = Some(now);
             seen.running_unix = Some(unix_now());
             self.running.fetch_add(1, Ordering::Relaxed);
+            let group = group_of(&pod.metadata.name);
+            match pods.running_by_group.get_mut(group) {
+                Some(n) => *n += 1,
+                None => {
+                    pods.running_by_group.insert(group.to_owned(), 1);
+                }
+            }
         }
     }
 
@@ -329,13 +373,29 @@ impl PodWatch {
         self.pods
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .seen
             .get(name)
             .is_some_and(|s| s.running.is_some())
     }
 
+    /// How many pods of `group` (see [`group_of`]) were seen Running.
+    pub fn running_in_group(&self, group: &str) -> usize {
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .running_by_group
+            .get(group)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// A copy of what was seen so far, by pod name.
     pub fn snapshot(&self) -> HashMap<String, Seen> {
-        self.pods.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen
+            .clone()
     }
 
     fn check(&self) -> Result<()> {
@@ -434,5 +494,34 @@ mod tests {
         // A repeat changes nothing.
         watch.observe(&event.object, Instant::now());
         assert_eq!((watch.bound(), watch.running()), (1, 1));
+        assert_eq!(watch.running_in_group("p"), 1);
+    }
+
+    #[test]
+    fn counts_running_pods_by_group() {
+        assert_eq!(group_of("churn-17"), "churn");
+        assert_eq!(group_of("density-3-x7k2p"), "density-3");
+        assert_eq!(group_of("solo"), "solo");
+        let watch = PodWatch::default();
+        let pod = |name: &str, phase: &str| LeanPod {
+            metadata: LeanMeta {
+                name: name.into(),
+                ..Default::default()
+            },
+            status: LeanStatus {
+                phase: Some(phase.into()),
+            },
+            ..Default::default()
+        };
+        let now = Instant::now();
+        watch.observe(&pod("churn-0", "Pending"), now);
+        assert_eq!(watch.running_in_group("churn"), 0);
+        watch.observe(&pod("churn-0", "Running"), now);
+        watch.observe(&pod("churn-0", "Running"), now);
+        watch.observe(&pod("churn-1", "Running"), now);
+        watch.observe(&pod("sched-1", "Running"), now);
+        assert_eq!(watch.running_in_group("churn"), 2);
+        assert_eq!(watch.running_in_group("sched"), 1);
+        assert_eq!(watch.running_in_group("init"), 0);
     }
 }

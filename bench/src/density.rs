@@ -116,26 +116,27 @@ async fn churn(
     })
     .await
     .context("the churn phase failed")?;
-    let mut startup = Vec::with_capacity(total);
+    // Waits on a counter: walking (let alone copying) the map of every pod
+    // of the fill and formatting `total` names each round would take CPU
+    // from the server being measured.
     let deadline = Instant::now() + limit;
-    loop {
+    while watch.running_in_group("churn") < total {
         cluster.check_running()?;
-        let seen = watch.snapshot();
-        let churned: Vec<&crate::cluster::Seen> = (0..total)
-            .filter_map(|i| seen.get(&format!("churn-{i}")))
-            .collect();
-        if churned.len() == total && churned.iter().all(|s| s.running.is_some()) {
-            for s in churned {
-                if let (Some(added), Some(running)) = (s.added, s.running) {
-                    startup.push(running.saturating_duration_since(added));
-                }
-            }
-            break;
-        }
         if Instant::now() > deadline {
             bail!("churn pods did not all run within {limit:?}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let seen = watch.snapshot();
+    let mut startup = Vec::with_capacity(total);
+    for i in 0..total {
+        let name = format!("churn-{i}");
+        let s = seen
+            .get(&name)
+            .with_context(|| format!("the watch never saw {name}"))?;
+        if let (Some(added), Some(running)) = (s.added, s.running) {
+            startup.push(running.saturating_duration_since(added));
+        }
     }
     Ok(latencies(startup))
 }
@@ -179,7 +180,7 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     figures.set_count("pods", opts.pods);
     figures.set_count("pods_per_replicaset", opts.per_set);
 
-    let mut cluster = Cluster::start(&opts.skiff_bin, opts.nodes, &opts.server_args).await?;
+    let mut cluster = Cluster::start(&opts.skiff_bin, opts.nodes, &opts.server_args, &[]).await?;
     figures.set("sim_ready_s", cluster.sim_ready.as_secs_f64());
     figures.set("server_rss_nodes_mib", cluster.server.process.rss_mib()?);
     let watch = PodWatch::start(&cluster, NAMESPACE).await?;

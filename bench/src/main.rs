@@ -131,9 +131,16 @@ struct SchedulingArgs {
     /// Pods created
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=500_000))]
     pods: u64,
+    /// Pods created and bound before the measured phase (scheduler_perf's
+    /// initPods), not counted in the figures
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=500_000))]
+    init_pods: u64,
     /// Concurrent clients creating pods
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
     clients: u64,
+    /// The nodes' and pods' shape, after scheduler_perf's test cases
+    #[arg(long, value_enum, default_value_t = scheduling::Scenario::Basic)]
+    scenario: scheduling::Scenario,
 }
 
 #[derive(Args)]
@@ -212,8 +219,10 @@ async fn scheduling(args: SchedulingArgs) -> Result<()> {
         skiff_bin: args.skiff.resolve()?,
         server_args: args.server_args,
         nodes: args.nodes as usize,
+        init_pods: args.init_pods as usize,
         pods: args.pods as usize,
         clients: args.clients as usize,
+        scenario: args.scenario,
     };
     let figures = scheduling::run(&opts).await?;
     print(&scheduling::render(&figures), &figures.json());

@@ -41,7 +41,41 @@ impl Default for InterPodAffinity {
     }
 }
 
-type TopologyCounts = HashMap<(String, String), i64>;
+/// Matching pods per topology key, then per value of that key. Nested
+/// rather than keyed by (key, value) so that Filter looks a node's labels up
+/// without building a key, and checks the existing pods' anti-affinity by
+/// the few topology keys in use rather than by every (key, value) pair: with
+/// one anti-affinity pod per node, the pairs are as many as the nodes
+/// (upstream likewise loops over the node's labels, not over the pairs).
+#[derive(Clone, Default)]
+struct TopologyCounts {
+    by_key: HashMap<String, HashMap<String, i64>>,
+}
+
+impl TopologyCounts {
+    fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// The count of (key, value).
+    fn get(&self, key: &str, value: &str) -> i64 {
+        self.by_key
+            .get(key)
+            .and_then(|values| values.get(value))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether any (key, value) with a positive count is a label of `node`.
+    fn any_positive_on(&self, node: &NodeInfo) -> bool {
+        self.by_key.iter().any(|(key, values)| {
+            node.labels
+                .get(key)
+                .and_then(|v| values.get(v))
+                .is_some_and(|n| *n > 0)
+        })
+    }
+}
 
 #[derive(Clone, Default)]
 struct PreFilterState {
@@ -53,12 +87,25 @@ struct PreFilterState {
     anti_affinity: TopologyCounts,
 }
 
+/// Adds `delta` to (key, the node's value of key); a node without the key
+/// counts nowhere. Zero counts are dropped, so emptiness means "no pods".
 fn add(counts: &mut TopologyCounts, key: &str, node: &NodeInfo, delta: i64) {
-    if let Some(v) = node.labels.get(key) {
-        let e = counts.entry((key.to_string(), v.clone())).or_default();
-        *e += delta;
-        if *e == 0 {
-            counts.remove(&(key.to_string(), v.clone()));
+    let Some(v) = node.labels.get(key) else {
+        return;
+    };
+    let values = match counts.by_key.get_mut(key) {
+        Some(values) => values,
+        None => counts.by_key.entry(key.to_string()).or_default(),
+    };
+    let n = match values.get_mut(v) {
+        Some(n) => n,
+        None => values.entry(v.clone()).or_default(),
+    };
+    *n += delta;
+    if *n == 0 {
+        values.remove(v);
+        if values.is_empty() {
+            counts.by_key.remove(key);
         }
     }
 }
@@ -157,13 +204,7 @@ impl FilterPlugin for InterPodAffinity {
                 let Some(v) = node.labels.get(&t.topology_key) else {
                     return Status::unresolvable(ERR_AFFINITY);
                 };
-                if st
-                    .affinity
-                    .get(&(t.topology_key.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    <= 0
-                {
+                if st.affinity.get(&t.topology_key, v) <= 0 {
                     pods_exist = false;
                 }
             }
@@ -178,21 +219,14 @@ impl FilterPlugin for InterPodAffinity {
         // satisfyPodAntiAffinity
         for t in &pod.required_anti_affinity {
             if let Some(v) = node.labels.get(&t.topology_key)
-                && st
-                    .anti_affinity
-                    .get(&(t.topology_key.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
+                && st.anti_affinity.get(&t.topology_key, v) > 0
             {
                 return Status::unschedulable(ERR_ANTI_AFFINITY);
             }
         }
         // satisfyExistingPodsAntiAffinity
-        for ((k, v), n) in &st.existing_anti_affinity {
-            if *n > 0 && node.labels.get(k) == Some(v) {
-                return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
-            }
+        if st.existing_anti_affinity.any_positive_on(node) {
+            return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
         }
         Status::success()
     }

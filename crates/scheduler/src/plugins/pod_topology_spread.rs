@@ -107,26 +107,58 @@ type NodeCounts = HashMap<String, (u64, i64)>;
 const COUNT_CACHE_SELECTORS: usize = 4096;
 
 impl CountCache {
-    fn count(&self, node: &NodeInfo, c: &Constraint, namespace: &str) -> i64 {
+    /// Runs `f` with the per-node counts of one namespace and selector,
+    /// under one lock: a cycle looks at every node, so locking and hashing
+    /// the selector key once per node would cost as much as the counts.
+    fn with_node_counts<R>(&self, count_key: &str, f: impl FnOnce(&mut NodeCounts) -> R) -> R {
         let mut all = self.by_selector.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(per_node) = all.get_mut(&c.count_key) {
-            if let Some(&(generation, n)) = per_node.get(&node.name)
-                && generation == node.pods_generation
-            {
-                return n;
-            }
-            let n = count_matching(node, &c.selector, namespace);
-            per_node.insert(node.name.clone(), (node.pods_generation, n));
-            return n;
-        }
-        if all.len() >= COUNT_CACHE_SELECTORS {
+        if !all.contains_key(count_key) && all.len() >= COUNT_CACHE_SELECTORS {
             all.clear();
         }
-        let n = count_matching(node, &c.selector, namespace);
-        all.entry(c.count_key.clone())
-            .or_default()
-            .insert(node.name.clone(), (node.pods_generation, n));
-        n
+        let per_node = match all.get_mut(count_key) {
+            Some(per_node) => per_node,
+            None => all.entry(count_key.to_string()).or_default(),
+        };
+        f(per_node)
+    }
+
+    fn count(&self, node: &NodeInfo, c: &Constraint, namespace: &str) -> i64 {
+        self.with_node_counts(&c.count_key, |per_node| {
+            count_cached(per_node, node, c, namespace)
+        })
+    }
+}
+
+/// A node's matching pods, from `per_node` while the node's pods are
+/// unchanged.
+fn count_cached(
+    per_node: &mut NodeCounts,
+    node: &NodeInfo,
+    c: &Constraint,
+    namespace: &str,
+) -> i64 {
+    if let Some(entry) = per_node.get_mut(&node.name) {
+        if entry.0 != node.pods_generation {
+            *entry = (
+                node.pods_generation,
+                count_matching(node, &c.selector, namespace),
+            );
+        }
+        return entry.1;
+    }
+    let n = count_matching(node, &c.selector, namespace);
+    per_node.insert(node.name.clone(), (node.pods_generation, n));
+    n
+}
+
+/// Adds `n` to the count of `value`, allocating the key only for a new
+/// domain (a cycle visits every node, and domains are few).
+fn add_to_domain(counts: &mut HashMap<String, i64>, value: &str, n: i64) {
+    match counts.get_mut(value) {
+        Some(e) => *e += n,
+        None => {
+            counts.insert(value.to_string(), n);
+        }
     }
 }
 
@@ -247,6 +279,9 @@ struct PreFilterState {
     counts: Vec<HashMap<String, i64>>,
     /// Per constraint: the lowest count over its domains.
     min: Vec<i64>,
+    /// Per constraint: 1 when its selector matches the incoming pod itself
+    /// (the same for every node, so not worked out per node).
+    self_match: Vec<i64>,
 }
 
 impl PreFilterState {
@@ -292,23 +327,27 @@ impl FilterPlugin for PodTopologySpread {
             return Status::skip();
         }
         let mut counts = vec![HashMap::<String, i64>::new(); constraints.len()];
-        for node in &snapshot.nodes {
-            if !has_all_keys(node, &constraints) {
-                continue;
-            }
-            for (i, c) in constraints.iter().enumerate() {
-                if !c.includes(pod, node) {
-                    continue;
+        for (i, c) in constraints.iter().enumerate() {
+            self.counts.with_node_counts(&c.count_key, |per_node| {
+                for node in &snapshot.nodes {
+                    if !has_all_keys(node, &constraints) || !c.includes(pod, node) {
+                        continue;
+                    }
+                    let Some(v) = node.labels.get(&c.topology_key) else {
+                        continue;
+                    };
+                    let n = count_cached(per_node, node, c, &pod.namespace);
+                    add_to_domain(&mut counts[i], v, n);
                 }
-                let Some(v) = node.labels.get(&c.topology_key) else {
-                    continue;
-                };
-                let n = self.counts.count(node, c, &pod.namespace);
-                *counts[i].entry(v.clone()).or_default() += n;
-            }
+            });
         }
+        let self_match = constraints
+            .iter()
+            .map(|c| i64::from(c.selector.matches(&pod.labels)))
+            .collect();
         let mut st = PreFilterState {
             min: vec![0; constraints.len()],
+            self_match,
             constraints,
             counts,
         };
@@ -319,7 +358,7 @@ impl FilterPlugin for PodTopologySpread {
         Status::success()
     }
 
-    fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+    fn filter(&self, state: &CycleState, _pod: &PodInfo, node: &NodeInfo) -> Status {
         let Some(st) = state.read::<PreFilterState>() else {
             return Status::new(Code::Error, "PodTopologySpread PreFilter state missing");
         };
@@ -327,9 +366,8 @@ impl FilterPlugin for PodTopologySpread {
             let Some(value) = node.labels.get(&c.topology_key) else {
                 return Status::unresolvable(ERR_NODE_LABEL_NOT_MATCH);
             };
-            let self_match = i64::from(c.selector.matches(&pod.labels));
             let matching = st.counts[i].get(value).copied().unwrap_or(0);
-            let skew = matching + self_match - st.min_match(i);
+            let skew = matching + st.self_match[i] - st.min_match(i);
             if skew > c.max_skew {
                 return Status::unschedulable(ERR_CONSTRAINTS_NOT_MATCH);
             }
@@ -430,24 +468,27 @@ impl ScorePlugin for PodTopologySpread {
             .collect();
         let any_domain_counts = constraints.iter().any(|c| c.topology_key != LABEL_HOSTNAME);
         if any_domain_counts {
-            for node in &snapshot.nodes {
-                if require_all && !has_all_keys(node, &constraints) {
+            for (i, c) in constraints.iter().enumerate() {
+                if c.topology_key == LABEL_HOSTNAME {
                     continue;
                 }
-                for (i, c) in constraints.iter().enumerate() {
-                    if c.topology_key == LABEL_HOSTNAME || !c.includes(pod, node) {
-                        continue;
-                    }
-                    let Some(v) = node.labels.get(&c.topology_key) else {
-                        continue;
-                    };
-                    if counts[i].contains_key(v) {
-                        let n = self.counts.count(node, c, &pod.namespace);
-                        if let Some(e) = counts[i].get_mut(v) {
-                            *e += n;
+                self.counts.with_node_counts(&c.count_key, |per_node| {
+                    for node in &snapshot.nodes {
+                        if require_all && !has_all_keys(node, &constraints) {
+                            continue;
+                        }
+                        if !c.includes(pod, node) {
+                            continue;
+                        }
+                        let Some(v) = node.labels.get(&c.topology_key) else {
+                            continue;
+                        };
+                        if counts[i].contains_key(v) {
+                            let n = count_cached(per_node, node, c, &pod.namespace);
+                            add_to_domain(&mut counts[i], v, n);
                         }
                     }
-                }
+                });
             }
         }
         state.write(PreScoreState {
