@@ -111,7 +111,7 @@ impl Ctx<'_> {
             now: &now,
             reset_fields: None,
         };
-        skiff_core::managed_fields::update_request(&req, old, &new)
+        skiff_core::managed_fields::update_owned(&req, old, new)
             .map_err(|e| Status::internal(format!("failed to update managed fields: {e}")))
     }
 

@@ -18,7 +18,8 @@ pub struct Normalized {
 }
 
 fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, String> {
-    let typed: T = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    // Deserialized from the borrowed value: no copy of the object first.
+    let typed = T::deserialize(v).map_err(|e| e.to_string())?;
     serde_json::to_value(&typed).map_err(|e| e.to_string())
 }
 

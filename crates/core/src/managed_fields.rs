@@ -159,44 +159,74 @@ impl Operation {
 /// name, the operation, for updates the API version, and the subresource).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ManagerId {
-    pub manager: String,
-    pub operation: Operation,
+    manager: String,
+    operation: Operation,
     /// Empty for appliers: an applier stays one manager across versions.
-    pub api_version: String,
+    api_version: String,
     /// Empty for the main resource.
-    pub subresource: String,
+    subresource: String,
+    /// The identifier upstream keys managers by, built once: every lookup in
+    /// the managers' map compares it, and building it there dominated the
+    /// cost of a write.
+    key: String,
 }
 
 impl ManagerId {
     fn new(manager: &str, operation: Operation, api_version: &str, subresource: &str) -> Self {
+        let api_version = if operation == Operation::Apply {
+            ""
+        } else {
+            api_version
+        };
         ManagerId {
             manager: manager.to_string(),
             operation,
-            api_version: if operation == Operation::Apply {
-                String::new()
-            } else {
-                api_version.to_string()
-            },
+            api_version: api_version.to_string(),
             subresource: subresource.to_string(),
+            key: Self::key_of(manager, operation, api_version, subresource),
         }
+    }
+
+    /// The manager's name (empty when the entry named none).
+    pub fn manager(&self) -> &str {
+        &self.manager
+    }
+
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// Empty for appliers.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// Empty for the main resource.
+    pub fn subresource(&self) -> &str {
+        &self.subresource
     }
 
     /// The identifier upstream keys managers by (JSON of the entry without
     /// fields and time); managers sort by it.
-    fn key(&self) -> String {
-        let mut m = Map::new();
-        if !self.manager.is_empty() {
-            m.insert("manager".into(), json!(self.manager));
+    fn key_of(manager: &str, operation: Operation, api_version: &str, subresource: &str) -> String {
+        let mut out = String::from("{");
+        if !manager.is_empty() {
+            out.push_str("\"manager\":");
+            fieldpath::go_json_string(&mut out, manager);
+            out.push(',');
         }
-        m.insert("operation".into(), json!(self.operation.as_str()));
-        if !self.api_version.is_empty() {
-            m.insert("apiVersion".into(), json!(self.api_version));
+        out.push_str("\"operation\":\"");
+        out.push_str(operation.as_str());
+        out.push('"');
+        if !api_version.is_empty() {
+            out.push_str(",\"apiVersion\":");
+            fieldpath::go_json_string(&mut out, api_version);
         }
-        if !self.subresource.is_empty() {
-            m.insert("subresource".into(), json!(self.subresource));
+        if !subresource.is_empty() {
+            out.push_str(",\"subresource\":");
+            fieldpath::go_json_string(&mut out, subresource);
         }
-        let mut out = String::new();
-        fieldpath::go_json(&mut out, &Value::Object(m), false);
+        out.push('}');
         out
     }
 
@@ -220,12 +250,7 @@ impl ManagerId {
     /// update (`current-operation`): no decoded entry has an update without
     /// an API version.
     fn current_operation() -> ManagerId {
-        ManagerId {
-            manager: String::new(),
-            operation: Operation::Update,
-            api_version: String::new(),
-            subresource: String::new(),
-        }
+        ManagerId::new("", Operation::Update, "", "")
     }
 }
 
@@ -237,7 +262,7 @@ impl PartialOrd for ManagerId {
 
 impl Ord for ManagerId {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
+        self.key.cmp(&other.key)
     }
 }
 
@@ -248,6 +273,38 @@ struct Entry {
     api_version: String,
     applied: bool,
     time: Option<String>,
+    /// The stored `fieldsV1` this set was decoded from, when it is exactly
+    /// what encoding the set gives: the entry is then written back as it
+    /// was instead of being encoded again. Cleared when the set changes.
+    raw: Option<Value>,
+}
+
+impl Entry {
+    fn new(set: FieldSet, api_version: &str, applied: bool, time: Option<String>) -> Entry {
+        Entry {
+            set,
+            api_version: api_version.to_string(),
+            applied,
+            time,
+            raw: None,
+        }
+    }
+
+    /// Replaces the set, keeping the stored encoding if nothing changed.
+    fn set_fields(&mut self, set: FieldSet) {
+        if set != self.set {
+            self.set = set;
+            self.raw = None;
+        }
+    }
+
+    /// The `fieldsV1` of the set.
+    fn into_fields_v1(self) -> Value {
+        match self.raw {
+            Some(raw) => raw,
+            None => self.set.to_fields_v1(),
+        }
+    }
 }
 
 type Managed = BTreeMap<ManagerId, Entry>;
@@ -334,20 +391,27 @@ pub fn update(
 /// ignored); a subresource write always starts from the stored ones; an
 /// existing object that has no managed fields stays untracked.
 pub fn update_request(req: &Request<'_>, old: Option<&Value>, new: &Value) -> Result<Value> {
+    update_owned(req, old, new.clone())
+}
+
+/// [`update_request`] on an object the caller hands over, which spares a
+/// copy of it: the API server's write path.
+pub fn update_owned(req: &Request<'_>, old: Option<&Value>, mut new: Value) -> Result<Value> {
     let Value::Object(_) = new else {
         return Err(Error::NotAnObject { what: "new" });
     };
     let node = req.node();
-    let live_managed = || {
-        old.and_then(|o| managed_fields_of(o))
-            .and_then(|m| decode(m).ok())
-            .unwrap_or_default()
-    };
+    let stored = old.and_then(|o| managed_fields_of(o));
+    let live_managed = || stored.and_then(|m| decode(m).ok()).unwrap_or_default();
+    let requested = take_managed_fields(&mut new).filter(|m| !m.is_null());
     let mut managed = if req.subresource.is_some() {
         live_managed()
     } else {
-        match managed_fields_of(new) {
+        match &requested {
             Some(m) if is_reset(m) => Managed::new(),
+            // The common case of a write of what was read: decoded once, and
+            // from the stored form (which decodes alike when it is equal).
+            Some(m) if stored == Some(m) => live_managed(),
             Some(m) => match decode(m) {
                 Ok(d) if !d.is_empty() => d,
                 _ => live_managed(),
@@ -355,8 +419,6 @@ pub fn update_request(req: &Request<'_>, old: Option<&Value>, new: &Value) -> Re
             None => live_managed(),
         }
     };
-    let mut out = new.clone();
-    strip_managed_fields(&mut out);
 
     // Skip non-applied: an existing object nobody tracks stays untracked.
     let exists = old.is_some_and(|o| {
@@ -365,34 +427,36 @@ pub fn update_request(req: &Request<'_>, old: Option<&Value>, new: &Value) -> Re
             .is_some_and(|u| !u.is_empty())
     });
     if managed.is_empty() && exists {
-        return Ok(out);
+        return Ok(new);
     }
 
+    let empty;
     let live = match old {
-        Some(o) => {
-            let mut o = o.clone();
-            strip_managed_fields(&mut o);
-            o
+        Some(o) => o,
+        None => {
+            empty = empty_object(node);
+            &empty
         }
-        None => empty_object(node),
     };
-    if typed::validate(node, &out).is_err() || typed::validate(node, &live).is_err() {
+    // The live object's managedFields are no field of it: the walk leaves
+    // them out rather than comparing a copy without them.
+    let Some(cmp) = typed::compare_valid(node, live, &new, typed::Skip::ManagedFields) else {
         // Upstream's UpdateNoErrors: keep the stored managed fields.
-        if let Some(m) = old.and_then(|o| managed_fields_of(o)) {
-            set_managed_fields(&mut out, Some(m.clone()));
+        if let Some(m) = stored {
+            set_managed_fields(&mut new, Some(m.clone()));
         }
-        return Ok(out);
-    }
+        return Ok(new);
+    };
     let id = ManagerId::new(
         req.manager_name(),
         Operation::Update,
         req.api_version,
         req.subresource(),
     );
-    update_managed(req, node, &live, &out, &mut managed, &id);
+    update_managed(req, cmp, &mut managed, &id);
     cap_update_managers(&mut managed, MAX_UPDATE_MANAGERS);
-    set_managed_fields(&mut out, encode(&managed));
-    Ok(out)
+    set_managed_fields(&mut new, encode(managed));
+    Ok(new)
 }
 
 /// Server-side apply of `config` over `live` (None: the object does not exist
@@ -490,7 +554,7 @@ pub fn apply_request(
     if req.manager == KUBECTL && has_last_applied(&out) {
         set_last_applied(&mut out, &build_last_applied(config));
     }
-    set_managed_fields(&mut out, encode(&managed));
+    set_managed_fields(&mut out, encode(managed));
     Ok(out)
 }
 
@@ -522,7 +586,8 @@ fn apply_tracked(
             req.subresource(),
         );
         if typed::validate(node, &live).is_ok() {
-            update_managed(req, node, &empty_object(node), &live, &mut managed, &id);
+            let cmp = typed::compare(node, &empty_object(node), &live);
+            update_managed(req, cmp, &mut managed, &id);
             cap_update_managers(&mut managed, MAX_UPDATE_MANAGERS);
         }
     }
@@ -555,21 +620,13 @@ fn apply_tracked(
     }
     let last = managed.get(&id).map(|e| e.set.clone());
     let time = managed.get(&id).and_then(|e| e.time.clone());
-    managed.insert(
-        id.clone(),
-        Entry {
-            set,
-            api_version: req.api_version.to_string(),
-            applied: true,
-            time,
-        },
-    );
+    managed.insert(id.clone(), Entry::new(set, req.api_version, true, time));
     let new = match &last {
         Some(last) if !last.is_empty() => prune(node, &merged, &managed, last),
         _ => merged,
     };
-    update_owners(req, node, &live, &new, &mut managed, &id, force)
-        .map_err(ApplyError::Conflicts)?;
+    let cmp = typed::compare(node, &live, &new);
+    update_owners(req, cmp, &mut managed, &id, force).map_err(ApplyError::Conflicts)?;
     strip_meta(&mut managed, &id);
     if !fieldpath::values_equal(&live, &new)
         && let Some(e) = managed.get_mut(&id)
@@ -610,14 +667,11 @@ fn prune(node: Node, merged: &Value, managed: &Managed, last: &FieldSet) -> Valu
 /// were modified or added under another manager are conflicts.
 fn update_owners(
     req: &Request<'_>,
-    node: Node,
-    live: &Value,
-    new: &Value,
+    mut cmp: typed::Comparison,
     managed: &mut Managed,
     workflow: &ManagerId,
     force: bool,
 ) -> std::result::Result<typed::Comparison, Vec<Conflict>> {
-    let mut cmp = typed::compare(node, live, new);
     if let Some(reset) = req.reset_fields {
         cmp.exclude(reset);
     }
@@ -645,13 +699,15 @@ fn update_owners(
     }
     for (id, c) in conflicts {
         if let Some(e) = managed.get_mut(&id) {
-            e.set = e.set.difference(&c);
+            let rest = e.set.difference(&c);
+            e.set_fields(rest);
         }
     }
     if !cmp.removed.is_empty() {
         for (id, e) in managed.iter_mut() {
             if id != workflow {
-                e.set = e.set.difference(&cmp.removed);
+                let rest = e.set.difference(&cmp.removed);
+                e.set_fields(rest);
             }
         }
     }
@@ -664,14 +720,12 @@ fn update_owners(
 /// entry is stamped only if it gained something.
 fn update_managed(
     req: &Request<'_>,
-    node: Node,
-    live: &Value,
-    new: &Value,
+    cmp: typed::Comparison,
     managed: &mut Managed,
     id: &ManagerId,
 ) {
     let current = ManagerId::current_operation();
-    let Ok(cmp) = update_owners(req, node, live, new, managed, &current, true) else {
+    let Ok(cmp) = update_owners(req, cmp, managed, &current, true) else {
         return;
     };
     let mut set = cmp.modified.union(&cmp.added);
@@ -680,28 +734,26 @@ fn update_managed(
     }
     managed.insert(
         current.clone(),
-        Entry {
-            set,
-            api_version: req.api_version.to_string(),
-            applied: false,
-            time: None,
-        },
+        Entry::new(set, req.api_version, false, None),
     );
     strip_meta(managed, &current);
     if let Some(gained) = managed.remove(&current) {
-        let set = match managed.get(id) {
-            Some(prev) => gained.set.union(&prev.set),
-            None => gained.set,
+        let time = Some(req.now.to_string());
+        let entry = match managed.remove(id) {
+            // A writer that gains nothing new keeps its stored encoding.
+            Some(mut prev) => {
+                let set = gained.set.union(&prev.set);
+                prev.set_fields(set);
+                Entry {
+                    api_version: req.api_version.to_string(),
+                    applied: false,
+                    time,
+                    ..prev
+                }
+            }
+            None => Entry::new(gained.set, req.api_version, false, time),
         };
-        managed.insert(
-            id.clone(),
-            Entry {
-                set,
-                api_version: req.api_version.to_string(),
-                applied: false,
-                time: Some(req.now.to_string()),
-            },
-        );
+        managed.insert(id.clone(), entry);
     }
 }
 
@@ -732,7 +784,8 @@ fn strip_meta(managed: &mut Managed, id: &ManagerId) {
             PathElement::Field(f.into()),
         ]);
     }
-    entry.set = entry.set.difference(&strip);
+    let rest = entry.set.difference(&strip);
+    entry.set_fields(rest);
     if entry.set.is_empty() {
         managed.remove(id);
     }
@@ -780,12 +833,12 @@ fn cap_update_managers(managed: &mut Managed, max: usize) {
                 managed.remove(&id);
                 managed.insert(
                     bucket,
-                    Entry {
-                        set: entry.set.union(&bucket_set),
-                        api_version: entry.api_version.clone(),
-                        applied: false,
-                        time: entry.time.clone(),
-                    },
+                    Entry::new(
+                        entry.set.union(&bucket_set),
+                        &entry.api_version,
+                        false,
+                        entry.time.clone(),
+                    ),
                 );
                 length -= 1;
             }
@@ -860,13 +913,17 @@ fn decode(m: &Value) -> Result<Managed> {
                 )));
             }
         }
-        let set = match e.get("fieldsV1") {
-            None | Some(Value::Null) => FieldSet::new(),
-            Some(f) => FieldSet::from_fields_v1(f).map_err(|err| {
-                bad(format!(
-                    "error decoding versioned set from entry {i}: {err}"
-                ))
-            })?,
+        let (set, raw) = match e.get("fieldsV1") {
+            None | Some(Value::Null) => (FieldSet::new(), None),
+            Some(f) => {
+                let set = FieldSet::from_fields_v1(f).map_err(|err| {
+                    bad(format!(
+                        "error decoding versioned set from entry {i}: {err}"
+                    ))
+                })?;
+                let raw = set.is_fields_v1_of(f).then(|| f.clone());
+                (set, raw)
+            }
         };
         let time = text("time")?;
         let id = ManagerId::new(
@@ -875,47 +932,43 @@ fn decode(m: &Value) -> Result<Managed> {
             api_version,
             text("subresource")?,
         );
-        out.insert(
-            id,
-            Entry {
-                set,
-                api_version: api_version.to_string(),
-                applied: operation == Operation::Apply,
-                time: (!time.is_empty()).then(|| time.to_string()),
-            },
-        );
+        let time = (!time.is_empty()).then(|| time.to_string());
+        let mut entry = Entry::new(set, api_version, operation == Operation::Apply, time);
+        entry.raw = raw;
+        out.insert(id, entry);
     }
     Ok(out)
 }
 
 /// Encodes the managers as `metadata.managedFields`, sorted as upstream
 /// (operation, time, manager, API version, subresource); None when empty.
-fn encode(managed: &Managed) -> Option<Value> {
+fn encode(managed: Managed) -> Option<Value> {
     if managed.is_empty() {
         return None;
     }
-    let mut entries: Vec<(&ManagerId, &Entry)> = managed.iter().collect();
-    entries.sort_by(|(a, x), (b, y)| {
-        let op = |id: &ManagerId, e: &Entry| {
-            if e.applied {
-                Operation::Apply.as_str()
-            } else {
-                id.operation.as_str()
-            }
-        };
+    let op = |id: &ManagerId, e: &Entry| {
+        if e.applied {
+            Operation::Apply.as_str()
+        } else {
+            id.operation.as_str()
+        }
+    };
+    // The time of each entry is parsed once, not in every comparison.
+    let mut entries: Vec<(i64, ManagerId, Entry)> = managed
+        .into_iter()
+        .map(|(id, e)| (e.time.as_deref().map_or(0, unix_seconds), id, e))
+        .collect();
+    entries.sort_by(|(s, a, x), (t, b, y)| {
         op(a, x)
             .cmp(op(b, y))
-            .then_with(|| {
-                let s = |e: &Entry| e.time.as_deref().map_or(0, unix_seconds);
-                s(x).cmp(&s(y))
-            })
+            .then_with(|| s.cmp(t))
             .then_with(|| a.manager.cmp(&b.manager))
             .then_with(|| x.api_version.cmp(&y.api_version))
             .then_with(|| a.subresource.cmp(&b.subresource))
     });
     let list = entries
         .into_iter()
-        .map(|(id, e)| {
+        .map(|(_, id, e)| {
             let mut m = Map::new();
             if !id.manager.is_empty() {
                 m.insert("manager".into(), json!(id.manager));
@@ -931,7 +984,7 @@ fn encode(managed: &Managed) -> Option<Value> {
                 m.insert("time".into(), json!(t));
             }
             m.insert("fieldsType".into(), json!("FieldsV1"));
-            m.insert("fieldsV1".into(), e.set.to_fields_v1());
+            m.insert("fieldsV1".into(), e.into_fields_v1());
             if !id.subresource.is_empty() {
                 m.insert("subresource".into(), json!(id.subresource));
             }
@@ -942,8 +995,14 @@ fn encode(managed: &Managed) -> Option<Value> {
 }
 
 fn strip_managed_fields(obj: &mut Value) {
-    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
-        meta.remove("managedFields");
+    take_managed_fields(obj);
+}
+
+/// Removes `metadata.managedFields` and returns it.
+fn take_managed_fields(obj: &mut Value) -> Option<Value> {
+    match obj.get_mut("metadata") {
+        Some(Value::Object(meta)) => meta.remove("managedFields"),
+        _ => None,
     }
 }
 

@@ -297,7 +297,7 @@ pub(crate) fn go_json(out: &mut String, v: &Value, sort_keys: bool) {
     }
 }
 
-fn go_json_string(out: &mut String, s: &str) {
+pub(crate) fn go_json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -498,6 +498,73 @@ impl FieldSet {
             out.insert(pe.to_fields_v1_key(), v);
         }
         out
+    }
+
+    /// Whether `v` is exactly the `FieldsV1` form of this set, key order
+    /// included (what [`FieldSet::to_fields_v1`] gives), without encoding
+    /// the set: a stored entry that passes is written back as it was.
+    pub fn is_fields_v1_of(&self, v: &Value) -> bool {
+        match v {
+            Value::Object(m) => self.is_fields_v1_contents(m, false),
+            _ => false,
+        }
+    }
+
+    fn is_fields_v1_contents(&self, m: &Map<String, Value>, include_self: bool) -> bool {
+        let is_empty_object = |v: &Value| matches!(v, Value::Object(o) if o.is_empty());
+        let mut entries = m.iter();
+        if include_self {
+            match entries.next() {
+                Some((k, v)) if k == "." && is_empty_object(v) => {}
+                _ => return false,
+            }
+        }
+        // Members and non-empty children merged in path-element order, as
+        // `fields_v1_contents` writes them.
+        let mut members = self.members.iter().peekable();
+        let mut children = self
+            .children
+            .iter()
+            .filter(|(_, c)| !c.is_empty())
+            .peekable();
+        loop {
+            let (pe, member, child) = match (members.peek(), children.peek()) {
+                (None, None) => break,
+                (Some(_), None) => (members.next(), true, None),
+                (None, Some(_)) => {
+                    let (pe, c) = children.next().unzip();
+                    (pe, false, c)
+                }
+                (Some(m), Some((c, _))) => match (*m).cmp(c) {
+                    Ordering::Less => (members.next(), true, None),
+                    Ordering::Greater => {
+                        let (pe, c) = children.next().unzip();
+                        (pe, false, c)
+                    }
+                    Ordering::Equal => {
+                        members.next();
+                        let (pe, c) = children.next().unzip();
+                        (pe, true, c)
+                    }
+                },
+            };
+            let (Some(pe), Some((k, v))) = (pe, entries.next()) else {
+                return false;
+            };
+            let key_matches = match pe {
+                PathElement::Field(name) => k.strip_prefix("f:") == Some(name.as_str()),
+                other => *k == other.to_fields_v1_key(),
+            };
+            let value_matches = match (child, v) {
+                (Some(c), Value::Object(cm)) => c.is_fields_v1_contents(cm, member),
+                (Some(_), _) => false,
+                (None, v) => is_empty_object(v),
+            };
+            if !key_matches || !value_matches {
+                return false;
+            }
+        }
+        entries.next().is_none()
     }
 
     /// Parses the `FieldsV1` form.

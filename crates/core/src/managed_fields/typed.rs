@@ -233,7 +233,7 @@ fn validation_message(errors: &[String]) -> String {
 /// and are unique where the list is associative. Returns upstream's message.
 pub(crate) fn validate(node: Node, v: &Value) -> Result<(), String> {
     let mut errors = Vec::new();
-    validate_at(node, v, &mut Vec::new(), &mut errors);
+    validate_at(node, v, &mut Vec::new(), &mut errors, Skip::Nothing);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -241,17 +241,50 @@ pub(crate) fn validate(node: Node, v: &Value) -> Result<(), String> {
     }
 }
 
-fn validate_at(node: Node, v: &Value, path: &mut Vec<PathElement>, errors: &mut Vec<String>) {
+/// What a walk leaves out as if the object did not hold it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Skip {
+    Nothing,
+    /// `metadata.managedFields`: the walks of a write see the objects without
+    /// it, and skipping it spares a copy of the stored object per write.
+    ManagedFields,
+}
+
+impl Skip {
+    /// Whether the field `k` of the map at `path` is left out.
+    fn skips(self, path: &[PathElement], k: &str) -> bool {
+        self == Skip::ManagedFields
+            && k == "managedFields"
+            && matches!(path, [PathElement::Field(f)] if f == "metadata")
+    }
+
+    /// Whether `m` (at `path`) holds nothing once the skipped field is out.
+    fn is_empty(self, path: &[PathElement], m: &Map<String, Value>) -> bool {
+        match m.len() {
+            0 => true,
+            1 => m.keys().all(|k| self.skips(path, k)),
+            _ => false,
+        }
+    }
+}
+
+fn validate_at(
+    node: Node,
+    v: &Value,
+    path: &mut Vec<PathElement>,
+    errors: &mut Vec<String>,
+    skip: Skip,
+) {
     match (node.shape_of(v), v) {
         (Kind::Map, Value::Object(m)) if !node.is_atomic() => {
             for (k, child) in m {
-                path.push(PathElement::Field(k.clone()));
-                validate_at(
-                    node.child(&PathElement::Field(k.clone())),
-                    child,
-                    path,
-                    errors,
-                );
+                if skip.skips(path, k) {
+                    continue;
+                }
+                let pe = PathElement::Field(k.clone());
+                let child_node = node.child(&pe);
+                path.push(pe);
+                validate_at(child_node, child, path, errors, skip);
                 path.pop();
             }
         }
@@ -269,8 +302,9 @@ fn validate_at(node: Node, v: &Value, path: &mut Vec<PathElement>, errors: &mut 
                             ));
                             continue;
                         }
-                        path.push(pe.clone());
-                        validate_at(node.child(&pe), item, path, errors);
+                        let child_node = node.child(&pe);
+                        path.push(pe);
+                        validate_at(child_node, item, path, errors, skip);
                         path.pop();
                     }
                 }
@@ -344,7 +378,7 @@ fn field_set_at(node: Node, v: &Value, path: &mut Vec<PathElement>, set: &mut Fi
 }
 
 /// What changed from `lhs` to `rhs` (upstream's `Comparison`).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Comparison {
     pub(crate) removed: FieldSet,
     pub(crate) modified: FieldSet,
@@ -360,78 +394,261 @@ impl Comparison {
 }
 
 pub(crate) fn compare(node: Node, lhs: &Value, rhs: &Value) -> Comparison {
-    let mut c = Comparison::default();
-    compare_at(node, Some(lhs), Some(rhs), &mut Vec::new(), &mut c);
-    c
+    let mut w = CompareWalk {
+        c: Comparison::default(),
+        skip: Skip::Nothing,
+        check: false,
+        invalid: false,
+    };
+    w.at(node, Some(lhs), Some(rhs), &mut Vec::new());
+    w.c
 }
 
-/// Records what changed at `path` and below.
-fn compare_at(
+/// [`compare`] and [`validate`] of both sides in one walk: `None` when either
+/// side does not fit the schema (where `validate` fails). `skip` leaves a
+/// field out of both sides as if they did not hold it.
+pub(crate) fn compare_valid(
     node: Node,
-    lhs: Option<&Value>,
-    rhs: Option<&Value>,
-    path: &mut Vec<PathElement>,
-    c: &mut Comparison,
-) {
-    let kind = match (lhs, rhs) {
-        (Some(l), Some(r)) => {
-            let (a, b) = (node.shape_of(l), node.shape_of(r));
-            if a == b { a } else { Kind::Leaf }
-        }
-        (Some(v), None) | (None, Some(v)) => node.shape_of(v),
-        (None, None) => return,
+    lhs: &Value,
+    rhs: &Value,
+    skip: Skip,
+) -> Option<Comparison> {
+    let mut w = CompareWalk {
+        c: Comparison::default(),
+        skip,
+        check: true,
+        invalid: false,
     };
-    let leaf = match kind {
-        Kind::Leaf => true,
-        Kind::List => {
-            let (l, r) = (as_list(lhs), as_list(rhs));
-            let rel = node.list_rel();
-            if matches!(rel, ListRel::Atomic) || (l.is_empty() && r.is_empty()) {
-                true
-            } else {
-                compare_list_items(node, rel, l, r, path, c);
-                false
-            }
+    w.at(node, Some(lhs), Some(rhs), &mut Vec::new());
+    (!w.invalid).then_some(w.c)
+}
+
+/// One comparison. With `check`, it also finds what [`validate`] would
+/// reject on either side and then stops (`invalid`): where the comparison
+/// does not go below a value that validation would (two values of different
+/// shapes), it validates them.
+struct CompareWalk {
+    c: Comparison,
+    skip: Skip,
+    check: bool,
+    invalid: bool,
+}
+
+impl CompareWalk {
+    /// Records what changed at `path` and below.
+    fn at(
+        &mut self,
+        node: Node,
+        lhs: Option<&Value>,
+        rhs: Option<&Value>,
+        path: &mut Vec<PathElement>,
+    ) {
+        if self.invalid {
+            return;
         }
-        Kind::Map => {
-            let (l, r) = (as_map(lhs), as_map(rhs));
-            let l_empty = l.is_none_or(Map::is_empty);
-            let r_empty = r.is_none_or(Map::is_empty);
-            if node.is_atomic() || (l_empty && r_empty) {
-                true
-            } else {
-                for (k, lv) in l.into_iter().flatten() {
-                    let pe = PathElement::Field(k.clone());
-                    let child = node.child(&pe);
-                    path.push(pe);
-                    compare_at(child, Some(lv), r.and_then(|r| r.get(k)), path, c);
-                    path.pop();
-                }
-                for (k, rv) in r.into_iter().flatten() {
-                    if l.is_some_and(|l| l.contains_key(k)) {
-                        continue;
+        let kind = match (lhs, rhs) {
+            (Some(l), Some(r)) => {
+                let (a, b) = (node.shape_of(l), node.shape_of(r));
+                if a == b {
+                    a
+                } else {
+                    if self.check {
+                        let mut errors = Vec::new();
+                        validate_at(node, l, path, &mut errors, self.skip);
+                        validate_at(node, r, path, &mut errors, self.skip);
+                        if !errors.is_empty() {
+                            self.invalid = true;
+                            return;
+                        }
                     }
-                    let pe = PathElement::Field(k.clone());
-                    let child = node.child(&pe);
-                    path.push(pe);
-                    compare_at(child, None, Some(rv), path, c);
-                    path.pop();
+                    Kind::Leaf
                 }
-                false
+            }
+            (Some(v), None) | (None, Some(v)) => node.shape_of(v),
+            (None, None) => return,
+        };
+        let leaf = match kind {
+            Kind::Leaf => true,
+            Kind::List => {
+                let (l, r) = (as_list(lhs), as_list(rhs));
+                let rel = node.list_rel();
+                if matches!(rel, ListRel::Atomic) {
+                    // Validation indexes the items of a list it does not see
+                    // as atomic (a deduced one), and no item of it has a name.
+                    if self.check && !node.is_atomic() && !(l.is_empty() && r.is_empty()) {
+                        self.invalid = true;
+                        return;
+                    }
+                    true
+                } else if l.is_empty() && r.is_empty() {
+                    true
+                } else {
+                    self.list_items(node, rel, l, r, path);
+                    false
+                }
+            }
+            Kind::Map => {
+                let (l, r) = (as_map(lhs), as_map(rhs));
+                let l_empty = l.is_none_or(|m| self.skip.is_empty(path, m));
+                let r_empty = r.is_none_or(|m| self.skip.is_empty(path, m));
+                if node.is_atomic() || (l_empty && r_empty) {
+                    true
+                } else {
+                    for (k, lv) in l.into_iter().flatten() {
+                        if self.skip.skips(path, k) {
+                            continue;
+                        }
+                        let pe = PathElement::Field(k.clone());
+                        let child = node.child(&pe);
+                        path.push(pe);
+                        self.at(child, Some(lv), r.and_then(|r| r.get(k)), path);
+                        path.pop();
+                    }
+                    for (k, rv) in r.into_iter().flatten() {
+                        if l.is_some_and(|l| l.contains_key(k)) || self.skip.skips(path, k) {
+                            continue;
+                        }
+                        let pe = PathElement::Field(k.clone());
+                        let child = node.child(&pe);
+                        path.push(pe);
+                        self.at(child, None, Some(rv), path);
+                        path.pop();
+                    }
+                    false
+                }
+            }
+        };
+        if self.invalid {
+            return;
+        }
+        let c = &mut self.c;
+        if leaf {
+            match (lhs, rhs) {
+                (None, _) => c.added.insert(path),
+                (_, None) => c.removed.insert(path),
+                (Some(l), Some(r)) if !self.skip.leaf_equal(path, l, r) => c.modified.insert(path),
+                _ => {}
+            }
+        } else if lhs.is_none() {
+            c.added.insert(path);
+        } else if rhs.is_none() {
+            c.removed.insert(path);
+        }
+    }
+
+    fn list_items(
+        &mut self,
+        node: Node,
+        rel: ListRel,
+        lhs: &[Value],
+        rhs: &[Value],
+        path: &mut Vec<PathElement>,
+    ) {
+        let (Some(l), Some(r)) = (
+            self.index_items(node, rel, lhs),
+            self.index_items(node, rel, rhs),
+        ) else {
+            self.invalid = true;
+            return;
+        };
+        let mut all: Vec<&PathElement> = l.iter().map(|(pe, _)| pe).collect();
+        for (pe, _) in &r {
+            if !l.iter().any(|(p, _)| p == pe) {
+                all.push(pe);
             }
         }
-    };
-    if leaf {
-        match (lhs, rhs) {
-            (None, _) => c.added.insert(path),
-            (_, None) => c.removed.insert(path),
-            (Some(l), Some(r)) if !values_equal(l, r) => c.modified.insert(path),
-            _ => {}
+        fn find<'v, 'a>(
+            v: &'v [(PathElement, Vec<&'a Value>)],
+            pe: &PathElement,
+        ) -> &'v [&'a Value] {
+            v.iter()
+                .find(|(p, _)| p == pe)
+                .map_or(&[], |(_, vs)| vs.as_slice())
         }
-    } else if lhs.is_none() {
-        c.added.insert(path);
-    } else if rhs.is_none() {
-        c.removed.insert(path);
+        for pe in all {
+            let ll = find(&l, pe);
+            let rl = find(&r, pe);
+            let child = node.child(pe);
+            path.push(pe.clone());
+            match (ll.len(), rl.len()) {
+                (a, b) if a <= 1 && b <= 1 => {
+                    self.at(child, ll.first().copied(), rl.first().copied(), path);
+                }
+                (a, b) if a >= 2 && b >= 2 => {
+                    let same =
+                        ll.len() == rl.len() && ll.iter().zip(rl).all(|(x, y)| values_equal(x, y));
+                    if !same {
+                        self.c.modified.insert(path);
+                    }
+                }
+                (a, _) if a >= 2 => {
+                    if let Some(r0) = rl.first().copied() {
+                        self.at(child, None, Some(r0), path);
+                    }
+                    self.c.removed.insert(path);
+                }
+                _ => {
+                    if let Some(l0) = ll.first().copied() {
+                        self.at(child, Some(l0), None, path);
+                    }
+                    self.c.added.insert(path);
+                }
+            }
+            path.pop();
+            if self.invalid {
+                return;
+            }
+        }
+    }
+
+    /// Items of a list grouped by their path element, in first-seen order;
+    /// with `check`, `None` for a list validation rejects (an item without a
+    /// name, or two items of one name).
+    fn index_items<'a>(
+        &self,
+        node: Node,
+        rel: ListRel,
+        items: &'a [Value],
+    ) -> Option<Vec<(PathElement, Vec<&'a Value>)>> {
+        let mut out: Vec<(PathElement, Vec<&'a Value>)> = Vec::new();
+        for item in items {
+            let Ok(pe) = item_element(node, rel, item) else {
+                if self.check {
+                    return None;
+                }
+                continue;
+            };
+            match out.iter_mut().find(|(p, _)| *p == pe) {
+                Some((_, vs)) => {
+                    if self.check {
+                        return None;
+                    }
+                    vs.push(item);
+                }
+                None => out.push((pe, vec![item])),
+            }
+        }
+        Some(out)
+    }
+}
+
+impl Skip {
+    /// Leaf equality with the skipped field left out of both sides.
+    fn leaf_equal(self, path: &[PathElement], l: &Value, r: &Value) -> bool {
+        match (l, r) {
+            (Value::Object(x), Value::Object(y))
+                if self == Skip::ManagedFields
+                    && matches!(path, [PathElement::Field(f)] if f == "metadata") =>
+            {
+                let kept =
+                    |m: &Map<String, Value>| m.keys().filter(|k| !self.skips(path, k)).count();
+                kept(x) == kept(y)
+                    && x.iter()
+                        .filter(|(k, _)| !self.skips(path, k))
+                        .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+            }
+            _ => values_equal(l, r),
+        }
     }
 }
 
@@ -446,78 +663,6 @@ fn as_map(v: Option<&Value>) -> Option<&Map<String, Value>> {
     match v {
         Some(Value::Object(m)) => Some(m),
         _ => None,
-    }
-}
-
-/// Items of a list grouped by their path element, in first-seen order.
-fn index_items<'a>(
-    node: Node,
-    rel: ListRel,
-    items: &'a [Value],
-) -> Vec<(PathElement, Vec<&'a Value>)> {
-    let mut out: Vec<(PathElement, Vec<&'a Value>)> = Vec::new();
-    for item in items {
-        let Ok(pe) = item_element(node, rel, item) else {
-            continue;
-        };
-        match out.iter_mut().find(|(p, _)| *p == pe) {
-            Some((_, vs)) => vs.push(item),
-            None => out.push((pe, vec![item])),
-        }
-    }
-    out
-}
-
-fn compare_list_items(
-    node: Node,
-    rel: ListRel,
-    lhs: &[Value],
-    rhs: &[Value],
-    path: &mut Vec<PathElement>,
-    c: &mut Comparison,
-) {
-    let l = index_items(node, rel, lhs);
-    let r = index_items(node, rel, rhs);
-    let mut all: Vec<&PathElement> = l.iter().map(|(pe, _)| pe).collect();
-    for (pe, _) in &r {
-        if !l.iter().any(|(p, _)| p == pe) {
-            all.push(pe);
-        }
-    }
-    let find = |v: &[(PathElement, Vec<&'_ Value>)], pe: &PathElement| -> Vec<Value> {
-        v.iter()
-            .find(|(p, _)| p == pe)
-            .map(|(_, vs)| vs.iter().map(|x| (*x).clone()).collect())
-            .unwrap_or_default()
-    };
-    for pe in all {
-        let ll = find(&l, pe);
-        let rl = find(&r, pe);
-        let child = node.child(pe);
-        path.push(pe.clone());
-        match (ll.len(), rl.len()) {
-            (a, b) if a <= 1 && b <= 1 => compare_at(child, ll.first(), rl.first(), path, c),
-            (a, b) if a >= 2 && b >= 2 => {
-                let same =
-                    ll.len() == rl.len() && ll.iter().zip(&rl).all(|(x, y)| values_equal(x, y));
-                if !same {
-                    c.modified.insert(path);
-                }
-            }
-            (a, _) if a >= 2 => {
-                if let Some(r0) = rl.first() {
-                    compare_at(child, None, Some(r0), path, c);
-                }
-                c.removed.insert(path);
-            }
-            _ => {
-                if let Some(l0) = ll.first() {
-                    compare_at(child, Some(l0), None, path, c);
-                }
-                c.added.insert(path);
-            }
-        }
-        path.pop();
     }
 }
 
