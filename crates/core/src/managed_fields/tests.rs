@@ -110,6 +110,23 @@ fn stored(mut obj: Value) -> Value {
     obj
 }
 
+/// The Deployment as stored after `kubectl create`: one Update entry of
+/// `kubectl-create` at [`T0`].
+fn kubectl_created() -> Value {
+    stored(
+        update(
+            "apps",
+            "Deployment",
+            "apps/v1",
+            "kubectl-create",
+            None,
+            &created_deployment(),
+            T0,
+        )
+        .unwrap(),
+    )
+}
+
 fn apply_deploy(
     manager: &str,
     live: Option<&Value>,
@@ -256,18 +273,7 @@ fn create_records_every_field_for_the_creator() {
 
 #[test]
 fn an_update_moves_changed_fields_to_the_writer() {
-    let created = stored(
-        update(
-            "apps",
-            "Deployment",
-            "apps/v1",
-            "kubectl-create",
-            None,
-            &created_deployment(),
-            T0,
-        )
-        .unwrap(),
-    );
+    let created = kubectl_created();
     let mut new = created.clone();
     new["spec"]["replicas"] = json!(3);
     let updated = update(
@@ -305,18 +311,7 @@ fn an_update_moves_changed_fields_to_the_writer() {
 
 #[test]
 fn request_managed_fields_reset_replace_or_are_ignored() {
-    let created = stored(
-        update(
-            "apps",
-            "Deployment",
-            "apps/v1",
-            "kubectl-create",
-            None,
-            &created_deployment(),
-            T0,
-        )
-        .unwrap(),
-    );
+    let created = kubectl_created();
     let live_entries = entries(&created);
     let cases: Vec<(&str, Value, Option<usize>)> = vec![
         // `[]` clears them, and an untracked object stays untracked.
@@ -387,18 +382,7 @@ fn untracked_objects_stay_untracked_on_update() {
 
 #[test]
 fn subresource_writes_record_the_subresource() {
-    let created = stored(
-        update(
-            "apps",
-            "Deployment",
-            "apps/v1",
-            "kubectl-create",
-            None,
-            &created_deployment(),
-            T0,
-        )
-        .unwrap(),
-    );
+    let created = kubectl_created();
     let mut new = created.clone();
     new["status"] = json!({"replicas": 1, "readyReplicas": 1});
     // A status write cannot replace managedFields through the body.
@@ -957,18 +941,7 @@ fn stored_fields_v1_is_reused_only_when_it_is_the_encoding() {
 /// bytes as encoding every set, over a run of writes.
 #[test]
 fn reused_encodings_give_the_bytes_of_a_fresh_encoding() {
-    let mut obj = stored(
-        update(
-            "apps",
-            "Deployment",
-            "apps/v1",
-            "kubectl-create",
-            None,
-            &created_deployment(),
-            T0,
-        )
-        .unwrap(),
-    );
+    let mut obj = kubectl_created();
     let status = Request {
         group: "apps",
         kind: "Deployment",
