@@ -1,9 +1,10 @@
 //! Times `managed_fields::update_request` for the writes a pod sees in the
 //! scheduling benchmark (`skiff-bench scheduling`): the create and the node
-//! agent's status updates. Ignored by default; run it in release:
+//! agent's status updates. A micro benchmark (whole-cluster figures are in
+//! `skiff-bench`); run it with:
 //!
 //! ```text
-//! cargo test --release -p skiff-core --test managed_fields_bench -- --ignored --nocapture
+//! cargo bench -p skiff-core --bench managed_fields
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
@@ -123,9 +124,7 @@ fn time(label: &str, rounds: u32, mut f: impl FnMut()) {
     println!("{label}: {per:?} per call");
 }
 
-#[test]
-#[ignore = "a benchmark: run with --ignored --release"]
-fn update_request_of_a_pods_writes() {
+fn main() {
     let pod = created_pod();
     let create = request("skiff-bench", None);
     let status = request("skiff", Some("status"));
