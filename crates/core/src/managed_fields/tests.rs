@@ -113,18 +113,22 @@ fn stored(mut obj: Value) -> Value {
 /// The Deployment as stored after `kubectl create`: one Update entry of
 /// `kubectl-create` at [`T0`].
 fn kubectl_created() -> Value {
-    stored(
-        update(
-            "apps",
-            "Deployment",
-            "apps/v1",
-            "kubectl-create",
-            None,
-            &created_deployment(),
-            T0,
-        )
-        .unwrap(),
+    stored(kubectl_create())
+}
+
+/// What `kubectl create` of the Deployment returns from field management
+/// (before the store gives it a uid).
+fn kubectl_create() -> Value {
+    update(
+        "apps",
+        "Deployment",
+        "apps/v1",
+        "kubectl-create",
+        None,
+        &created_deployment(),
+        T0,
     )
+    .unwrap()
 }
 
 fn apply_deploy(
@@ -239,16 +243,7 @@ fn set_operations() {
 
 #[test]
 fn create_records_every_field_for_the_creator() {
-    let obj = update(
-        "apps",
-        "Deployment",
-        "apps/v1",
-        "kubectl-create",
-        None,
-        &created_deployment(),
-        T0,
-    )
-    .unwrap();
+    let obj = kubectl_create();
     let e = entries(&obj);
     assert_eq!(e.len(), 1);
     assert_eq!(
@@ -802,16 +797,7 @@ fn push_container(deployment: &mut Value, container: Value) {
 
 /// Objects of many shapes, valid and not, for the fast paths' equivalence.
 fn shapes_for_equivalence() -> Vec<Value> {
-    let created = update(
-        "apps",
-        "Deployment",
-        "apps/v1",
-        "kubectl-create",
-        None,
-        &created_deployment(),
-        T0,
-    )
-    .unwrap();
+    let created = kubectl_create();
     let mut scaled = stored(created.clone());
     scaled["spec"]["replicas"] = json!(3);
     scaled["metadata"]["labels"]["tier"] = json!("web");
