@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod objects;
+pub mod pods;
+
 /// The kubectl versions the tests run against.
 pub const KUBECTL_VERSIONS: [&str; 2] = ["1.32", "1.33"];
 

@@ -13,6 +13,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use skiff_tests::Server;
+use skiff_tests::pods::{controlled_pods, template_image};
 
 const KUBECTL: &str = "1.33";
 
@@ -71,23 +72,6 @@ fn deployment(name: &str, app: &str, replicas: i32, image: &str) -> Result<Deplo
             }
         }
     }))?)
-}
-
-/// Pods in `ns` whose controller is the object with `uid`.
-async fn owned_pods(client: &Client, ns: &str, uid: &str) -> Result<Vec<Pod>> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| {
-            p.metadata.deletion_timestamp.is_none()
-                && p.owner_references()
-                    .iter()
-                    .any(|r| r.uid == uid && r.controller == Some(true))
-        })
-        .collect())
 }
 
 /// What a kubelet would report for a started pod: Running, Ready, an IP.
@@ -223,7 +207,7 @@ async fn replicaset_creates_pods_and_replaces_a_released_one() -> Result<()> {
         .await?;
     let uid = rs.uid().unwrap_or_default();
     let pods = wait_for("3 pods", Duration::from_secs(30), || async {
-        let pods = owned_pods(&client, "default", &uid).await?;
+        let pods = controlled_pods(&client, "default", &uid).await?;
         Ok((pods.len() == 3).then_some(pods))
     })
     .await?;
@@ -241,7 +225,7 @@ async fn replicaset_creates_pods_and_replaces_a_released_one() -> Result<()> {
         )
         .await?;
     wait_for("replacement", Duration::from_secs(30), || async {
-        let owned = owned_pods(&client, "default", &uid).await?;
+        let owned = controlled_pods(&client, "default", &uid).await?;
         let p = pod_api.get(&released).await?;
         let free = p.owner_references().is_empty();
         Ok(
@@ -251,7 +235,7 @@ async fn replicaset_creates_pods_and_replaces_a_released_one() -> Result<()> {
     })
     .await?;
     // Status reports what the pods report.
-    for p in owned_pods(&client, "default", &uid).await? {
+    for p in controlled_pods(&client, "default", &uid).await? {
         mark_ready(&client, "default", &p.name_any(), "10.42.0.9").await?;
     }
     wait_for("ready status", Duration::from_secs(30), || async {
@@ -273,7 +257,7 @@ async fn replicaset_creates_pods_and_replaces_a_released_one() -> Result<()> {
     )
     .await?;
     wait_for("scale down", Duration::from_secs(30), || async {
-        let owned = owned_pods(&client, "default", &uid).await?;
+        let owned = controlled_pods(&client, "default", &uid).await?;
         Ok((owned.len() == 1).then_some(()))
     })
     .await?;
@@ -298,7 +282,7 @@ async fn kubectl_delete_cascades_and_orphan_keeps_dependents() -> Result<()> {
     for uid in [a.uid(), b.uid()] {
         let uid = uid.unwrap_or_default();
         wait_for("pods", Duration::from_secs(30), || async {
-            Ok((owned_pods(&client, "default", &uid).await?.len() == 2).then_some(()))
+            Ok((controlled_pods(&client, "default", &uid).await?.len() == 2).then_some(()))
         })
         .await?;
     }
@@ -342,7 +326,7 @@ async fn foreground_delete_removes_dependents_first() -> Result<()> {
         .await?;
     let uid = rs.uid().unwrap_or_default();
     let pods = wait_for("pods", Duration::from_secs(30), || async {
-        let p = owned_pods(&client, "default", &uid).await?;
+        let p = controlled_pods(&client, "default", &uid).await?;
         Ok((p.len() == 2).then_some(p))
     })
     .await?;
@@ -395,7 +379,7 @@ async fn owned_rs(client: &Client, uid: &str) -> Result<Vec<ReplicaSet>> {
 /// Marks every pod of the deployment's ReplicaSets ready.
 async fn ready_all(client: &Client, uid: &str) -> Result<()> {
     for rs in owned_rs(client, uid).await? {
-        for p in owned_pods(client, "default", &rs.uid().unwrap_or_default()).await? {
+        for p in controlled_pods(client, "default", &rs.uid().unwrap_or_default()).await? {
             let ready = p
                 .status
                 .as_ref()
@@ -407,16 +391,6 @@ async fn ready_all(client: &Client, uid: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn image_of(rs: &ReplicaSet) -> String {
-    rs.spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,7 +411,7 @@ async fn deployment_rolls_out_undoes_and_cascades() -> Result<()> {
             return Ok(None);
         }
         let rs = rss[0].clone();
-        let pods = owned_pods(&client, "default", &rs.uid().unwrap_or_default()).await?;
+        let pods = controlled_pods(&client, "default", &rs.uid().unwrap_or_default()).await?;
         Ok((pods.len() == 3).then_some(rs))
     })
     .await?;
@@ -486,10 +460,10 @@ async fn deployment_rolls_out_undoes_and_cascades() -> Result<()> {
             .sum();
         max_total.set(max_total.get().max(total));
         ready_all(&client, &uid).await?;
-        let new = rss.iter().find(|r| image_of(r) == "busybox:2");
+        let new = rss.iter().find(|r| template_image(r) == "busybox:2");
         let old_zero = rss
             .iter()
-            .filter(|r| image_of(r) == "busybox:1")
+            .filter(|r| template_image(r) == "busybox:1")
             .all(|r| r.spec.as_ref().and_then(|s| s.replicas) == Some(0));
         Ok(
             (new.is_some_and(|n| n.status.as_ref().and_then(|s| s.available_replicas) == Some(3))
@@ -506,7 +480,7 @@ async fn deployment_rolls_out_undoes_and_cascades() -> Result<()> {
     let rss = owned_rs(&client, &uid).await?;
     let second = rss
         .iter()
-        .find(|r| image_of(r) == "busybox:2")
+        .find(|r| template_image(r) == "busybox:2")
         .cloned()
         .expect("new rs");
     assert_eq!(
@@ -577,7 +551,7 @@ async fn services_get_endpointslices_and_endpoints_of_ready_pods() -> Result<()>
     let rs = rs_api.create(&PostParams::default(), &rs).await?;
     let uid = rs.uid().unwrap_or_default();
     let pods = wait_for("2 pods", Duration::from_secs(20), || async {
-        let p = owned_pods(&client, "default", &uid).await?;
+        let p = controlled_pods(&client, "default", &uid).await?;
         Ok((p.len() == 2).then_some(p))
     })
     .await?;

@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
+use skiff_tests::pods::{controlled_pods, first_image, is_ready, node_of};
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const KUBECTL: &str = "1.33";
@@ -55,45 +56,15 @@ fn apply(server: &Server, manifest: &str) -> Result<()> {
     Ok(())
 }
 
-fn node_of(p: &Pod) -> String {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.node_name.clone())
-        .unwrap_or_default()
-}
-
-fn is_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn image_of(p: &Pod) -> String {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
-}
-
 /// The live (not terminating) pods the DaemonSet `name` controls.
 async fn ds_pods(client: &Client, name: &str) -> Result<Vec<Pod>> {
     let ds: DaemonSet = Api::default_namespaced(client.clone()).get(name).await?;
-    let uid = ds.uid().unwrap_or_default();
-    let pods: Api<Pod> = Api::default_namespaced(client.clone());
-    Ok(pods
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| {
-            p.metadata.deletion_timestamp.is_none()
-                && p.owner_references()
-                    .iter()
-                    .any(|r| r.uid == uid && r.controller == Some(true))
-        })
-        .collect())
+    controlled_pods(
+        client,
+        client.default_namespace(),
+        &ds.uid().unwrap_or_default(),
+    )
+    .await
 }
 
 /// Nodes of the DaemonSet's ready pods, sorted.
@@ -480,7 +451,10 @@ async fn template_change_rolls_out_within_max_unavailable_and_rolls_back() -> Re
     );
     wait_placed(&client, "web", &["sim-0", "sim-1", "sim-2"]).await?;
     let pods = ds_pods(&client, "web").await?;
-    assert!(pods.iter().all(|p| image_of(p) == "busybox:2"), "{pods:?}");
+    assert!(
+        pods.iter().all(|p| first_image(p) == "busybox:2"),
+        "{pods:?}"
+    );
     assert!(pods.iter().all(|p| {
         p.labels()
             .get("pod-template-generation")
@@ -531,7 +505,10 @@ async fn template_change_rolls_out_within_max_unavailable_and_rolls_back() -> Re
     )?;
     wait_placed(&client, "web", &["sim-0", "sim-1", "sim-2"]).await?;
     let pods = ds_pods(&client, "web").await?;
-    assert!(pods.iter().all(|p| image_of(p) == "busybox:1"), "{pods:?}");
+    assert!(
+        pods.iter().all(|p| first_image(p) == "busybox:1"),
+        "{pods:?}"
+    );
     // The first template came back as revision 3: renumbered, not copied.
     let revs = revisions(&client, &uid).await?;
     let by_number: BTreeMap<i64, String> =
@@ -595,7 +572,10 @@ async fn on_delete_strategy_updates_only_deleted_pods() -> Result<()> {
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pods = ds_pods(&client, "od").await?;
-    assert!(pods.iter().all(|p| image_of(p) == "busybox:1"), "{pods:?}");
+    assert!(
+        pods.iter().all(|p| first_image(p) == "busybox:1"),
+        "{pods:?}"
+    );
 
     let on_sim0 = pods
         .iter()
@@ -610,7 +590,7 @@ async fn on_delete_strategy_updates_only_deleted_pods() -> Result<()> {
         let mut images: Vec<(String, String)> = pods
             .iter()
             .filter(|p| is_ready(p))
-            .map(|p| (node_of(p), image_of(p)))
+            .map(|p| (node_of(p), first_image(p)))
             .collect();
         images.sort();
         Ok((images
@@ -709,6 +689,9 @@ async fn max_surge_starts_new_pods_before_stopping_old_ones() -> Result<()> {
         "old and new pod never ran side by side"
     );
     let pods = ds_pods(&client, "surge").await?;
-    assert!(pods.iter().all(|p| image_of(p) == "busybox:2"), "{pods:?}");
+    assert!(
+        pods.iter().all(|p| first_image(p) == "busybox:2"),
+        "{pods:?}"
+    );
     Ok(())
 }

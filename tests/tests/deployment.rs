@@ -19,6 +19,8 @@ use kube::api::{Api, ListParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use skiff_tests::objects::events_with_reason;
+use skiff_tests::pods::{first_image, is_ready, is_terminal, template_image};
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const KUBECTL: &str = "1.33";
@@ -87,38 +89,6 @@ fn spec_replicas(rs: &ReplicaSet) -> i32 {
     rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0)
 }
 
-fn image_of(rs: &ReplicaSet) -> String {
-    rs.spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .and_then(|t| t.spec.as_ref())
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
-}
-
-fn pod_image(p: &Pod) -> String {
-    p.spec
-        .as_ref()
-        .and_then(|s| s.containers.first())
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
-}
-
-fn is_ready(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn terminal(p: &Pod) -> bool {
-    matches!(
-        p.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded" | "Failed")
-    )
-}
-
 fn condition(d: &Deployment, type_: &str) -> Option<DeploymentCondition> {
     d.status
         .as_ref()?
@@ -157,7 +127,7 @@ async fn pods_settle(client: &Client, image: &str, n: usize) -> Result<()> {
         || async {
             let pods = api.list(&ListParams::default().labels("app=web")).await?;
             Ok(
-                (pods.items.len() == n && pods.items.iter().all(|p| pod_image(p) == image))
+                (pods.items.len() == n && pods.items.iter().all(|p| first_image(p) == image))
                     .then_some(()),
             )
         },
@@ -282,7 +252,7 @@ async fn rolling_update_with_max_unavailable_zero_keeps_desired_ready() -> Resul
         Watch::start(pod_api, move |pods| {
             let live: Vec<&Pod> = pods
                 .values()
-                .filter(|p| p.metadata.deletion_timestamp.is_none() && !terminal(p))
+                .filter(|p| p.metadata.deletion_timestamp.is_none() && !is_terminal(p))
                 .collect();
             let ready = live.iter().filter(|p| is_ready(p)).count();
             if let Ok(mut w) = worst.lock() {
@@ -335,7 +305,7 @@ async fn rolling_update_with_max_unavailable_zero_keeps_desired_ready() -> Resul
     let rss = replica_sets(&client, &web.uid().unwrap_or_default()).await?;
     let sizes: Vec<(String, i32, i64)> = rss
         .iter()
-        .map(|rs| (image_of(rs), spec_replicas(rs), revision(rs)))
+        .map(|rs| (template_image(rs), spec_replicas(rs), revision(rs)))
         .collect();
     assert_eq!(
         sizes,
@@ -493,7 +463,7 @@ async fn stalled_rollout_exceeds_its_deadline_and_undo_restores() -> Result<()> 
     assert_eq!(reason(&c), "NewReplicaSetAvailable");
     let failed = rss
         .iter()
-        .find(|rs| image_of(rs) == "busybox:2")
+        .find(|rs| template_image(rs) == "busybox:2")
         .context("bad rs")?;
     assert_eq!(spec_replicas(failed), 0);
     Ok(())
@@ -590,7 +560,7 @@ async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
     assert_eq!(revs, vec!["2", "3"], "{out}");
     let rss = replica_sets(&client, &uid).await?;
     assert_eq!(rss.len(), 2);
-    assert_eq!(image_of(&rss[1]), "busybox:1");
+    assert_eq!(template_image(&rss[1]), "busybox:1");
     assert_eq!(
         rss[1]
             .annotations()
@@ -624,7 +594,7 @@ async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
     .await?;
     let rss = replica_sets(&client, &uid).await?;
     assert_eq!(rss.len(), 2, "a paused deployment made a replica set");
-    assert!(rss.iter().all(|rs| image_of(rs) != "busybox:3"));
+    assert!(rss.iter().all(|rs| template_image(rs) != "busybox:3"));
     assert_eq!(reason(&condition(&web, "Progressing")), "DeploymentPaused");
     let out = server.kubectl(KUBECTL, &["rollout", "undo", "deployment/web"]);
     assert!(!out.status.success());
@@ -639,7 +609,7 @@ async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
     let rss = wait_for("the paused scale", Duration::from_secs(30), || async {
         let rss = replica_sets(&client, &uid).await?;
         let scaled = rss.iter().any(|rs| {
-            image_of(rs) == "busybox:1"
+            template_image(rs) == "busybox:1"
                 && spec_replicas(rs) == 3
                 && rs.annotations().get(DESIRED).map(String::as_str) == Some("3")
         });
@@ -678,7 +648,7 @@ async fn rollout_history_undo_pause_resume_restart() -> Result<()> {
         .and_then(|m| m.annotations.as_ref())
         .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/restartedAt"));
     assert!(restarted, "the new template lacks restartedAt");
-    assert_eq!(image_of(newest), "busybox:3");
+    assert_eq!(template_image(newest), "busybox:3");
     assert_eq!(spec_replicas(newest), 3);
     assert!(rss[..rss.len() - 1].iter().all(|rs| spec_replicas(rs) == 0));
     let web = d.get("web").await?;
@@ -707,7 +677,7 @@ async fn scaling_during_a_rollout_is_proportional() -> Result<()> {
     )?;
     let sizes = |rss: &[ReplicaSet]| -> Vec<(String, i32)> {
         rss.iter()
-            .map(|rs| (image_of(rs), spec_replicas(rs)))
+            .map(|rs| (template_image(rs), spec_replicas(rs)))
             .collect()
     };
     // The rollout stalls with 13 replicas: 8 old (available), 5 new.
@@ -776,12 +746,12 @@ async fn recreate_never_runs_old_and_new_pods_together() -> Result<()> {
         Watch::start(pod_api, move |pods| {
             let old_running: Vec<String> = pods
                 .values()
-                .filter(|p| pod_image(p) == "busybox:1" && !terminal(p))
+                .filter(|p| first_image(p) == "busybox:1" && !is_terminal(p))
                 .map(|p| p.name_any())
                 .collect();
             let new: Vec<String> = pods
                 .values()
-                .filter(|p| pod_image(p) == "busybox:2")
+                .filter(|p| first_image(p) == "busybox:2")
                 .map(|p| p.name_any())
                 .collect();
             if !new.is_empty()
@@ -809,7 +779,7 @@ async fn recreate_never_runs_old_and_new_pods_together() -> Result<()> {
     let rss = replica_sets(&client, &uid).await?;
     let sizes: Vec<(String, i32)> = rss
         .iter()
-        .map(|rs| (image_of(rs), spec_replicas(rs)))
+        .map(|rs| (template_image(rs), spec_replicas(rs)))
         .collect();
     assert_eq!(
         sizes,
@@ -841,7 +811,7 @@ async fn revision_history_limit_keeps_one_old_replica_set() -> Result<()> {
     .await?;
     let kept: Vec<(String, i64, i32)> = rss
         .iter()
-        .map(|rs| (image_of(rs), revision(rs), spec_replicas(rs)))
+        .map(|rs| (template_image(rs), revision(rs), spec_replicas(rs)))
         .collect();
     assert_eq!(
         kept,
@@ -1018,15 +988,11 @@ async fn min_ready_seconds_delays_available_replicas() -> Result<()> {
 
 /// Events of reason `reason` about the Deployment `web`: their messages.
 async fn events(client: &Client, reason: &str) -> Result<Vec<String>> {
-    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
-    Ok(api
-        .list(&ListParams::default())
+    Ok(events_with_reason(client, "default", reason)
         .await?
-        .items
         .into_iter()
         .filter(|e| {
-            e.reason.as_deref() == Some(reason)
-                && e.involved_object.kind.as_deref() == Some("Deployment")
+            e.involved_object.kind.as_deref() == Some("Deployment")
                 && e.involved_object.name.as_deref() == Some("web")
         })
         .filter_map(|e| e.message)
@@ -1076,7 +1042,10 @@ async fn legacy_rollback_annotation_rolls_back_and_is_cleared() -> Result<()> {
     pods_settle(&client, "busybox:1", 2).await?;
     let uid = web.uid().unwrap_or_default();
     let rss = replica_sets(&client, &uid).await?;
-    let revs: Vec<(String, i64)> = rss.iter().map(|rs| (image_of(rs), revision(rs))).collect();
+    let revs: Vec<(String, i64)> = rss
+        .iter()
+        .map(|rs| (template_image(rs), revision(rs)))
+        .collect();
     assert_eq!(revs, vec![("busybox:2".into(), 2), ("busybox:1".into(), 3)]);
     let done = wait_for(
         "the DeploymentRollback event",

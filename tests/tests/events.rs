@@ -7,32 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
+use skiff_tests::objects::create_ready_node;
 use skiff_tests::{KUBECTL_VERSIONS, Server, eventually};
-
-/// Creates a Ready node with 1 CPU through the API (no agent runs it).
-async fn create_small_node(client: &kube::Client, name: &str) -> Result<()> {
-    let api: Api<Node> = Api::all(client.clone());
-    let node: Node = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-    }))?;
-    api.create(&PostParams::default(), &node)
-        .await
-        .with_context(|| format!("create node {name}"))?;
-    let resources = json!({"cpu": "1", "memory": "8Gi", "pods": "110"});
-    let status = json!({"status": {
-        "capacity": resources,
-        "allocatable": resources,
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-            "lastHeartbeatTime": "2030-01-01T00:00:00Z", "lastTransitionTime": "2030-01-01T00:00:00Z"}],
-    }});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .with_context(|| format!("set status of node {name}"))?;
-    Ok(())
-}
 
 /// The cells of the first row matching `pick` of a kubectl table, by column
 /// header. kubectl aligns columns, so each cell starts where its header
@@ -81,7 +58,7 @@ fn headers(out: &str) -> Vec<String> {
 async fn get_events_wide_shows_the_scheduler_as_source() -> Result<()> {
     let server = Server::start()?;
     let client = server.client().await?;
-    create_small_node(&client, "small").await?;
+    create_ready_node(&client, "small", "1", &[], json!([])).await?;
     let pod = r#"
 apiVersion: v1
 kind: Pod

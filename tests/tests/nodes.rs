@@ -12,6 +12,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use skiff_tests::pods::{condition, condition_status, is_ready};
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -85,21 +86,6 @@ fn taint_keys(node: &Node) -> Vec<String> {
         .collect();
     keys.sort();
     keys
-}
-
-fn pod_condition(pod: &Pod, type_: &str) -> Option<(String, String)> {
-    let c = pod
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)?;
-    Some((c.status.clone(), c.reason.clone().unwrap_or_default()))
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod_condition(pod, "Ready").is_some_and(|(s, _)| s == "True")
 }
 
 /// A pod bound to `node`, with `tolerations` for the node taints.
@@ -239,9 +225,10 @@ async fn lost_node_turns_unknown_is_tainted_and_its_pods_are_evicted() -> Result
             .filter(|p| p.metadata.deletion_timestamp.is_some()))
     })
     .await?;
+    let target = condition(&pod, "DisruptionTarget").context("no DisruptionTarget condition")?;
     assert_eq!(
-        pod_condition(&pod, "DisruptionTarget"),
-        Some(("True".into(), "DeletionByTaintManager".into()))
+        (target.status.as_str(), target.reason.as_deref()),
+        ("True", Some("DeletionByTaintManager"))
     );
     // Tolerated forever, or for 300 s: kept, but not ready any more.
     for name in ["forever", "defaults"] {
@@ -250,11 +237,7 @@ async fn lost_node_turns_unknown_is_tainted_and_its_pods_are_evicted() -> Result
             pod.metadata.deletion_timestamp.is_none(),
             "{name} was deleted"
         );
-        assert_eq!(
-            pod_condition(&pod, "Ready").map(|c| c.0),
-            Some("False".into()),
-            "{name}"
-        );
+        assert_eq!(condition_status(&pod, "Ready"), Some("False"), "{name}");
     }
 
     // The node comes back: Ready, and the taints go.

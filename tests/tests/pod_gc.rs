@@ -10,9 +10,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use skiff_tests::pods::{condition, phase};
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,22 +27,6 @@ fn pod(name: &str, spec: Value, annotations: Value, finalizers: &[&str]) -> Resu
         "metadata": {"name": name, "annotations": annotations, "finalizers": finalizers},
         "spec": spec,
     }))?)
-}
-
-fn phase(p: &Pod) -> &str {
-    p.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
-}
-
-fn condition<'a>(p: &'a Pod, type_: &str) -> Option<&'a PodCondition> {
-    p.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
 }
 
 fn terminating(p: &Pod) -> bool {

@@ -13,45 +13,12 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use skiff_tests::objects::{create_ready_node, events_with_reason};
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Creates a Ready node with allocatable resources, labels and taints.
-async fn create_node(
-    client: &kube::Client,
-    name: &str,
-    cpu: &str,
-    labels: &[(&str, &str)],
-    taints: Value,
-) -> Result<()> {
-    let api: Api<Node> = Api::all(client.clone());
-    let mut all_labels: BTreeMap<String, String> = labels
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    all_labels.insert("kubernetes.io/hostname".into(), name.into());
-    let node: Node = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": all_labels},
-        "spec": {"taints": taints},
-    }))?;
-    api.create(&PostParams::default(), &node)
-        .await
-        .with_context(|| format!("create node {name}"))?;
-    let resources =
-        json!({"cpu": cpu, "memory": "8Gi", "pods": "110", "ephemeral-storage": "100Gi"});
-    let status = json!({"status": {
-        "capacity": resources,
-        "allocatable": resources,
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-            "lastHeartbeatTime": "2030-01-01T00:00:00Z", "lastTransitionTime": "2030-01-01T00:00:00Z"}],
-    }});
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .with_context(|| format!("set status of node {name}"))?;
-    Ok(())
-}
-
 /// A pod with one container and optional CPU request, plus extra spec.
 fn pod(name: &str, labels: Value, cpu: Option<&str>, extra_spec: Value) -> Result<Pod> {
     let mut spec = json!({
@@ -155,9 +122,9 @@ async fn wait_event(client: &kube::Client, ns: &str, pod: &str, reason: &str) ->
 async fn binds_by_resources_selector_and_taints_and_reports_unschedulable() -> Result<()> {
     let server = Server::start()?;
     let client = server.client().await?;
-    create_node(&client, "n1", "2", &[("disk", "ssd")], json!([])).await?;
-    create_node(&client, "n2", "2", &[], json!([])).await?;
-    create_node(
+    create_ready_node(&client, "n1", "2", &[("disk", "ssd")], json!([])).await?;
+    create_ready_node(&client, "n2", "2", &[], json!([])).await?;
+    create_ready_node(
         &client,
         "n3",
         "8",
@@ -265,7 +232,7 @@ async fn anti_affinity_preferred_affinity_and_topology_spread() -> Result<()> {
     let server = Server::start()?;
     let client = server.client().await?;
     for (node, zone) in [("a", "zone-a"), ("b", "zone-b"), ("c", "zone-c")] {
-        create_node(
+        create_ready_node(
             &client,
             node,
             "4",
@@ -368,7 +335,7 @@ async fn anti_affinity_preferred_affinity_and_topology_spread() -> Result<()> {
 async fn preempts_a_lower_priority_pod() -> Result<()> {
     let server = Server::start()?;
     let client = server.client().await?;
-    create_node(&client, "only", "2", &[], json!([])).await?;
+    create_ready_node(&client, "only", "2", &[], json!([])).await?;
     let classes: Api<PriorityClass> = Api::all(client.clone());
     classes
         .create(
@@ -567,17 +534,9 @@ async fn preemption_spares_pods_protected_by_a_disruption_budget() -> Result<()>
 
 /// FailedScheduling events of a pod.
 async fn failed_scheduling(client: &kube::Client, pod: &str) -> Result<Vec<Event>> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    Ok(api
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| {
-            e.involved_object.name.as_deref() == Some(pod)
-                && e.reason.as_deref() == Some("FailedScheduling")
-        })
-        .collect())
+    let mut events = events_with_reason(client, "default", "FailedScheduling").await?;
+    events.retain(|e| e.involved_object.name.as_deref() == Some(pod));
+    Ok(events)
 }
 
 /// Changes a label of node `small`, which sends every unschedulable pod
@@ -596,7 +555,7 @@ async fn retry(nodes: &Api<Node>, touch: &mut u32) -> Result<()> {
 async fn repeated_scheduling_failures_become_one_event_series() -> Result<()> {
     let server = Server::start()?;
     let client = server.client().await?;
-    create_node(&client, "small", "1", &[], json!([])).await?;
+    create_ready_node(&client, "small", "1", &[], json!([])).await?;
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     create(&pods, pod("big", json!({}), Some("2"), json!({}))?).await?;

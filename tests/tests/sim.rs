@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
+use skiff_tests::pods::{condition_status, is_ready, phase};
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim};
 
 fn pod(name: &str, node: &str, restart_policy: &str, annotations: &[(&str, &str)]) -> Result<Pod> {
@@ -49,27 +50,6 @@ async fn wait_pod(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn phase(p: &Pod) -> &str {
-    p.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("")
-}
-
-fn condition(p: &Pod, type_: &str) -> Option<String> {
-    p.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-        .map(|c| c.status.clone())
-}
-
-fn ready(p: &Pod) -> bool {
-    condition(p, "Ready").as_deref() == Some("True")
 }
 
 fn container(p: &Pod) -> Option<&k8s_openapi::api::core::v1::ContainerStatus> {
@@ -240,7 +220,7 @@ async fn pod_on_a_sim_node_runs_ready_with_an_ip_of_the_node() -> Result<()> {
         "web",
         Duration::from_secs(10),
         "Running and Ready",
-        |p| phase(p) == "Running" && ready(p),
+        |p| phase(p) == "Running" && is_ready(p),
     )
     .await?;
     let startup = created.elapsed();
@@ -260,7 +240,7 @@ async fn pod_on_a_sim_node_runs_ready_with_an_ip_of_the_node() -> Result<()> {
     assert_eq!(status.host_ip.as_deref(), Some("172.16.0.2"));
     assert!(status.start_time.is_some());
     for t in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
-        assert_eq!(condition(&p, t).as_deref(), Some("True"), "{t}");
+        assert_eq!(condition_status(&p, t), Some("True"), "{t}");
     }
     let c = container(&p).context("container status")?;
     assert!(c.ready && c.started == Some(true) && c.restart_count == 0);
@@ -281,7 +261,7 @@ async fn pod_on_a_sim_node_runs_ready_with_an_ip_of_the_node() -> Result<()> {
     )
     .await?;
     let p2 = wait_pod(&pods, "web2", Duration::from_secs(10), "Running", |p| {
-        ready(p)
+        is_ready(p)
     })
     .await?;
     let ip2 = p2.status.and_then(|s| s.pod_ip).context("podIP")?;
@@ -331,9 +311,9 @@ async fn annotations_delay_or_fail_readiness() -> Result<()> {
     .await?;
     // Observed Running within the ready-after delay: not Ready yet.
     if created.elapsed() < Duration::from_millis(1800) {
-        assert!(!ready(&p), "Ready before ready-after passed");
+        assert!(!is_ready(&p), "Ready before ready-after passed");
     }
-    wait_pod(&pods, "slow", Duration::from_secs(10), "Ready", ready).await?;
+    wait_pod(&pods, "slow", Duration::from_secs(10), "Ready", is_ready).await?;
     assert!(
         created.elapsed() >= Duration::from_secs(2),
         "not Ready before 2 s"
@@ -341,8 +321,8 @@ async fn annotations_delay_or_fail_readiness() -> Result<()> {
 
     let p = pods.get("never").await?;
     assert_eq!(phase(&p), "Running");
-    assert!(!ready(&p));
-    assert_eq!(condition(&p, "ContainersReady").as_deref(), Some("False"));
+    assert!(!is_ready(&p));
+    assert_eq!(condition_status(&p, "ContainersReady"), Some("False"));
     assert_eq!(container(&p).map(|c| c.ready), Some(false));
     Ok(())
 }
@@ -376,7 +356,7 @@ async fn exit_after_finishes_pods_by_restart_policy() -> Result<()> {
     })
     .await?;
     assert_eq!(terminated(&p), Some((0, "Completed".into())));
-    assert_eq!(condition(&p, "Ready").as_deref(), Some("False"));
+    assert_eq!(condition_status(&p, "Ready"), Some("False"));
     let p = wait_pod(&pods, "bad", Duration::from_secs(10), "Failed", |p| {
         phase(p) == "Failed"
     })
@@ -465,7 +445,7 @@ async fn kubectl_delete_pod_completes_gracefully() -> Result<()> {
     for name in ["a", "b"] {
         pods.create(&PostParams::default(), &pod(name, "sim-0", "Always", &[])?)
             .await?;
-        wait_pod(&pods, name, Duration::from_secs(10), "Ready", ready).await?;
+        wait_pod(&pods, name, Duration::from_secs(10), "Ready", is_ready).await?;
     }
     // kubectl waits for the pod to be gone; the default grace is 30 s, the
     // simulated containers stop at once.
@@ -490,7 +470,7 @@ async fn kubectl_delete_pod_completes_gracefully() -> Result<()> {
     // The freed IP is handed out again later, the node keeps running pods.
     pods.create(&PostParams::default(), &pod("c", "sim-0", "Always", &[])?)
         .await?;
-    wait_pod(&pods, "c", Duration::from_secs(10), "Ready", ready).await?;
+    wait_pod(&pods, "c", Duration::from_secs(10), "Ready", is_ready).await?;
     Ok(())
 }
 
@@ -562,7 +542,7 @@ async fn scale_check() -> Result<()> {
         while let Ok(Some(ev)) = stream.try_next().await {
             if let watcher::Event::Apply(p) | watcher::Event::InitApply(p) = ev
                 && phase(&p) == "Running"
-                && ready(&p)
+                && is_ready(&p)
                 && tx
                     .send((p.metadata.name.unwrap_or_default(), Instant::now()))
                     .is_err()

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
-use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
+use skiff_tests::objects::events_with_reason;
 use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, wait_for};
 
 const KUBECTL: &str = "1.33";
@@ -153,13 +154,9 @@ async fn revisions(client: &Client) -> Result<Vec<ControllerRevision>> {
 }
 
 async fn event_messages(client: &Client, reason: &str) -> Result<Vec<String>> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    Ok(api
-        .list(&ListParams::default())
+    Ok(events_with_reason(client, "default", reason)
         .await?
-        .items
         .into_iter()
-        .filter(|e| e.reason.as_deref() == Some(reason))
         .filter_map(|e| e.message)
         .collect())
 }

@@ -272,10 +272,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The simulated nodes run on one thread: their work is small JSON
+    // requests and timers, and on a multi-threaded runtime waking tasks across
+    // threads cost a quarter of the sim's CPU (futex and context switches) that
+    // the API server next to it needs.
+    let mut builder = match cli.command {
+        Command::Server(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Sim(_) => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
