@@ -51,10 +51,8 @@ impl Owners {
         }
         let owner = pod
             .pod
-            .metadata
-            .owner_references
             .iter()
-            .flatten()
+            .flat_map(|p| p.metadata.owner_references.iter().flatten())
             .find(|o| o.controller == Some(true));
         let mut selector = Selector::from_map(&merged);
         if let Some(owner) = owner {
@@ -301,7 +299,7 @@ impl Cache {
     pub fn assume(&mut self, pod: &PodInfo, node: &str) {
         let mut assumed = pod.clone();
         assumed.node_name = node.to_string();
-        if let Some(spec) = assumed.pod.spec.as_mut() {
+        if let Some(spec) = assumed.pod.as_mut().and_then(|p| p.spec.as_mut()) {
             spec.node_name = Some(node.to_string());
         }
         let info = Arc::new(assumed);

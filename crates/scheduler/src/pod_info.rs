@@ -223,7 +223,13 @@ impl DiskVolume {
 /// A pod and its precomputed scheduling data.
 #[derive(Debug, Clone)]
 pub struct PodInfo {
-    pub pod: Pod,
+    /// The pod as the watch delivered it while it waits to be scheduled (the
+    /// plugins read its spec, the recorder its status); `None` once it is
+    /// bound: the cache then counts it from the fields below only, and a
+    /// cache of every pod in the cluster holds no copy of its spec.
+    pub pod: Option<Box<Pod>>,
+    /// `metadata.resourceVersion`, for events about the pod.
+    pub resource_version: String,
     pub uid: String,
     pub namespace: String,
     pub name: String,
@@ -421,15 +427,10 @@ impl PodInfo {
             .unwrap_or_else(|| crate::config::DEFAULT_SCHEDULER_NAME.to_string());
         let preemption_never = spec.preemption_policy.as_deref() == Some("Never");
         let node_name = spec.node_name.clone().unwrap_or_default();
-        let mut pod = pod;
-        if !node_name.is_empty() {
-            // A bound pod is only counted against its node, from the fields
-            // above: its status and annotations are dead weight in a cache
-            // that holds every pod of the cluster.
-            pod.status = None;
-            pod.metadata.annotations = None;
-        }
+        let resource_version = meta.resource_version.clone().unwrap_or_default();
+        let pod = node_name.is_empty().then(|| Box::new(pod));
         PodInfo {
+            resource_version,
             uid,
             labels,
             priority: spec_priority,
@@ -470,9 +471,10 @@ impl PodInfo {
         format!("{}/{}", self.namespace, self.name)
     }
 
-    /// The pod's spec, or an empty one.
+    /// The spec of a pod still to schedule; `None` once it is bound (the
+    /// cache keeps only what the fields above say about a bound pod).
     pub fn spec(&self) -> Option<&k8s_openapi::api::core::v1::PodSpec> {
-        self.pod.spec.as_ref()
+        self.pod.as_ref().and_then(|p| p.spec.as_ref())
     }
 }
 

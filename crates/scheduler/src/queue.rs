@@ -258,9 +258,14 @@ impl SchedulingQueue {
         };
         // Upstream `isPodUpdated`: only spec and metadata changes count, not
         // our own status writes.
-        let changed = e.info.pod.spec != info.pod.spec
-            || e.info.pod.metadata.labels != info.pod.metadata.labels
-            || e.info.pod.metadata.annotations != info.pod.metadata.annotations;
+        let changed = match (&e.info.pod, &info.pod) {
+            (Some(old), Some(new)) => {
+                old.spec != new.spec
+                    || old.metadata.labels != new.metadata.labels
+                    || old.metadata.annotations != new.metadata.annotations
+            }
+            _ => true,
+        };
         let priority_changed = e.info.priority != info.priority;
         e.info = info.clone();
         let place = e.place;

@@ -105,12 +105,7 @@ impl ObjectRef {
             namespace: pod.namespace.clone(),
             name: pod.name.clone(),
             uid: pod.uid.clone(),
-            resource_version: pod
-                .pod
-                .metadata
-                .resource_version
-                .clone()
-                .unwrap_or_default(),
+            resource_version: pod.resource_version.clone(),
         }
     }
 
@@ -434,8 +429,8 @@ async fn perform(client: Client, instance: &str, events: &Mutex<EventCache>, w: 
         } => {
             let current = pod
                 .pod
-                .status
                 .as_ref()
+                .and_then(|p| p.status.as_ref())
                 .and_then(|s| s.conditions.as_ref())
                 .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"));
             let same_condition = current.is_some_and(|c| {
