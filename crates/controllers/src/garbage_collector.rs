@@ -33,6 +33,15 @@ const FOREGROUND: &str = "foregroundDeletion";
 /// Upstream resyncs discovery every 30 s to watch new kinds.
 const DISCOVERY_PERIOD: Duration = Duration::from_secs(30);
 const WORKERS: usize = 8;
+/// Kinds the collector never watches, as upstream's `DefaultIgnoredResources`:
+/// Events (both APIs serve the same objects) are the most written kind, and
+/// nothing owns them or is owned by them in practice.
+const IGNORED: [(&str, &str); 2] = [("", "events"), ("events.k8s.io", "events")];
+
+/// Whether the collector leaves the resource of `group` and `plural` alone.
+fn ignored(group: &str, plural: &str) -> bool {
+    IGNORED.contains(&(group, plural))
+}
 
 /// A node of the ownership graph: one per object of every watched kind,
 /// so it keeps only what the collector reads.
@@ -135,7 +144,9 @@ async fn monitor_resources(gc: Arc<Gc>) {
                 let mut kinds = HashMap::new();
                 for r in found.resources {
                     kinds.insert((r.api.api_version.clone(), r.api.kind.clone()), r.clone());
-                    if !r.supports(&["list", "watch", "delete", "get"]) {
+                    if !r.supports(&["list", "watch", "delete", "get"])
+                        || ignored(&r.api.group, &r.api.plural)
+                    {
                         continue;
                     }
                     let key = format!("{}/{}", r.api.api_version, r.api.plural);
@@ -632,6 +643,16 @@ enum OwnerState {
 mod tests {
     use super::*;
     use kube::discovery::ApiResource;
+
+    #[test]
+    fn events_of_both_apis_are_ignored() {
+        assert!(ignored("", "events"));
+        assert!(ignored("events.k8s.io", "events"));
+        assert!(!ignored("", "pods"));
+        assert!(!ignored("apps", "replicasets"));
+        // Only the two Event APIs: another group's `events` is watched.
+        assert!(!ignored("example.com", "events"));
+    }
 
     #[test]
     fn foreground_and_orphan_states() {
