@@ -19,6 +19,9 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+/// How often a request shed with 429 is sent again (client-go's limit).
+const MAX_RETRIES: usize = 10;
+
 /// How a connection reaches its server.
 #[derive(Clone)]
 pub enum Transport {
@@ -126,9 +129,26 @@ impl Conn {
         content_type: &str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes)> {
-        let response = self
-            .send_as(method.clone(), path, content_type, body)
-            .await?;
+        let mut attempts = 0;
+        let response = loop {
+            let response = self
+                .send_as(method.clone(), path, content_type, body.clone())
+                .await?;
+            // An overloaded server sheds requests with 429 and Retry-After;
+            // client-go waits that long and sends again, up to 10 times.
+            if response.status() != StatusCode::TOO_MANY_REQUESTS || attempts == MAX_RETRIES {
+                break response;
+            }
+            attempts += 1;
+            let wait = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .unwrap_or(1);
+            // Drain the body so the connection can carry the next request.
+            let _ = response.into_body().collect().await;
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        };
         let status = response.status();
         let body = response
             .into_body()
