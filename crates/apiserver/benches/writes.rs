@@ -206,16 +206,8 @@ async fn run(pods: usize) {
     let scheduler = running.loopback(user("system:kube-scheduler"), "kube-scheduler/v1.33.0");
     let kubelet = running.loopback(user("system:node:sim"), "skiff-sim/v0");
     let nodes = pods.min(1000);
+    // `default` and `kube-node-lease` are the server's own.
     let ns = "/api/v1/namespaces";
-    call(
-        &bench,
-        "POST",
-        format!("{ns}"),
-        "application/json",
-        json!({"metadata": {"name": "kube-node-lease"}}),
-        StatusCode::CREATED,
-    )
-    .await;
 
     phase("create", pods, |i| {
         call(
@@ -283,7 +275,7 @@ async fn run(pods: usize) {
         call(
             &kubelet,
             "POST",
-            format!("{ns}/kube-node-lease/leases"),
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases".to_string(),
             "application/json",
             lease(i, "2026-11-22T10:00:00.000000Z", None),
             StatusCode::CREATED,
@@ -291,7 +283,11 @@ async fn run(pods: usize) {
     })
     .await;
     let rvs: Vec<String> = {
-        let list = get(&bench, &format!("{ns}/kube-node-lease/leases")).await;
+        let list = get(
+            &bench,
+            "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+        )
+        .await;
         let mut named: Vec<(String, String)> = list["items"]
             .as_array()
             .expect("items")
@@ -318,7 +314,7 @@ async fn run(pods: usize) {
         call(
             &kubelet,
             "PUT",
-            format!("{ns}/kube-node-lease/leases/sim-{i}"),
+            format!("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/sim-{i}"),
             "application/json",
             lease(i, "2026-11-22T10:00:10.000000Z", Some(&rvs[i])),
             StatusCode::OK,
