@@ -323,6 +323,39 @@ fn optimistic_concurrency_and_create_conflicts() -> Result<()> {
 }
 
 #[test]
+fn a_create_right_after_its_namespace_is_deleted_is_forbidden() -> Result<()> {
+    // The namespace check of a create reads the watch cache; a namespace
+    // deleted through this server is looked up in the store for a while, so
+    // even a cache that has not seen the delete yet cannot admit the create.
+    let server = Server::start()?;
+    let (code, body) = post(
+        &server,
+        "/api/v1/namespaces",
+        &json!({"metadata": {"name": "gone"}}),
+    )?;
+    assert_eq!(code, 201, "{body}");
+    let cms = "/api/v1/namespaces/gone/configmaps";
+    let (code, body) = post(&server, cms, &json!({"metadata": {"name": "before"}}))?;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = curl(&server, "DELETE", "/api/v1/namespaces/gone", None, true)?;
+    assert_eq!(code, 200, "{body}");
+    let (code, st) = post(&server, cms, &json!({"metadata": {"name": "after"}}))?;
+    assert_eq!(
+        (code, st["reason"].as_str(), st["message"].as_str()),
+        (
+            403,
+            Some("Forbidden"),
+            Some(
+                "configmaps \"after\" is forbidden: unable to create new content in namespace gone because it is being terminated"
+            )
+        ),
+        "{st}"
+    );
+    assert_eq!(st["details"]["causes"][0]["reason"], "NamespaceTerminating");
+    Ok(())
+}
+
+#[test]
 fn pagination_with_limit_and_continue() -> Result<()> {
     let server = Server::start()?;
     let cms = "/api/v1/namespaces/default/configmaps";

@@ -181,6 +181,14 @@ impl ResourceCache {
         make_entry(self.strategy, key, &mut obj, revision)
     }
 
+    /// The current entry of `key` as the cache holds it, which may lag the
+    /// store: what the write path starts an update from (kube-apiserver's
+    /// `cachedExistingObject`), with the store's compare-and-swap catching a
+    /// stale one.
+    pub async fn current(&self, key: &str) -> Option<Arc<Entry>> {
+        self.state.read().await.objects.get(key).cloned()
+    }
+
     /// Objects under `key_prefix` (the resource prefix, or one namespace's).
     pub async fn snapshot(&self, key_prefix: &str, revision: i64) -> Snapshot {
         let st = self.state.read().await;
@@ -328,8 +336,11 @@ fn events_after(events: &VecDeque<Arc<CacheEvent>>, after: i64) -> Vec<Arc<Cache
 /// Sets the stored revision as `resourceVersion` and encodes the list-item form.
 fn make_entry(strategy: &dyn Strategy, key: &str, obj: &mut Value, revision: i64) -> Option<Entry> {
     let map = obj.as_object_mut()?;
-    map.remove("kind");
-    map.remove("apiVersion");
+    // Removed in place, so the item keeps the stored order of the other
+    // fields (`metadata`, `spec`, `status`, as upstream writes them), and the
+    // write path can rebuild the stored object from it.
+    map.shift_remove("kind");
+    map.shift_remove("apiVersion");
     let meta = map.get_mut("metadata")?.as_object_mut()?;
     meta.insert(
         "resourceVersion".into(),

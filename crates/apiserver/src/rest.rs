@@ -23,6 +23,8 @@ use crate::strategy::{self, Strategy};
 
 mod list;
 mod patch;
+#[cfg(test)]
+mod tests;
 mod watch;
 
 pub type Result<T, E = Status> = std::result::Result<T, E>;
@@ -227,6 +229,20 @@ impl Ctx<'_> {
         self.set_type_meta(&mut obj);
         meta::set_meta(&mut obj, "resourceVersion", json!(revision.to_string()));
         obj
+    }
+
+    /// Like [`Self::set_type_meta`] where the object has its kind and
+    /// apiVersion already, without moving the other fields.
+    fn set_type_meta_in_place(&self, obj: &mut Value) {
+        if let Some(m) = obj.as_object_mut() {
+            if m.get("kind").and_then(Value::as_str) != Some(self.info.kind) {
+                m.insert("kind".into(), json!(self.info.kind));
+            }
+            let api_version = self.api_version();
+            if m.get("apiVersion").and_then(Value::as_str) != Some(api_version.as_str()) {
+                m.insert("apiVersion".into(), json!(api_version));
+            }
+        }
     }
 
     fn set_type_meta(&self, obj: &mut Value) {
@@ -440,22 +456,35 @@ async fn admit_namespace(ctx: &Ctx<'_>, name: &str) -> Result<()> {
     }
     let ns = &ctx.req.namespace;
     let key = format!("/registry/namespaces/{ns}");
-    let found = ctx
-        .server
-        .store
-        .get(&key, None)
-        .await
-        .map_err(Status::internal)?;
-    let Some(kv) = found else {
-        return Err(Status::not_found(
-            GroupResource {
-                group: "",
-                resource: "namespaces",
-            },
-            ns,
-        ));
+    // As upstream's plugin reads its namespace informer and looks a
+    // namespace up live only when the informer does not have it, the watch
+    // cache answers first, and the store when the namespace is new to it.
+    let cached = if must_look_up_live(ns) {
+        None
+    } else {
+        cached_namespace(ctx, &key).await
     };
-    let nsobj = decode_stored(&kv)?;
+    let nsobj = match cached {
+        Some(obj) => obj,
+        None => {
+            let found = ctx
+                .server
+                .store
+                .get(&key, None)
+                .await
+                .map_err(Status::internal)?;
+            let Some(kv) = found else {
+                return Err(Status::not_found(
+                    GroupResource {
+                        group: "",
+                        resource: "namespaces",
+                    },
+                    ns,
+                ));
+            };
+            decode_stored(&kv)?
+        }
+    };
     if nsobj.pointer("/status/phase") == Some(&json!("Terminating"))
         || nsobj.pointer("/metadata/deletionTimestamp").is_some()
     {
@@ -473,6 +502,43 @@ async fn admit_namespace(ctx: &Ctx<'_>, name: &str) -> Result<()> {
         }));
     }
     Ok(())
+}
+
+/// How long a namespace deleted through this server is looked up in the
+/// store rather than the cache (upstream's `forceLiveLookupTTL`): a create
+/// right after the delete must see it terminating, whatever the cache lags.
+const FORCE_LIVE_LOOKUP: Duration = Duration::from_secs(30);
+
+/// Namespaces deleted through this server lately, with when.
+static RECENTLY_DELETED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Notes a namespace delete for [`admit_namespace`].
+fn force_live_lookup(namespace: &str) {
+    let now = std::time::Instant::now();
+    // A poisoned map only held instants; keep using it.
+    let mut deleted = RECENTLY_DELETED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    deleted.retain(|_, at| now.duration_since(*at) < FORCE_LIVE_LOOKUP);
+    deleted.insert(namespace.to_string(), now);
+}
+
+fn must_look_up_live(namespace: &str) -> bool {
+    let deleted = RECENTLY_DELETED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    deleted
+        .get(namespace)
+        .is_some_and(|at| at.elapsed() < FORCE_LIVE_LOOKUP)
+}
+
+/// The watch cache's copy of a namespace.
+async fn cached_namespace(ctx: &Ctx<'_>, key: &str) -> Option<Value> {
+    let info = skiff_core::registry::lookup("", "v1", "namespaces")?;
+    let entry = ctx.server.cache.resource(info)?.current(key).await?;
+    serde_json::from_slice(&entry.item).ok()
 }
 
 /// The object without status and metadata: what generation tracks.
@@ -646,111 +712,241 @@ const UPDATE_ROUNDS: usize = 64;
 /// The update pipeline (`GuaranteedUpdate`): read, transform, prepare, validate,
 /// compare-and-swap; retried on a concurrent write unless the client named a
 /// resourceVersion.
+///
+/// The first round starts from the watch cache's copy of the object rather
+/// than a store read, as kube-apiserver's cacher hands `GuaranteedUpdate` its
+/// `cachedExistingObject`: the cache lags the store by at most a moment, and
+/// the compare-and-swap on the mod revision refuses a write computed from a
+/// stale copy. What the store does not check (an error, a write that changes
+/// nothing, a dry run) is only answered from the cached copy once a store
+/// read shows it was current; otherwise the round is redone from the store.
 pub(crate) async fn update_object<F>(
     ctx: &Ctx<'_>,
     name: &str,
     part: Part,
     dry_run: bool,
-    mut transform: F,
+    transform: F,
 ) -> Result<(Value, bool)>
 where
     F: FnMut(&Value) -> Result<Value>,
 {
     let key = ctx.key(&ctx.req.namespace, name);
-    for _ in 0..UPDATE_ROUNDS {
-        let current = read_current(ctx, &key, name).await?;
-        let old = decode_stored(&current)?;
-        let old_typed = ctx.output(old.clone(), current.mod_revision);
-        let mut new = transform(&old_typed)?;
-        check_type(ctx, &mut new, ctx.info.kind, &ctx.api_version())?;
-        if part != Part::Raw {
-            new = ctx.normalize(new)?;
-        }
-        // The transform (a patch, a PUT body) worked in the request's version;
-        // the rest of the pipeline works in the storage version, as upstream's
-        // works on the internal type.
-        let mut new = ctx.to_storage(new)?;
-        check_namespace(ctx, &mut new)?;
+    // Converted resources are cached in their storage version like the
+    // others, but rare; they take the store read.
+    let cached = if ctx.is_converted() {
+        None
+    } else {
+        cached_current(ctx, &key).await
+    };
+    update_from(ctx, &key, name, part, dry_run, transform, cached).await
+}
 
-        // A uid in the new object is a precondition too: a write meant for an
-        // earlier object of the same name must not land on this one.
-        let new_uid = meta::uid(&new);
-        if part != Part::Raw && !new_uid.is_empty() && new_uid != meta::uid(&old) {
-            return Err(Status::conflict(
-                ctx.gr(),
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {new_uid}, UID in object meta: {}",
-                    meta::uid(&old)
-                ),
-            ));
-        }
-        // A resourceVersion in the new object is a precondition.
-        let rv = meta::resource_version(&new).to_string();
-        if !rv.is_empty() && rv != current.mod_revision.to_string() {
-            return Err(Status::conflict_modified(ctx.gr(), name));
-        }
-        let new_name = meta::name(&new);
-        if new_name.is_empty() {
-            meta::set_meta(&mut new, "name", json!(name));
-        } else if new_name != name {
-            return Err(Status::bad_request(format!(
-                "the name of the object ({new_name}) does not match the name on the URL ({name})"
-            )));
-        }
-        let mut new = prepare_update(ctx, new, &old, part);
-        if part != Part::Raw {
-            // Validation sees the revision being replaced, as upstream's does.
-            meta::set_meta(
-                &mut new,
-                "resourceVersion",
-                json!(current.mod_revision.to_string()),
-            );
-            let checked = validate_update(ctx, &new, &old);
-            meta::remove_meta(&mut new, "resourceVersion");
-            checked?;
-        }
-        if let Some(alloc) = crate::allocator::for_resource(ctx) {
-            alloc.keep_on_update(&mut new, &old);
-        }
-        if matches!(part, Part::Main | Part::Status) {
-            new = ctx.track(Some(&old), new)?;
-        }
-        // A write that changes nothing is not written (no new revision).
-        if new == old {
-            return Ok((ctx.output(old, current.mod_revision), false));
-        }
-        if dry_run {
-            return Ok((ctx.output(new, current.mod_revision), false));
-        }
-        if should_delete_during_update(&new, &old) {
-            match ctx
-                .server
-                .store
-                .delete(&key, Some(current.mod_revision))
-                .await
-            {
-                Ok((_, rev)) => return Ok((ctx.output(new, rev), true)),
-                // Retried: the next round re-reads and re-applies the
-                // transform, and a client-named resourceVersion then fails
-                // the precondition above.
-                Err(skiff_store::Error::Conflict { .. }) => continue,
-                Err(e) => return Err(store_err(ctx, name, e)),
+/// [`update_object`] starting from `cached`, a copy of the object at a
+/// revision that may be stale, or from a store read.
+async fn update_from<F>(
+    ctx: &Ctx<'_>,
+    key: &str,
+    name: &str,
+    part: Part,
+    dry_run: bool,
+    mut transform: F,
+    mut cached: Option<(Value, i64)>,
+) -> Result<(Value, bool)>
+where
+    F: FnMut(&Value) -> Result<Value>,
+{
+    let warned = lock_len(ctx.warnings)?;
+    // An outcome computed from the cached copy at this revision, not yet
+    // known to hold.
+    let mut unconfirmed: Option<(i64, Result<(Value, bool)>)> = None;
+    for _ in 0..UPDATE_ROUNDS {
+        let (old, revision, from_cache) = match cached.take() {
+            Some((old, revision)) => (old, revision, true),
+            None => {
+                let current = read_current(ctx, key, name).await?;
+                if let Some((revision, outcome)) = unconfirmed.take()
+                    && revision == current.mod_revision
+                {
+                    return outcome;
+                }
+                (decode_stored(&current)?, current.mod_revision, false)
             }
-        }
-        let bytes = serde_json::to_vec(&new).map_err(Status::internal)?;
-        match ctx
-            .server
-            .store
-            .update(&key, Bytes::from(bytes), current.mod_revision)
-            .await
-        {
-            Ok(kv) => return Ok((ctx.output(new, kv.mod_revision), false)),
-            Err(skiff_store::Error::Conflict { .. }) => continue,
-            Err(e) => return Err(store_err(ctx, name, e)),
+        };
+        // Warnings of an attempt that is redone would repeat.
+        truncate(ctx.warnings, warned)?;
+        let outcome =
+            update_attempt(ctx, key, name, part, dry_run, &mut transform, old, revision).await;
+        match outcome {
+            Ok(Attempt::Written(done)) => return Ok(done),
+            Ok(Attempt::Conflict) => {}
+            Ok(Attempt::Unwritten(done)) if !from_cache => return Ok(done),
+            Err(e) if !from_cache => return Err(e),
+            Ok(Attempt::Unwritten(done)) => unconfirmed = Some((revision, Ok(done))),
+            Err(e) => unconfirmed = Some((revision, Err(e))),
         }
     }
     Err(Status::conflict_modified(ctx.gr(), name))
+}
+
+/// How one round of [`update_object`] ended.
+enum Attempt {
+    /// Stored (or deleted): the compare-and-swap proved the object current.
+    Written((Value, bool)),
+    /// Answered without a store write (nothing changed, or a dry run).
+    Unwritten((Value, bool)),
+    /// Another writer came first: the next round starts from the store.
+    Conflict,
+}
+
+fn lock_len(m: &std::sync::Mutex<Vec<String>>) -> Result<usize> {
+    Ok(m.lock()
+        .map_err(|_| Status::internal("warnings lock poisoned"))?
+        .len())
+}
+
+fn truncate(m: &std::sync::Mutex<Vec<String>>, len: usize) -> Result<()> {
+    m.lock()
+        .map_err(|_| Status::internal("warnings lock poisoned"))?
+        .truncate(len);
+    Ok(())
+}
+
+/// The watch cache's copy of `key` in its stored form, with its revision;
+/// None when the cache does not have it (yet), and the store answers.
+async fn cached_current(ctx: &Ctx<'_>, key: &str) -> Option<(Value, i64)> {
+    let entry = ctx.server.cache.resource(ctx.info)?.current(key).await?;
+    let obj = stored_from_item(ctx.info, &entry.item)?;
+    Some((obj, entry.revision))
+}
+
+/// The stored form of a cached list item: `kind` and `apiVersion` of the
+/// storage version in front, the item's fields in their order, without the
+/// `resourceVersion` the cache added.
+fn stored_from_item(info: &ResourceInfo, item: &[u8]) -> Option<Value> {
+    let Ok(Value::Object(mut item)) = serde_json::from_slice::<Value>(item) else {
+        return None;
+    };
+    if let Some(Value::Object(m)) = item.get_mut("metadata") {
+        m.shift_remove("resourceVersion");
+    }
+    let (group, version) = info.storage_version()?;
+    let mut obj = Map::with_capacity(item.len() + 2);
+    obj.insert("kind".into(), json!(info.kind));
+    obj.insert(
+        "apiVersion".into(),
+        json!(meta::api_version(group, version)),
+    );
+    obj.extend(item);
+    Some(Value::Object(obj))
+}
+
+/// One round of [`update_object`] from `old`, the object at `revision`.
+#[allow(clippy::too_many_arguments)]
+async fn update_attempt<F>(
+    ctx: &Ctx<'_>,
+    key: &str,
+    name: &str,
+    part: Part,
+    dry_run: bool,
+    transform: &mut F,
+    mut old: Value,
+    revision: i64,
+) -> Result<Attempt>
+where
+    F: FnMut(&Value) -> Result<Value>,
+{
+    let mut new = if ctx.is_converted() {
+        transform(&ctx.output(old.clone(), revision))?
+    } else {
+        // The transform sees what a GET returns (`ctx.output`): the same
+        // object with its kind, apiVersion and resourceVersion. Set on `old`
+        // for the call and taken off again rather than on a copy.
+        ctx.set_type_meta_in_place(&mut old);
+        meta::set_meta(&mut old, "resourceVersion", json!(revision.to_string()));
+        let new = transform(&old);
+        if let Some(Value::Object(m)) = old.get_mut("metadata") {
+            m.shift_remove("resourceVersion");
+        }
+        new?
+    };
+    check_type(ctx, &mut new, ctx.info.kind, &ctx.api_version())?;
+    if part != Part::Raw {
+        new = ctx.normalize(new)?;
+    }
+    // The transform (a patch, a PUT body) worked in the request's version;
+    // the rest of the pipeline works in the storage version, as upstream's
+    // works on the internal type.
+    let mut new = ctx.to_storage(new)?;
+    check_namespace(ctx, &mut new)?;
+
+    // A uid in the new object is a precondition too: a write meant for an
+    // earlier object of the same name must not land on this one.
+    let new_uid = meta::uid(&new);
+    if part != Part::Raw && !new_uid.is_empty() && new_uid != meta::uid(&old) {
+        return Err(Status::conflict(
+            ctx.gr(),
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {new_uid}, UID in object meta: {}",
+                meta::uid(&old)
+            ),
+        ));
+    }
+    // A resourceVersion in the new object is a precondition.
+    let rv = meta::resource_version(&new);
+    if !rv.is_empty() && rv != revision.to_string() {
+        return Err(Status::conflict_modified(ctx.gr(), name));
+    }
+    let new_name = meta::name(&new);
+    if new_name.is_empty() {
+        meta::set_meta(&mut new, "name", json!(name));
+    } else if new_name != name {
+        return Err(Status::bad_request(format!(
+            "the name of the object ({new_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let mut new = prepare_update(ctx, new, &old, part);
+    if part != Part::Raw {
+        // Validation sees the revision being replaced, as upstream's does.
+        meta::set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
+        let checked = validate_update(ctx, &new, &old);
+        meta::remove_meta(&mut new, "resourceVersion");
+        checked?;
+    }
+    if let Some(alloc) = crate::allocator::for_resource(ctx) {
+        alloc.keep_on_update(&mut new, &old);
+    }
+    if matches!(part, Part::Main | Part::Status) {
+        new = ctx.track(Some(&old), new)?;
+    }
+    // A write that changes nothing is not written (no new revision).
+    if new == old {
+        return Ok(Attempt::Unwritten((ctx.output(old, revision), false)));
+    }
+    if dry_run {
+        return Ok(Attempt::Unwritten((ctx.output(new, revision), false)));
+    }
+    if should_delete_during_update(&new, &old) {
+        return match ctx.server.store.delete(key, Some(revision)).await {
+            Ok((_, rev)) => Ok(Attempt::Written((ctx.output(new, rev), true))),
+            // Retried: the next round re-reads and re-applies the
+            // transform, and a client-named resourceVersion then fails
+            // the precondition above.
+            Err(skiff_store::Error::Conflict { .. }) => Ok(Attempt::Conflict),
+            Err(e) => Err(store_err(ctx, name, e)),
+        };
+    }
+    let bytes = serde_json::to_vec(&new).map_err(Status::internal)?;
+    match ctx
+        .server
+        .store
+        .update(key, Bytes::from(bytes), revision)
+        .await
+    {
+        Ok(kv) => Ok(Attempt::Written((ctx.output(new, kv.mod_revision), false))),
+        Err(skiff_store::Error::Conflict { .. }) => Ok(Attempt::Conflict),
+        Err(e) => Err(store_err(ctx, name, e)),
+    }
 }
 
 /// The stored key value of an object at the latest revision, or NotFound.
@@ -767,18 +963,7 @@ async fn read_current(ctx: &Ctx<'_>, key: &str, name: &str) -> Result<KeyValue> 
 fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part) -> Value {
     let mut new = match part {
         // ResetObjectMetaForStatus: only status changes through /status.
-        Part::Status => {
-            let mut merged = old.clone();
-            match new.get("status") {
-                Some(s) => merged["status"] = s.clone(),
-                None => {
-                    if let Some(m) = merged.as_object_mut() {
-                        m.remove("status");
-                    }
-                }
-            }
-            merged
-        }
+        Part::Status => with_status_of(old, new),
         Part::Raw => new,
         Part::Main | Part::Apply => {
             let mut new = new;
@@ -827,6 +1012,38 @@ fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part) -> Value {
         meta::set_meta(&mut new, "generation", json!(g + 1));
     }
     new
+}
+
+/// `old` with the status of `new` (ResetObjectMetaForStatus): what a
+/// status write stores. Built from the fields of `old` but its status, so the
+/// old status, replaced anyway, is not copied.
+fn with_status_of(old: &Value, mut new: Value) -> Value {
+    let status = new.as_object_mut().and_then(|m| m.shift_remove("status"));
+    match (old, status) {
+        (Value::Object(fields), Some(mut status)) => {
+            let mut merged = Map::with_capacity(fields.len() + 1);
+            for (k, v) in fields {
+                if k == "status" {
+                    merged.insert(k.clone(), std::mem::take(&mut status));
+                    // Moved: later keys cannot be `status` again.
+                } else {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+            if !fields.contains_key("status") {
+                merged.insert("status".into(), status);
+            }
+            Value::Object(merged)
+        }
+        // No status in the write (or no object stored): the old one goes.
+        (_, _) => {
+            let mut merged = old.clone();
+            if let Some(m) = merged.as_object_mut() {
+                m.remove("status");
+            }
+            merged
+        }
+    }
 }
 
 /// The update removed the last finalizer of an object pending deletion.
@@ -972,6 +1189,9 @@ pub(crate) async fn delete_object(
     opts: &DeleteOptions,
 ) -> Result<(Value, bool)> {
     let key = ctx.key(&ctx.req.namespace, name);
+    if ctx.info.group.is_empty() && ctx.info.resource == "namespaces" && !opts.dry_run {
+        force_live_lookup(name);
+    }
     for _ in 0..UPDATE_ROUNDS {
         let current = read_current(ctx, &key, name).await?;
         let obj = decode_stored(&current)?;

@@ -1,0 +1,349 @@
+//! The update pipeline started from a cached copy of the object gives what
+//! the pipeline started from the store gives, also when the copy is stale.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use skiff_core::meta;
+
+use super::*;
+use crate::request::Query;
+
+/// A started server over a fresh SQLite store; the directory lives as long
+/// as the server.
+struct TestServer {
+    running: crate::Running,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> TestServer {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store =
+        skiff_store::SqliteStore::open_default(dir.path().join("state.db")).expect("store opens");
+    let config = crate::Config {
+        tls_dir: dir.path().join("tls"),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        tls_sans: Vec::new(),
+        service_cidr: "10.43.0.0/16".parse().expect("cidr"),
+    };
+    let running = crate::server::start(config, Arc::new(store))
+        .await
+        .expect("server starts");
+    TestServer { running, _dir: dir }
+}
+
+/// What one request to a configmap carries besides the server.
+struct Request {
+    info: RequestInfo,
+    query: Query,
+    warnings: Mutex<Vec<String>>,
+    duplicates: Mutex<Vec<String>>,
+}
+
+fn request(verb: &str, name: &str, query: &str) -> Request {
+    Request {
+        info: RequestInfo {
+            is_resource: true,
+            verb: verb.into(),
+            prefix: "api".into(),
+            version: "v1".into(),
+            namespace: "default".into(),
+            resource: "configmaps".into(),
+            name: name.into(),
+            ..RequestInfo::default()
+        },
+        query: Query::parse(Some(query)),
+        warnings: Mutex::new(Vec::new()),
+        duplicates: Mutex::new(Vec::new()),
+    }
+}
+
+fn ctx<'a>(server: &'a Arc<ApiServer>, r: &'a Request) -> Ctx<'a> {
+    let info = skiff_core::registry::lookup("", "v1", "configmaps").expect("configmaps");
+    Ctx {
+        server,
+        info,
+        strategy: strategy::for_resource(info),
+        req: &r.info,
+        query: &r.query,
+        accept: Accept::Json,
+        pretty: false,
+        warnings: &r.warnings,
+        user_agent: "test/v0",
+        duplicates: &r.duplicates,
+    }
+}
+
+fn merge(patch: Value) -> impl FnMut(&Value) -> Result<Value> {
+    move |current| {
+        let mut doc = current.clone();
+        json_patch::merge(&mut doc, &patch);
+        Ok(doc)
+    }
+}
+
+fn rv(obj: &Value) -> i64 {
+    meta::resource_version(obj)
+        .parse()
+        .expect("a numeric resourceVersion")
+}
+
+/// Creates configmap `a` with `data`, then changes it to `later`: returns
+/// the server and the stored form of the first state with its revision,
+/// which is then stale.
+async fn stale_copy(data: Value, later: Value) -> (TestServer, (Value, i64)) {
+    let t = start().await;
+    let server = &t.running.server;
+    let r = request("create", "", "");
+    let created = create_object(
+        &ctx(server, &r),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "a", "namespace": "default"}, "data": data}),
+        false,
+        false,
+    )
+    .await
+    .expect("created");
+    let r = request("patch", "a", "");
+    let c = ctx(server, &r);
+    let key = c.key("default", "a");
+    let first = wait_cached(&c, &key, rv(&created)).await;
+    let (changed, _) = update_object(&c, "a", Part::Main, false, merge(json!({"data": later})))
+        .await
+        .expect("changed");
+    assert!(rv(&changed) > first.1);
+    wait_cached(&c, &key, rv(&changed)).await;
+    (t, first)
+}
+
+/// The cache's copy of `key` once it has reached `revision`.
+async fn wait_cached(ctx: &Ctx<'_>, key: &str, revision: i64) -> (Value, i64) {
+    for _ in 0..500 {
+        if let Some((obj, rev)) = cached_current(ctx, key).await
+            && rev >= revision
+        {
+            return (obj, rev);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the cache did not reach revision {revision} of {key}");
+}
+
+#[tokio::test]
+async fn the_cached_copy_is_the_stored_object() {
+    let t = start().await;
+    let server = &t.running.server;
+    let r = request("create", "", "");
+    let created = create_object(
+        &ctx(server, &r),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "a", "namespace": "default", "labels": {"x": "y"}},
+               "data": {"k": "v"}, "binaryData": {"b": "AAE="}}),
+        false,
+        false,
+    )
+    .await
+    .expect("created");
+    let r = request("get", "a", "");
+    let c = ctx(server, &r);
+    let key = c.key("default", "a");
+    let (cached, rev) = wait_cached(&c, &key, rv(&created)).await;
+    let kv = read_current(&c, &key, "a").await.expect("stored");
+    assert_eq!(rev, kv.mod_revision);
+    let stored = decode_stored(&kv).expect("JSON");
+    assert_eq!(cached, stored);
+    // The same fields in the same order: what is written back from the
+    // cached copy keeps the stored layout (kind and apiVersion aside, which
+    // every response puts in front).
+    let order = |v: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = v
+            .as_object()
+            .expect("object")
+            .keys()
+            .filter(|k| *k != "kind" && *k != "apiVersion")
+            .cloned()
+            .collect();
+        keys.extend(v["metadata"].as_object().expect("metadata").keys().cloned());
+        keys
+    };
+    assert_eq!(order(&cached), order(&stored));
+}
+
+#[tokio::test]
+async fn an_update_from_a_stale_copy_lands_on_the_current_object() {
+    let (t, stale) = stale_copy(json!({"a": "1"}), json!({"a": "2"})).await;
+    let server = &t.running.server;
+    let r = request("patch", "a", "");
+    let c = ctx(server, &r);
+    let key = c.key("default", "a");
+    let before = read_current(&c, &key, "a").await.expect("stored");
+    let (obj, _) = update_from(
+        &c,
+        &key,
+        "a",
+        Part::Main,
+        false,
+        merge(json!({"data": {"b": "3"}})),
+        Some(stale),
+    )
+    .await
+    .expect("updated after re-reading");
+    assert_eq!(obj["data"], json!({"a": "2", "b": "3"}));
+    assert!(rv(&obj) > before.mod_revision);
+    let stored = decode_stored(&read_current(&c, &key, "a").await.expect("stored")).expect("JSON");
+    assert_eq!(stored["data"], json!({"a": "2", "b": "3"}));
+}
+
+#[tokio::test]
+async fn a_stale_copy_does_not_fail_a_current_resource_version() {
+    let (t, stale) = stale_copy(json!({"a": "1"}), json!({"a": "2"})).await;
+    let server = &t.running.server;
+    let r = request("update", "a", "");
+    let c = ctx(server, &r);
+    let key = c.key("default", "a");
+    let current = read_current(&c, &key, "a")
+        .await
+        .expect("stored")
+        .mod_revision;
+    let (obj, _) = update_from(
+        &c,
+        &key,
+        "a",
+        Part::Main,
+        false,
+        merge(json!({"metadata": {"resourceVersion": current.to_string()}, "data": {"a": "4"}})),
+        Some(stale),
+    )
+    .await
+    .expect("the current resourceVersion is no conflict");
+    assert_eq!(obj["data"], json!({"a": "4"}));
+}
+
+#[tokio::test]
+async fn a_stale_resource_version_conflicts_whatever_the_copy() {
+    let (t, stale) = stale_copy(json!({"a": "1"}), json!({"a": "2"})).await;
+    let server = &t.running.server;
+    let r = request("update", "a", "");
+    let c = ctx(server, &r);
+    let key = c.key("default", "a");
+    let old_rv = stale.1.to_string();
+    let fresh = cached_current(&c, &key).await;
+    assert!(fresh.as_ref().is_some_and(|(_, rev)| *rev > stale.1));
+    // From the stale copy (which agrees with the client) and from a current one.
+    for start in [Some(stale), fresh] {
+        let err = update_from(
+            &c,
+            &key,
+            "a",
+            Part::Main,
+            false,
+            merge(json!({"metadata": {"resourceVersion": old_rv}, "data": {"a": "5"}})),
+            start,
+        )
+        .await
+        .expect_err("a stale resourceVersion conflicts");
+        assert_eq!((err.code, err.reason), (409, "Conflict"));
+    }
+    let stored = decode_stored(&read_current(&c, &key, "a").await.expect("stored")).expect("JSON");
+    assert_eq!(stored["data"], json!({"a": "2"}));
+}
+
+#[tokio::test]
+async fn a_no_op_on_a_stale_copy_is_redone_from_the_store() {
+    // The write repeats the stale state: from the copy it changes nothing,
+    // from the store it changes `a` back.
+    let (t, stale) = stale_copy(json!({"a": "1"}), json!({"a": "2"})).await;
+    let server = &t.running.server;
+    let r = request("patch", "a", "");
+    let c = ctx(server, &r);
+    let key = c.key("default", "a");
+    let before = read_current(&c, &key, "a")
+        .await
+        .expect("stored")
+        .mod_revision;
+    let (obj, _) = update_from(
+        &c,
+        &key,
+        "a",
+        Part::Main,
+        false,
+        merge(json!({"data": {"a": "1"}})),
+        Some(stale),
+    )
+    .await
+    .expect("updated");
+    assert_eq!(obj["data"], json!({"a": "1"}));
+    assert!(rv(&obj) > before, "written, not answered from the copy");
+}
+
+#[tokio::test]
+async fn an_error_on_a_current_copy_is_the_answer() {
+    let (t, _) = stale_copy(json!({"a": "1"}), json!({"a": "2"})).await;
+    let server = &t.running.server;
+    let r = request("patch", "a", "");
+    let c = ctx(server, &r);
+    let key = c.key("default", "a");
+    let fresh = cached_current(&c, &key).await;
+    let mut calls = 0;
+    let err = update_from(
+        &c,
+        &key,
+        "a",
+        Part::Main,
+        false,
+        |_: &Value| {
+            calls += 1;
+            Err(Status::bad_request("refused"))
+        },
+        fresh,
+    )
+    .await
+    .expect_err("the transform refuses");
+    assert_eq!(err.message, "refused");
+    assert_eq!(
+        calls, 1,
+        "a store read at the same revision confirms the error"
+    );
+}
+
+/// What a status write stored before `with_status_of`: a copy of the old
+/// object with the new status set in it.
+fn with_status_by_copy(old: &Value, new: &Value) -> Value {
+    let mut merged = old.clone();
+    match new.get("status") {
+        Some(s) => merged["status"] = s.clone(),
+        None => {
+            if let Some(m) = merged.as_object_mut() {
+                m.remove("status");
+            }
+        }
+    }
+    merged
+}
+
+#[test]
+fn a_status_write_keeps_the_old_object_but_its_status() {
+    let olds = [
+        json!({"kind": "Pod", "metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"phase": "Pending"}}),
+        json!({"kind": "Pod", "metadata": {"name": "a"}, "status": {"phase": "Pending"}, "spec": {"x": 1}}),
+        json!({"kind": "Pod", "metadata": {"name": "a"}, "spec": {"x": 1}}),
+    ];
+    let news = [
+        json!({"metadata": {"name": "b"}, "spec": {"x": 2}, "status": {"phase": "Running"}}),
+        json!({"status": null}),
+        json!({"spec": {"x": 3}}),
+    ];
+    for old in &olds {
+        for new in &news {
+            let want = with_status_by_copy(old, new);
+            let got = with_status_of(old, new.clone());
+            // Equal, and in the same order.
+            assert_eq!(
+                serde_json::to_string(&got).expect("encodes"),
+                serde_json::to_string(&want).expect("encodes"),
+                "old {old}, new {new}"
+            );
+        }
+    }
+}
