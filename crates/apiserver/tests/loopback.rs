@@ -205,6 +205,32 @@ async fn only_the_loopback_that_asks_gets_lists_and_watches_without_managed_fiel
     assert!(!has_mf(&pretty["items"][0]), "{pretty}");
     let get = json_of(call(&mut omitting, "GET", &format!("{cms}/a"), None).await).await;
     assert!(has_mf(&get), "a GET keeps them: {get}");
+    // Metadata only, as the garbage collector lists and watches.
+    let metadata_only = |lb: &mut Loopback, query: &'static str| {
+        let mut lb = lb.clone();
+        let req = Request::get(format!("{cms}{query}"))
+            .header(
+                "accept",
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+            )
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        async move { lb.call(req).await.expect("infallible") }
+    };
+    let list = json_of(metadata_only(&mut plain, "").await).await;
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert!(has_mf(&list["items"][0]), "{list}");
+    let list = json_of(metadata_only(&mut omitting, "").await).await;
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
+    assert_eq!(list["items"][0]["metadata"]["name"], "a");
+    assert!(!has_mf(&list["items"][0]), "{list}");
+    assert!(list["items"][0].get("data").is_none(), "{list}");
+    let mut plain_meta = metadata_only(&mut plain, "?watch=true").await.into_body();
+    let mut omitting_meta = metadata_only(&mut omitting, "?watch=true")
+        .await
+        .into_body();
+
     let watch = |lb: &mut Loopback| {
         let uri = format!("{cms}?watch=true&labelSelector=app%3Dweb");
         let mut lb = lb.clone();
@@ -238,5 +264,15 @@ async fn only_the_loopback_that_asks_gets_lists_and_watches_without_managed_fiel
     assert_eq!(events[0]["object"]["kind"], "ConfigMap");
     assert_eq!(events[0]["object"]["data"]["k"], "w");
     assert!(events.iter().all(|e| !has_mf(&e["object"])), "{events:?}");
+    let events = watch_events(&mut plain_meta, 3).await;
+    assert!(events.iter().all(|e| has_mf(&e["object"])), "{events:?}");
+    let events = watch_events(&mut omitting_meta, 3).await;
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["ADDED", "MODIFIED", "DELETED"]);
+    for e in &events {
+        assert_eq!(e["object"]["kind"], "PartialObjectMetadata", "{e}");
+        assert_eq!(e["object"]["metadata"]["name"], "a", "{e}");
+        assert!(!has_mf(&e["object"]), "{e}");
+    }
     running.shutdown();
 }

@@ -283,6 +283,20 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         }
         return Ok(encoding::json(StatusCode::OK, &table, ctx.pretty));
     }
+    if ctx.accept == Accept::Metadata && !ctx.is_converted() && !ctx.pretty {
+        // The cached metadata bytes, as the watch sends them.
+        let mut md = serde_json::Map::new();
+        md.insert("resourceVersion".into(), json!(rv));
+        if let Some(t) = &selected.continue_token {
+            md.insert("continue".into(), json!(t));
+        }
+        let head = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md});
+        let items = selected.items.iter().map(|e| {
+            let (head, tail) = e.metadata_parts(ctx.omit_managed_fields);
+            [super::watch::PARTIAL_METADATA_PREFIX, head, tail, b"}"]
+        });
+        return splice_list(&head, items);
+    }
     if ctx.accept == Accept::Metadata {
         let items: Vec<Value> = values().iter().map(super::partial_metadata).collect();
         let mut md = json!({"resourceVersion": rv});

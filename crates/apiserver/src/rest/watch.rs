@@ -31,6 +31,8 @@ struct Watcher {
     tx: mpsc::Sender<Bytes>,
     kind: &'static str,
     api_version: String,
+    /// `{"kind":"..","apiVersion":".."`, the start of every object sent.
+    type_meta: String,
     accept: Accept,
     table_ctx: TableCtx,
     /// The resource of the request when its objects are stored in another
@@ -67,6 +69,12 @@ impl Watcher {
                 };
                 encode_event(kind, &serde_json::to_vec(&table).unwrap_or_default())
             }
+            Accept::Metadata if self.converted.is_none() => {
+                // The garbage collector watches every resource this way:
+                // the cached metadata bytes, not a decoded object.
+                let (head, tail) = entry.metadata_parts(self.omit_managed_fields);
+                frame_event(kind, &[PARTIAL_METADATA_PREFIX, head, tail, b"}"])
+            }
             Accept::Metadata => {
                 let obj = match self.converted {
                     Some(info) => conversion::from_storage(info, self.value(entry)),
@@ -90,20 +98,13 @@ impl Watcher {
             _ => {
                 // `{"kind":..,"apiVersion":..,` + the encoded item without its `{`.
                 let (head, tail) = entry.item_parts(self.omit_managed_fields);
-                let mut obj = Vec::with_capacity(head.len() + tail.len() + 64);
-                obj.extend_from_slice(
-                    format!(
-                        "{{\"kind\":\"{}\",\"apiVersion\":\"{}\"",
-                        self.kind, self.api_version
-                    )
-                    .as_bytes(),
-                );
-                if head.len() + tail.len() > 2 {
-                    obj.push(b',');
-                }
-                obj.extend_from_slice(&head[1..]);
-                obj.extend_from_slice(tail);
-                encode_event(kind, &obj)
+                let comma: &[u8] = if head.len() + tail.len() > 2 {
+                    b","
+                } else {
+                    b""
+                };
+                let body = head.get(1..).unwrap_or_default();
+                frame_event(kind, &[self.type_meta.as_bytes(), comma, body, tail])
             }
         };
         self.tx.send(bytes).await.is_ok()
@@ -209,6 +210,25 @@ fn meta_rv(obj: &Value) -> String {
     skiff_core::meta::resource_version(obj).to_string()
 }
 
+/// How an object of `metadata` only begins (`rest::partial_metadata`).
+pub(super) const PARTIAL_METADATA_PREFIX: &[u8] =
+    br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#;
+
+/// A watch event line whose object is `parts` joined: one allocation, one
+/// copy of each part.
+fn frame_event(kind: &str, parts: &[&[u8]]) -> Bytes {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(len + kind.len() + 24);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
 fn encode_event(kind: &str, object: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(object.len() + 32);
     out.extend_from_slice(b"{\"type\":\"");
@@ -280,11 +300,16 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         return Err(Status::internal(format!("no cache for {}", ctx.gr())));
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let api_version = skiff_core::meta::api_version(ctx.info.group, ctx.info.version);
     let mut watcher = Watcher {
         filter,
         tx,
         kind: ctx.info.kind,
-        api_version: skiff_core::meta::api_version(ctx.info.group, ctx.info.version),
+        type_meta: format!(
+            "{{\"kind\":\"{}\",\"apiVersion\":\"{api_version}\"",
+            ctx.info.kind
+        ),
+        api_version,
         accept: ctx.accept,
         converted: ctx.is_converted().then_some(ctx.info),
         strategy: cache.strategy(),
