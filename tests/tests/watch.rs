@@ -256,3 +256,80 @@ async fn reflector_resumes_after_restart_without_relisting() -> Result<()> {
     task.abort();
     Ok(())
 }
+
+/// The in-process controllers and scheduler ask the server to leave
+/// `managedFields` out of their lists and watches; clients over the network
+/// (kube-rs, kubectl) still get them in lists and watches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_lists_and_watches_keep_managed_fields() -> Result<()> {
+    use kube::api::{ListParams, Patch, PatchParams, WatchEvent, WatchParams};
+    let server = Server::start()?;
+    let api: Api<ConfigMap> = Api::namespaced(server.client().await?, "default");
+    let created = api.create(&PostParams::default(), &cm("mf", "0")).await?;
+    let rv = created
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap_or_default();
+
+    let listed = api.list(&ListParams::default()).await?;
+    let item = listed
+        .items
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("mf"))
+        .ok_or_else(|| anyhow::anyhow!("mf is listed"))?;
+    assert!(
+        item.metadata
+            .managed_fields
+            .as_ref()
+            .is_some_and(|m| !m.is_empty()),
+        "a network list keeps managedFields: {item:?}"
+    );
+
+    let mut stream = api
+        .watch(&WatchParams::default().fields("metadata.name=mf"), &rv)
+        .await?
+        .boxed();
+    api.patch(
+        "mf",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"data": {"v": "1"}})),
+    )
+    .await?;
+    match tokio::time::timeout(Duration::from_secs(30), stream.try_next()).await?? {
+        Some(WatchEvent::Modified(o)) => assert!(
+            o.metadata
+                .managed_fields
+                .as_ref()
+                .is_some_and(|m| !m.is_empty()),
+            "a network watch keeps managedFields: {o:?}"
+        ),
+        other => anyhow::bail!("expected MODIFIED, got {other:?}"),
+    }
+
+    for version in skiff_tests::KUBECTL_VERSIONS {
+        let out = server.kubectl_ok(
+            version,
+            &["get", "configmaps", "-o", "json", "--show-managed-fields"],
+        )?;
+        let list: serde_json::Value = serde_json::from_str(&out)?;
+        let managers: Vec<&str> = list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["metadata"]["name"] == "mf")
+            .flat_map(|i| {
+                i["metadata"]["managedFields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+            })
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
+        assert!(
+            !managers.is_empty(),
+            "kubectl {version} lists managedFields: {out}"
+        );
+    }
+    Ok(())
+}

@@ -21,6 +21,10 @@ use tokio::sync::{RwLock, broadcast, watch};
 
 use crate::strategy::{self, Strategy};
 
+mod item;
+
+pub use item::Span;
+
 /// How many recent events each resource keeps for watchers to resume from.
 const EVENT_WINDOW: usize = 10_000;
 /// Live events a slow watcher may fall behind before it is resynced from the
@@ -58,6 +62,10 @@ pub struct Entry {
     pub labels: Labels,
     /// Field selector attributes of the kind.
     pub fields: Vec<(&'static str, String)>,
+    /// Where `metadata.managedFields` is in `item`, with a comma.
+    pub managed_fields: Option<Span>,
+    /// Where `metadata`'s value is in `item`.
+    pub metadata: Span,
 }
 
 impl Entry {
@@ -76,6 +84,38 @@ impl Entry {
     /// The object as JSON.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.item).unwrap_or(Value::Null)
+    }
+
+    /// The encoded item as two slices to join, the second empty unless
+    /// `metadata.managedFields` is left out (KEP-2211's server-side omission,
+    /// for in-process clients that drop them anyway): the cut is known from
+    /// ingest, so leaving them out costs no decoding.
+    pub fn item_parts(&self, omit_managed_fields: bool) -> (&[u8], &[u8]) {
+        match self.managed_fields {
+            Some(cut) if omit_managed_fields => (
+                &self.item[..cut.start as usize],
+                &self.item[cut.end as usize..],
+            ),
+            _ => (&self.item[..], &[]),
+        }
+    }
+
+    /// The encoded `metadata` as two slices to join (see [`Self::item_parts`]).
+    pub fn metadata_parts(&self, omit_managed_fields: bool) -> (&[u8], &[u8]) {
+        let (start, end) = (self.metadata.start as usize, self.metadata.end as usize);
+        match self.managed_fields {
+            Some(cut) if omit_managed_fields => (
+                &self.item[start..cut.start as usize],
+                &self.item[cut.end as usize..end],
+            ),
+            _ => (&self.item[start..end], &[]),
+        }
+    }
+
+    /// This entry's object restamped with another revision (deleted, or
+    /// leaving a watcher's selection at that revision).
+    pub fn with_revision(&self, strategy: &dyn Strategy, revision: i64) -> Option<Entry> {
+        new_entry(strategy, &self.key, &self.item, revision)
     }
 }
 
@@ -177,8 +217,12 @@ impl ResourceCache {
     /// Builds an entry from a stored value; `None` for a value that is not a JSON
     /// object (never written by skiff; skipped rather than served broken).
     pub fn entry(&self, key: &str, value: &[u8], revision: i64) -> Option<Entry> {
-        let mut obj: Value = serde_json::from_slice(value).ok()?;
-        make_entry(self.strategy, key, &mut obj, revision)
+        new_entry(self.strategy, key, value, revision)
+    }
+
+    /// The strategy of the cached resource.
+    pub fn strategy(&self) -> &'static dyn Strategy {
+        self.strategy
     }
 
     /// The current entry of `key` as the cache holds it, which may lag the
@@ -300,8 +344,7 @@ impl ResourceCache {
                 };
                 // kube-apiserver: a deleted object is delivered in its last state
                 // with the revision of the delete.
-                let mut obj = prev.value();
-                let Some(entry) = make_entry(self.strategy, key, &mut obj, revision) else {
+                let Some(entry) = prev.with_revision(self.strategy, revision) else {
                     return;
                 };
                 CacheEvent {
@@ -333,50 +376,20 @@ fn events_after(events: &VecDeque<Arc<CacheEvent>>, after: i64) -> Vec<Arc<Cache
     events.range(start..).cloned().collect()
 }
 
-/// Sets the stored revision as `resourceVersion` and encodes the list-item form.
-fn make_entry(strategy: &dyn Strategy, key: &str, obj: &mut Value, revision: i64) -> Option<Entry> {
-    let map = obj.as_object_mut()?;
-    // Removed in place, so the item keeps the stored order of the other
-    // fields (`metadata`, `spec`, `status`, as upstream writes them), and the
-    // write path can rebuild the stored object from it.
-    map.shift_remove("kind");
-    map.shift_remove("apiVersion");
-    let meta = map.get_mut("metadata")?.as_object_mut()?;
-    meta.insert(
-        "resourceVersion".into(),
-        Value::String(revision.to_string()),
-    );
-    let name = meta
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let namespace = meta
-        .get("namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let labels = meta
-        .get("labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut fields = Vec::new();
-    strategy.field_attrs(obj, &mut fields);
-    fields.shrink_to_fit();
-    let item = exact_bytes(serde_json::to_vec(obj).ok()?);
+/// The cache entry of a stored object (or of a cached item, restamped) at
+/// `revision`.
+fn new_entry(strategy: &dyn Strategy, key: &str, value: &[u8], revision: i64) -> Option<Entry> {
+    let item = item::build(strategy, value, revision)?;
     Some(Entry {
         key: key.to_string(),
-        namespace,
-        name,
+        namespace: item.namespace,
+        name: item.name,
         revision,
-        item,
-        labels,
-        fields,
+        item: exact_bytes(item.bytes),
+        labels: item.labels,
+        fields: item.fields,
+        managed_fields: item.managed_fields,
+        metadata: item.metadata,
     })
 }
 

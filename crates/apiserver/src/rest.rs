@@ -16,7 +16,6 @@ use skiff_store::KeyValue;
 use time::OffsetDateTime;
 
 use crate::ApiServer;
-use crate::cache::Entry;
 use crate::encoding::{self, Accept, Body};
 use crate::request::{Query, RequestInfo};
 use crate::strategy::{self, Strategy};
@@ -57,6 +56,9 @@ pub struct Ctx<'a> {
     pub user_agent: &'a str,
     /// Fields the request body repeated, for `fieldValidation`.
     pub duplicates: &'a std::sync::Mutex<Vec<String>>,
+    /// LIST and WATCH leave `metadata.managedFields` out: set only by the
+    /// in-process loopback ([`crate::server::Loopback::omitting_managed_fields`]).
+    pub omit_managed_fields: bool,
 }
 
 impl Ctx<'_> {
@@ -1354,10 +1356,6 @@ pub async fn delete_collection(ctx: &Ctx<'_>, body: &[u8]) -> Result<Response<Bo
 }
 
 /// Entries as list items.
-pub(crate) fn entry_items(entries: &[Arc<Entry>]) -> Vec<Bytes> {
-    entries.iter().map(|e| e.item.clone()).collect()
-}
-
 /// Waits for the cache to reach the store's current revision: a consistent read.
 pub(crate) async fn wait_fresh(ctx: &Ctx<'_>, revision: Option<i64>) -> Result<i64> {
     let target = match revision {

@@ -52,8 +52,17 @@ impl Running {
             user: Arc::new(user),
             user_agent: HeaderValue::from_static(user_agent),
             limit: self.limit.clone(),
+            options: LoopbackOptions::default(),
         }
     }
+}
+
+/// What an in-process component asks of the server beyond what a network
+/// client can: carried in the request's extensions, which only the
+/// [`Loopback`] sets (hyper never puts a value of this type there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct LoopbackOptions {
+    omit_managed_fields: bool,
 }
 
 /// The API server as a `tower` service, for controllers, the scheduler and
@@ -68,6 +77,19 @@ pub struct Loopback {
     user: Arc<UserInfo>,
     user_agent: HeaderValue,
     limit: Arc<Semaphore>,
+    options: LoopbackOptions,
+}
+
+impl Loopback {
+    /// LIST and WATCH responses leave `metadata.managedFields` out, as
+    /// KEP-2211 proposed for kube-apiserver: a component that drops them on
+    /// receipt (kube-controller-manager's informers, kube-scheduler's pod
+    /// informer) then neither receives nor decodes them, about a third of a
+    /// pod's bytes. GET and write responses keep them.
+    pub fn omitting_managed_fields(mut self) -> Loopback {
+        self.options.omit_managed_fields = true;
+        self
+    }
 }
 
 impl<B> tower_service::Service<Request<B>> for Loopback
@@ -93,6 +115,7 @@ where
             req.headers_mut()
                 .insert(header::USER_AGENT, self.user_agent.clone());
         }
+        req.extensions_mut().insert(self.options);
         let server = self.server.clone();
         let user = Some(self.user.clone());
         let limit = self.limit.clone();
@@ -364,6 +387,10 @@ where
         warnings: &warnings,
         duplicates: &duplicates,
         user_agent: &user_agent,
+        omit_managed_fields: req
+            .extensions()
+            .get::<LoopbackOptions>()
+            .is_some_and(|o| o.omit_managed_fields),
     };
     let content_type = req
         .headers()

@@ -149,3 +149,130 @@ async fn a_stalled_watch_catches_up_without_gaps_or_duplicates() {
     }
     running.shutdown();
 }
+
+/// Reads watch events from `body` until `n` have arrived.
+async fn watch_events(body: &mut skiff_apiserver::encoding::Body, n: usize) -> Vec<Value> {
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    while events.len() < n {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .expect("watch delivers in time")
+            .expect("watch still open")
+            .expect("frame");
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            events.push(serde_json::from_slice(&line).expect("watch event JSON"));
+        }
+    }
+    events
+}
+
+/// KEP-2211's server-side omission, for in-process components only: the
+/// loopback that asks for it gets list and watch responses (every form)
+/// without `metadata.managedFields`; any other client, network ones
+/// included (they take the same path as a loopback that does not ask), gets
+/// them, and so does a GET through the omitting loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_loopback_that_asks_gets_lists_and_watches_without_managed_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = start(dir.path()).await;
+    let mut plain = loopback(&running);
+    let mut omitting = loopback(&running).omitting_managed_fields();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let resp = call(
+        &mut plain,
+        "POST",
+        cms,
+        Some(json!({"metadata": {"name": "a", "labels": {"app": "web"}}, "data": {"k": "v"}})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+
+    let has_mf = |obj: &Value| obj["metadata"].get("managedFields").is_some();
+    let list = json_of(call(&mut plain, "GET", cms, None).await).await;
+    assert!(has_mf(&list["items"][0]), "{list}");
+    let list = json_of(call(&mut omitting, "GET", cms, None).await).await;
+    assert!(!has_mf(&list["items"][0]), "{list}");
+    assert_eq!(list["items"][0]["data"]["k"], "v");
+    assert_eq!(list["items"][0]["metadata"]["labels"]["app"], "web");
+    let pretty =
+        json_of(call(&mut omitting, "GET", &format!("{cms}?pretty=true"), None).await).await;
+    assert!(!has_mf(&pretty["items"][0]), "{pretty}");
+    let get = json_of(call(&mut omitting, "GET", &format!("{cms}/a"), None).await).await;
+    assert!(has_mf(&get), "a GET keeps them: {get}");
+    // Metadata only, as the garbage collector lists and watches.
+    let metadata_only = |lb: &mut Loopback, query: &'static str| {
+        let mut lb = lb.clone();
+        let req = Request::get(format!("{cms}{query}"))
+            .header(
+                "accept",
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+            )
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        async move { lb.call(req).await.expect("infallible") }
+    };
+    let list = json_of(metadata_only(&mut plain, "").await).await;
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert!(has_mf(&list["items"][0]), "{list}");
+    let list = json_of(metadata_only(&mut omitting, "").await).await;
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
+    assert_eq!(list["items"][0]["metadata"]["name"], "a");
+    assert!(!has_mf(&list["items"][0]), "{list}");
+    assert!(list["items"][0].get("data").is_none(), "{list}");
+    let mut plain_meta = metadata_only(&mut plain, "?watch=true").await.into_body();
+    let mut omitting_meta = metadata_only(&mut omitting, "?watch=true")
+        .await
+        .into_body();
+
+    let watch = |lb: &mut Loopback| {
+        let uri = format!("{cms}?watch=true&labelSelector=app%3Dweb");
+        let mut lb = lb.clone();
+        async move { call(&mut lb, "GET", &uri, None).await.into_body() }
+    };
+    let mut plain_watch = watch(&mut plain).await;
+    let mut omitting_watch = watch(&mut omitting).await;
+    let initial = watch_events(&mut plain_watch, 1).await;
+    assert!(has_mf(&initial[0]["object"]), "{}", initial[0]);
+    let initial = watch_events(&mut omitting_watch, 1).await;
+    assert_eq!(initial[0]["type"], "ADDED");
+    assert!(!has_mf(&initial[0]["object"]), "{}", initial[0]);
+
+    let resp = call(
+        &mut plain,
+        "PUT",
+        &format!("{cms}/a"),
+        Some(json!({"metadata": {"name": "a", "labels": {"app": "web"}}, "data": {"k": "w"}})),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = call(&mut plain, "DELETE", &format!("{cms}/a"), None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let events = watch_events(&mut plain_watch, 2).await;
+    assert!(events.iter().all(|e| has_mf(&e["object"])), "{events:?}");
+    let events = watch_events(&mut omitting_watch, 2).await;
+    assert_eq!(
+        (events[0]["type"].as_str(), events[1]["type"].as_str()),
+        (Some("MODIFIED"), Some("DELETED"))
+    );
+    assert_eq!(events[0]["object"]["kind"], "ConfigMap");
+    assert_eq!(events[0]["object"]["data"]["k"], "w");
+    assert!(events.iter().all(|e| !has_mf(&e["object"])), "{events:?}");
+    let events = watch_events(&mut plain_meta, 3).await;
+    assert!(events.iter().all(|e| has_mf(&e["object"])), "{events:?}");
+    let events = watch_events(&mut omitting_meta, 3).await;
+    let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["ADDED", "MODIFIED", "DELETED"]);
+    for e in &events {
+        assert_eq!(e["object"]["kind"], "PartialObjectMetadata", "{e}");
+        assert_eq!(e["object"]["metadata"]["name"], "a", "{e}");
+        assert!(!has_mf(&e["object"]), "{e}");
+    }
+    running.shutdown();
+}

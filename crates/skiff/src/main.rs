@@ -197,10 +197,14 @@ async fn server(args: ServerArgs) -> Result<()> {
             .with_context(|| format!("failed to write kubeconfig {}", path.display()))?;
     }
     if !args.disable_controllers {
-        let loopback = running.loopback(
-            component_user("system:kube-controller-manager"),
-            "kube-controller-manager/v1.33.0 (linux/amd64) skiff",
-        );
+        // The controllers' informers drop managedFields (as
+        // kube-controller-manager's do), so the server need not send them.
+        let loopback = running
+            .loopback(
+                component_user("system:kube-controller-manager"),
+                "kube-controller-manager/v1.33.0 (linux/amd64) skiff",
+            )
+            .omitting_managed_fields();
         tokio::spawn(skiff_controllers::run(kube::Client::new(
             loopback, "default",
         )));
@@ -211,10 +215,13 @@ async fn server(args: ServerArgs) -> Result<()> {
                 .with_context(|| format!("invalid --scheduler-config {}", path.display()))?,
             None => skiff_scheduler::Config::default(),
         };
-        let loopback = running.loopback(
-            component_user("system:kube-scheduler"),
-            "kube-scheduler/v1.33.0 (linux/amd64) skiff",
-        );
+        // The scheduler drops managedFields of everything it watches.
+        let loopback = running
+            .loopback(
+                component_user("system:kube-scheduler"),
+                "kube-scheduler/v1.33.0 (linux/amd64) skiff",
+            )
+            .omitting_managed_fields();
         let client = kube::Client::new(loopback, "default");
         tokio::spawn(async move {
             if let Err(e) =

@@ -266,7 +266,13 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         selected
             .items
             .iter()
-            .map(|e| ctx.from_storage(e.value()))
+            .map(|e| {
+                let mut obj = e.value();
+                if ctx.omit_managed_fields {
+                    skiff_core::meta::remove_meta(&mut obj, "managedFields");
+                }
+                ctx.from_storage(obj)
+            })
             .collect()
     };
     if ctx.accept == Accept::Table {
@@ -276,6 +282,20 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
             table["metadata"]["continue"] = json!(t);
         }
         return Ok(encoding::json(StatusCode::OK, &table, ctx.pretty));
+    }
+    if ctx.accept == Accept::Metadata && !ctx.is_converted() && !ctx.pretty {
+        // The cached metadata bytes, as the watch sends them.
+        let mut md = serde_json::Map::new();
+        md.insert("resourceVersion".into(), json!(rv));
+        if let Some(t) = &selected.continue_token {
+            md.insert("continue".into(), json!(t));
+        }
+        let head = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md});
+        let items = selected.items.iter().map(|e| {
+            let (head, tail) = e.metadata_parts(ctx.omit_managed_fields);
+            [super::watch::PARTIAL_METADATA_PREFIX, head, tail, b"}"]
+        });
+        return splice_list(&head, items);
     }
     if ctx.accept == Accept::Metadata {
         let items: Vec<Value> = values().iter().map(super::partial_metadata).collect();
@@ -303,17 +323,37 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         return Ok(encoding::json(StatusCode::OK, &list, ctx.pretty));
     }
     // Items are already encoded: splice them instead of re-encoding.
-    let head_bytes = serde_json::to_vec(&head).map_err(Status::internal)?;
-    let items = super::entry_items(&selected.items);
-    let size: usize = head_bytes.len() + items.iter().map(|b| b.len() + 1).sum::<usize>() + 16;
+    let items = selected
+        .items
+        .iter()
+        .map(|e| e.item_parts(ctx.omit_managed_fields))
+        .map(|(head, tail)| [head, tail]);
+    splice_list(&head, items)
+}
+
+/// A list response of `head` (the list without items) and items that are
+/// each the join of encoded parts.
+fn splice_list<'a, const N: usize>(
+    head: &Value,
+    items: impl Iterator<Item = [&'a [u8]; N]> + Clone,
+) -> Result<Response<Body>> {
+    let head_bytes = serde_json::to_vec(head).map_err(Status::internal)?;
+    let size: usize = head_bytes.len()
+        + items
+            .clone()
+            .map(|parts| parts.iter().map(|p| p.len()).sum::<usize>() + 1)
+            .sum::<usize>()
+        + 16;
     let mut out = BytesMut::with_capacity(size);
     out.put_slice(&head_bytes[..head_bytes.len() - 1]);
     out.put_slice(b",\"items\":[");
-    for (i, item) in items.iter().enumerate() {
+    for (i, parts) in items.enumerate() {
         if i > 0 {
             out.put_u8(b',');
         }
-        out.put_slice(item);
+        for part in parts {
+            out.put_slice(part);
+        }
     }
     out.put_slice(b"]}");
     Ok(encoding::raw_json(StatusCode::OK, Bytes::from(out)))

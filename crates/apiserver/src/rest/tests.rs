@@ -72,6 +72,7 @@ fn ctx<'a>(server: &'a Arc<ApiServer>, r: &'a Request) -> Ctx<'a> {
         warnings: &r.warnings,
         user_agent: "test/v0",
         duplicates: &r.duplicates,
+        omit_managed_fields: false,
     }
 }
 

@@ -20,6 +20,7 @@ use super::list::Filter;
 use super::{Ctx, Result, parse_rv, wait_fresh};
 use crate::cache::{CacheEvent, Entry, EventKind, ResourceCache};
 use crate::encoding::{Accept, Body};
+use crate::strategy::Strategy;
 
 /// How often an idle watch gets a bookmark when it asked for them.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
@@ -30,11 +31,17 @@ struct Watcher {
     tx: mpsc::Sender<Bytes>,
     kind: &'static str,
     api_version: String,
+    /// `{"kind":"..","apiVersion":".."`, the start of every object sent.
+    type_meta: String,
     accept: Accept,
     table_ctx: TableCtx,
     /// The resource of the request when its objects are stored in another
     /// version: each event's object converts before it is sent.
     converted: Option<&'static ResourceInfo>,
+    /// The cached resource's strategy, to restamp an object leaving the selection.
+    strategy: &'static dyn Strategy,
+    /// Leave `metadata.managedFields` out (an in-process client asked).
+    omit_managed_fields: bool,
     last_revision: i64,
 }
 
@@ -53,7 +60,7 @@ impl Watcher {
         let bytes = match self.accept {
             Accept::Table => {
                 // Cells come from the stored object (see `list::table_for`).
-                let stored = entry.value();
+                let stored = self.value(entry);
                 let table = match self.converted {
                     Some(info) => {
                         self.table(&stored, &conversion::from_storage(info, stored.clone()))
@@ -62,10 +69,16 @@ impl Watcher {
                 };
                 encode_event(kind, &serde_json::to_vec(&table).unwrap_or_default())
             }
+            Accept::Metadata if self.converted.is_none() => {
+                // The garbage collector watches every resource this way:
+                // the cached metadata bytes, not a decoded object.
+                let (head, tail) = entry.metadata_parts(self.omit_managed_fields);
+                frame_event(kind, &[PARTIAL_METADATA_PREFIX, head, tail, b"}"])
+            }
             Accept::Metadata => {
                 let obj = match self.converted {
-                    Some(info) => conversion::from_storage(info, entry.value()),
-                    None => entry.value(),
+                    Some(info) => conversion::from_storage(info, self.value(entry)),
+                    None => self.value(entry),
                 };
                 let pm = super::partial_metadata(&obj);
                 encode_event(kind, &serde_json::to_vec(&pm).unwrap_or_default())
@@ -74,7 +87,7 @@ impl Watcher {
                 let mut obj = serde_json::Map::new();
                 obj.insert("kind".into(), json!(self.kind));
                 obj.insert("apiVersion".into(), json!(self.api_version));
-                if let (Some(info), Value::Object(rest)) = (self.converted, entry.value())
+                if let (Some(info), Value::Object(rest)) = (self.converted, self.value(entry))
                     && let Value::Object(converted) =
                         conversion::from_storage(info, Value::Object(rest))
                 {
@@ -84,22 +97,26 @@ impl Watcher {
             }
             _ => {
                 // `{"kind":..,"apiVersion":..,` + the encoded item without its `{`.
-                let mut obj = Vec::with_capacity(entry.item.len() + 64);
-                obj.extend_from_slice(
-                    format!(
-                        "{{\"kind\":\"{}\",\"apiVersion\":\"{}\"",
-                        self.kind, self.api_version
-                    )
-                    .as_bytes(),
-                );
-                if entry.item.len() > 2 {
-                    obj.push(b',');
-                }
-                obj.extend_from_slice(&entry.item[1..]);
-                encode_event(kind, &obj)
+                let (head, tail) = entry.item_parts(self.omit_managed_fields);
+                let comma: &[u8] = if head.len() + tail.len() > 2 {
+                    b","
+                } else {
+                    b""
+                };
+                let body = head.get(1..).unwrap_or_default();
+                frame_event(kind, &[self.type_meta.as_bytes(), comma, body, tail])
             }
         };
         self.tx.send(bytes).await.is_ok()
+    }
+
+    /// The object of an entry as JSON, as this watcher serves it.
+    fn value(&self, entry: &Entry) -> Value {
+        let mut obj = entry.value();
+        if self.omit_managed_fields {
+            skiff_core::meta::remove_meta(&mut obj, "managedFields");
+        }
+        obj
     }
 
     /// A Table of one object: cells from its stored form, the row's object
@@ -167,8 +184,13 @@ impl Watcher {
                 (true, true) => self.send("MODIFIED", &ev.object, ev.revision).await,
                 (false, true) => self.send("ADDED", &ev.object, ev.revision).await,
                 (true, false) => {
-                    let Some(p) = &ev.prev else { return true };
-                    let gone = with_revision(p, ev.revision);
+                    let Some(gone) = ev
+                        .prev
+                        .as_ref()
+                        .and_then(|p| p.with_revision(self.strategy, ev.revision))
+                    else {
+                        return true;
+                    };
                     self.send("DELETED", &gone, ev.revision).await
                 }
                 (false, false) => {
@@ -188,19 +210,23 @@ fn meta_rv(obj: &Value) -> String {
     skiff_core::meta::resource_version(obj).to_string()
 }
 
-/// An entry restamped with another revision (an object leaving a selection).
-fn with_revision(e: &Entry, revision: i64) -> Entry {
-    let mut v = e.value();
-    skiff_core::meta::set_meta(&mut v, "resourceVersion", json!(revision.to_string()));
-    Entry {
-        key: e.key.clone(),
-        namespace: e.namespace.clone(),
-        name: e.name.clone(),
-        revision,
-        item: Bytes::from(serde_json::to_vec(&v).unwrap_or_default()),
-        labels: e.labels.clone(),
-        fields: e.fields.clone(),
+/// How an object of `metadata` only begins (`rest::partial_metadata`).
+pub(super) const PARTIAL_METADATA_PREFIX: &[u8] =
+    br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#;
+
+/// A watch event line whose object is `parts` joined: one allocation, one
+/// copy of each part.
+fn frame_event(kind: &str, parts: &[&[u8]]) -> Bytes {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(len + kind.len() + 24);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    for part in parts {
+        out.extend_from_slice(part);
     }
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 fn encode_event(kind: &str, object: &[u8]) -> Bytes {
@@ -274,13 +300,20 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         return Err(Status::internal(format!("no cache for {}", ctx.gr())));
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let api_version = skiff_core::meta::api_version(ctx.info.group, ctx.info.version);
     let mut watcher = Watcher {
         filter,
         tx,
         kind: ctx.info.kind,
-        api_version: skiff_core::meta::api_version(ctx.info.group, ctx.info.version),
+        type_meta: format!(
+            "{{\"kind\":\"{}\",\"apiVersion\":\"{api_version}\"",
+            ctx.info.kind
+        ),
+        api_version,
         accept: ctx.accept,
         converted: ctx.is_converted().then_some(ctx.info),
+        strategy: cache.strategy(),
+        omit_managed_fields: ctx.omit_managed_fields,
         table_ctx: TableCtx {
             group: super::list::printer_group(ctx.info),
             resource: ctx.info.resource,
