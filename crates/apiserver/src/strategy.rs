@@ -64,6 +64,12 @@ pub trait Strategy: Send + Sync {
     }
 
     /// Field selector attributes besides `metadata.name` and `metadata.namespace`.
+    ///
+    /// The watch cache calls this with a reduced copy of the object (see
+    /// `cache/item.rs`): only members outside `metadata` at the top level and
+    /// one level below (`spec.nodeName`, `status.phase`), and only strings,
+    /// numbers, booleans and nulls. A selector on anything deeper needs that
+    /// copy extended first.
     fn field_attrs(&self, _obj: &Value, _out: &mut Vec<(&'static str, String)>) {}
 
     /// Field labels a field selector may use besides name and namespace.
