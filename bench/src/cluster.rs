@@ -136,6 +136,9 @@ pub struct Seen {
     pub running: Option<Instant>,
     /// Wall-clock time of `running`, as Unix seconds.
     pub running_unix: Option<f64>,
+    /// A DELETED event was seen (a ReplicaSet removing a surplus pod, or
+    /// churn).
+    pub deleted: bool,
 }
 
 /// What the watch task saw, under one lock.
@@ -326,6 +329,9 @@ impl PodWatch {
                 continue;
             }
             self.observe(&event.object, Instant::now());
+            if event.kind == "DELETED" {
+                self.mark_deleted(&event.object.metadata.name);
+            }
             last = event.object.metadata.resource_version.clone();
         }
     }
@@ -357,6 +363,13 @@ impl PodWatch {
                     pods.running_by_group.insert(group.to_owned(), 1);
                 }
             }
+        }
+    }
+
+    fn mark_deleted(&self, name: &str) {
+        let mut pods = self.pods.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(seen) = pods.seen.get_mut(name) {
+            seen.deleted = true;
         }
     }
 

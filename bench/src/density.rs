@@ -231,6 +231,11 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     let mut startup_upstream = Vec::with_capacity(opts.pods);
     let mut bind = Vec::with_capacity(opts.pods);
     for (name, s) in &seen {
+        // A ReplicaSet may create a pod too many (a create that timed out
+        // on its side but landed) and delete it again: not one to wait for.
+        if s.deleted && s.running.is_none() {
+            continue;
+        }
         let (Some(added), Some(running)) = (s.added, s.running) else {
             bail!("pod {name} was not seen running");
         };
