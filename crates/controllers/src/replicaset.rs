@@ -183,9 +183,13 @@ fn pod_owners<K: Workload>(
         .collect()
 }
 
+/// How soon a sync that failed (an API error, or pods it could not create)
+/// runs again.
+const FAILED_SYNC_RETRY: Duration = Duration::from_secs(5);
+
 fn error_policy<K: Workload>(obj: Arc<K>, e: &Error, _: Arc<Ctx<K>>) -> Action {
     tracing::warn!(name = %obj.name_any(), error = %crate::error_chain(e), "sync failed");
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(FAILED_SYNC_RETRY)
 }
 
 async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action> {
@@ -292,6 +296,7 @@ async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action>
                     .is_some_and(|r| r.uid == uid)
         })
         .count();
+    let failed = failure.is_some();
     update_status(
         &ctx,
         obj.as_ref(),
@@ -305,6 +310,14 @@ async fn reconcile<K: Workload>(obj: Arc<K>, ctx: Arc<Ctx<K>>) -> Result<Action>
         failure,
     )
     .await?;
+    if failed {
+        // Upstream returns the failed creates' error after the status
+        // update, so the ReplicaSet comes back and tries again. Waiting for
+        // a change instead waits forever once the ReplicaFailure condition
+        // is already set: a status that does not change brings no event (a
+        // 150,000-pod fill left one ReplicaSet at 0 after two 429s).
+        return Ok(Action::requeue(FAILED_SYNC_RETRY));
+    }
     if min_ready > 0 && ready != available {
         return Ok(Action::requeue(Duration::from_secs(min_ready as u64)));
     }
