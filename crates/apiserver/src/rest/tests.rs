@@ -76,6 +76,16 @@ fn ctx<'a>(server: &'a Arc<ApiServer>, r: &'a Request) -> Ctx<'a> {
     }
 }
 
+/// A main-part update of the ConfigMap `a`, not dry run, from `start`.
+async fn update_a(
+    c: &Ctx<'_>,
+    key: &str,
+    transform: impl FnMut(&Value) -> Result<Value>,
+    start: Option<(Value, i64)>,
+) -> Result<(Value, bool)> {
+    update_from(c, key, "a", Part::Main, false, transform, start).await
+}
+
 fn merge(patch: Value) -> impl FnMut(&Value) -> Result<Value> {
     move |current| {
         let mut doc = current.clone();
@@ -179,17 +189,9 @@ async fn an_update_from_a_stale_copy_lands_on_the_current_object() {
     let c = ctx(server, &r);
     let key = c.key("default", "a");
     let before = read_current(&c, &key, "a").await.expect("stored");
-    let (obj, _) = update_from(
-        &c,
-        &key,
-        "a",
-        Part::Main,
-        false,
-        merge(json!({"data": {"b": "3"}})),
-        Some(stale),
-    )
-    .await
-    .expect("updated after re-reading");
+    let (obj, _) = update_a(&c, &key, merge(json!({"data": {"b": "3"}})), Some(stale))
+        .await
+        .expect("updated after re-reading");
     assert_eq!(obj["data"], json!({"a": "2", "b": "3"}));
     assert!(rv(&obj) > before.mod_revision);
     let stored = decode_stored(&read_current(&c, &key, "a").await.expect("stored")).expect("JSON");
@@ -207,12 +209,9 @@ async fn a_stale_copy_does_not_fail_a_current_resource_version() {
         .await
         .expect("stored")
         .mod_revision;
-    let (obj, _) = update_from(
+    let (obj, _) = update_a(
         &c,
         &key,
-        "a",
-        Part::Main,
-        false,
         merge(json!({"metadata": {"resourceVersion": current.to_string()}, "data": {"a": "4"}})),
         Some(stale),
     )
@@ -233,12 +232,9 @@ async fn a_stale_resource_version_conflicts_whatever_the_copy() {
     assert!(fresh.as_ref().is_some_and(|(_, rev)| *rev > stale.1));
     // From the stale copy (which agrees with the client) and from a current one.
     for start in [Some(stale), fresh] {
-        let err = update_from(
+        let err = update_a(
             &c,
             &key,
-            "a",
-            Part::Main,
-            false,
             merge(json!({"metadata": {"resourceVersion": old_rv}, "data": {"a": "5"}})),
             start,
         )
@@ -263,17 +259,9 @@ async fn a_no_op_on_a_stale_copy_is_redone_from_the_store() {
         .await
         .expect("stored")
         .mod_revision;
-    let (obj, _) = update_from(
-        &c,
-        &key,
-        "a",
-        Part::Main,
-        false,
-        merge(json!({"data": {"a": "1"}})),
-        Some(stale),
-    )
-    .await
-    .expect("updated");
+    let (obj, _) = update_a(&c, &key, merge(json!({"data": {"a": "1"}})), Some(stale))
+        .await
+        .expect("updated");
     assert_eq!(obj["data"], json!({"a": "1"}));
     assert!(rv(&obj) > before, "written, not answered from the copy");
 }
@@ -287,12 +275,9 @@ async fn an_error_on_a_current_copy_is_the_answer() {
     let key = c.key("default", "a");
     let fresh = cached_current(&c, &key).await;
     let mut calls = 0;
-    let err = update_from(
+    let err = update_a(
         &c,
         &key,
-        "a",
-        Part::Main,
-        false,
         |_: &Value| {
             calls += 1;
             Err(Status::bad_request("refused"))
