@@ -37,12 +37,13 @@ pub struct NodeInfo {
     pub pods_with_required_anti_affinity: usize,
     /// Images present on the node (normalized name → size in bytes).
     pub images: HashMap<String, i64>,
-    /// Changes whenever the set of pods changes, unique over every NodeInfo
-    /// of the process: what plugins key per-node caches of pod counts by.
-    pub pods_generation: u64,
+    /// Changes whenever the pods or the node object change, unique over
+    /// every NodeInfo of the process: what plugins key per-node caches (of
+    /// pod counts and topology domains) by.
+    pub generation: u64,
 }
 
-/// Source of [`NodeInfo::pods_generation`].
+/// Source of [`NodeInfo::generation`].
 static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn next_generation() -> u64 {
@@ -65,7 +66,7 @@ impl NodeInfo {
             pods_with_affinity: 0,
             pods_with_required_anti_affinity: 0,
             images: HashMap::new(),
-            pods_generation: next_generation(),
+            generation: next_generation(),
         };
         info.set_node(node);
         info
@@ -91,6 +92,7 @@ impl NodeInfo {
             }
         }
         self.node = node;
+        self.generation = next_generation();
     }
 
     /// Whether a change of the node object can change a scheduling decision
@@ -121,14 +123,14 @@ impl NodeInfo {
             self.pods_with_required_anti_affinity += 1;
         }
         self.pods.push(pod);
-        self.pods_generation = next_generation();
+        self.generation = next_generation();
     }
 
     /// Removes a pod by UID; returns it when it was there.
     pub fn remove_pod(&mut self, uid: &str) -> Option<Arc<PodInfo>> {
         let i = self.pods.iter().position(|p| p.uid == uid)?;
         let pod = self.pods.swap_remove(i);
-        self.pods_generation = next_generation();
+        self.generation = next_generation();
         self.requested.sub(&pod.resources.requests);
         self.non_zero_requested.milli_cpu -= pod.resources.non_zero_milli_cpu;
         self.non_zero_requested.memory -= pod.resources.non_zero_memory;
