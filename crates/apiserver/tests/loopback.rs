@@ -276,3 +276,72 @@ async fn only_the_loopback_that_asks_gets_lists_and_watches_without_managed_fiel
     }
     running.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_larger_than_a_chunk_is_streamed_whole_and_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = start(dir.path()).await;
+    let mut lb = loopback(&running);
+    // 40 ConfigMaps of ~40 KB: about 1.6 MB of items, more than one chunk.
+    let data = "x".repeat(40_000);
+    for i in 0..40 {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i:02}")}, "data": {"blob": data}});
+        let resp = call(
+            &mut lb,
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some(cm),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+    }
+    let resp = call(
+        &mut lb,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut frames = 0;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            frames += 1;
+            bytes.extend_from_slice(&data);
+        }
+    }
+    assert!(frames > 1, "a 1.6 MB list comes in more than one chunk");
+    let list: Value = serde_json::from_slice(&bytes).expect("the chunks join to one JSON list");
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert!(list["metadata"]["resourceVersion"].as_str().is_some());
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    let want: Vec<String> = (0..40).map(|i| format!("cm-{i:02}")).collect();
+    assert_eq!(names, want);
+    assert!(
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|i| i["data"]["blob"] == data)
+    );
+
+    // A small list is still one piece.
+    let resp = call(
+        &mut lb,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?limit=2",
+        None,
+    )
+    .await;
+    let list = json_of(resp).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+    assert!(list["metadata"]["continue"].as_str().is_some());
+}

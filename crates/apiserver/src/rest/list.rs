@@ -291,11 +291,12 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
             md.insert("continue".into(), json!(t));
         }
         let head = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md});
-        let items = selected.items.iter().map(|e| {
-            let (head, tail) = e.metadata_parts(ctx.omit_managed_fields);
-            [super::watch::PARTIAL_METADATA_PREFIX, head, tail, b"}"]
-        });
-        return splice_list(&head, items);
+        return splice_list(
+            &head,
+            selected.items,
+            ItemForm::Metadata,
+            ctx.omit_managed_fields,
+        );
     }
     if ctx.accept == Accept::Metadata {
         let items: Vec<Value> = values().iter().map(super::partial_metadata).collect();
@@ -323,40 +324,125 @@ pub async fn list(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         return Ok(encoding::json(StatusCode::OK, &list, ctx.pretty));
     }
     // Items are already encoded: splice them instead of re-encoding.
-    let items = selected
-        .items
-        .iter()
-        .map(|e| e.item_parts(ctx.omit_managed_fields))
-        .map(|(head, tail)| [head, tail]);
-    splice_list(&head, items)
+    splice_list(
+        &head,
+        selected.items,
+        ItemForm::Object,
+        ctx.omit_managed_fields,
+    )
 }
 
-/// A list response of `head` (the list without items) and items that are
-/// each the join of encoded parts.
-fn splice_list<'a, const N: usize>(
-    head: &Value,
-    items: impl Iterator<Item = [&'a [u8]; N]> + Clone,
-) -> Result<Response<Body>> {
-    let head_bytes = serde_json::to_vec(head).map_err(Status::internal)?;
-    let size: usize = head_bytes.len()
-        + items
-            .clone()
-            .map(|parts| parts.iter().map(|p| p.len()).sum::<usize>() + 1)
-            .sum::<usize>()
-        + 16;
-    let mut out = BytesMut::with_capacity(size);
-    out.put_slice(&head_bytes[..head_bytes.len() - 1]);
-    out.put_slice(b",\"items\":[");
-    for (i, parts) in items.enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
-        }
-        for part in parts {
-            out.put_slice(part);
+/// What of each cached entry a spliced list holds.
+#[derive(Clone, Copy)]
+enum ItemForm {
+    /// The object.
+    Object,
+    /// Its `PartialObjectMetadata`.
+    Metadata,
+}
+
+impl ItemForm {
+    fn parts(self, e: &Entry, omit_managed_fields: bool) -> [&[u8]; 4] {
+        match self {
+            ItemForm::Object => {
+                let (head, tail) = e.item_parts(omit_managed_fields);
+                [head, tail, b"", b""]
+            }
+            ItemForm::Metadata => {
+                let (head, tail) = e.metadata_parts(omit_managed_fields);
+                [super::watch::PARTIAL_METADATA_PREFIX, head, tail, b"}"]
+            }
         }
     }
-    out.put_slice(b"]}");
-    Ok(encoding::raw_json(StatusCode::OK, Bytes::from(out)))
+}
+
+/// Lists whose body is larger than this are sent in chunks of about this
+/// size as they are encoded, not built whole first (kube-apiserver 1.33
+/// streams JSON lists too): the LIST of 150,000 pods is half a GiB, which
+/// the allocator kept after the response.
+const LIST_CHUNK: usize = 1 << 20;
+
+/// A list response of `head` (the list without items) and the cached
+/// entries spliced in as they are encoded.
+fn splice_list(
+    head: &Value,
+    items: Vec<Arc<Entry>>,
+    form: ItemForm,
+    omit_managed_fields: bool,
+) -> Result<Response<Body>> {
+    let head = serde_json::to_vec(head).map_err(Status::internal)?;
+    let size: usize = head.len()
+        + items
+            .iter()
+            .map(|e| {
+                let parts = form.parts(e, omit_managed_fields);
+                parts.iter().map(|p| p.len()).sum::<usize>() + 1
+            })
+            .sum::<usize>()
+        + 16;
+    let mut chunks = ListChunks {
+        head: Some(head),
+        items: items.into_iter(),
+        form,
+        omit_managed_fields,
+        first: true,
+        done: false,
+        chunk: size.min(LIST_CHUNK),
+    };
+    if size <= LIST_CHUNK {
+        let body = chunks.next().unwrap_or_default();
+        return Ok(encoding::raw_json(StatusCode::OK, body));
+    }
+    let stream = futures::stream::iter(chunks.map(|b| Ok(http_body::Frame::data(b))));
+    let body = http_body_util::BodyExt::boxed_unsync(http_body_util::StreamBody::new(stream));
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+/// The body of a spliced list, about [`LIST_CHUNK`] bytes at a time.
+struct ListChunks {
+    head: Option<Vec<u8>>,
+    items: std::vec::IntoIter<Arc<Entry>>,
+    form: ItemForm,
+    omit_managed_fields: bool,
+    first: bool,
+    done: bool,
+    chunk: usize,
+}
+
+impl Iterator for ListChunks {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        let mut out = BytesMut::with_capacity(self.chunk + 64 * 1024);
+        if let Some(head) = self.head.take() {
+            // The head without its closing brace, then the items.
+            out.put_slice(&head[..head.len().saturating_sub(1)]);
+            out.put_slice(b",\"items\":[");
+        }
+        while out.len() < self.chunk {
+            let Some(e) = self.items.next() else {
+                out.put_slice(b"]}");
+                self.done = true;
+                break;
+            };
+            if !self.first {
+                out.put_u8(b',');
+            }
+            self.first = false;
+            for part in self.form.parts(&e, self.omit_managed_fields) {
+                out.put_slice(part);
+            }
+        }
+        Some(out.freeze())
+    }
 }
 
 /// A `meta.k8s.io/v1` Table of objects.
