@@ -304,7 +304,10 @@ pub async fn run(opts: &Options) -> Result<Figures> {
     } else {
         None
     };
-    let peak = figures.get("peak_rss_mib").unwrap_or(f64::NAN);
+    // The server's peak over the whole run: the fill, the LIST of every pod
+    // and the churn all count against the memory target.
+    let peak = cluster.server.process.peak_rss_mib()?;
+    figures.set("peak_rss_run_mib", peak);
     let rss_met = peak <= TARGET_PEAK_RSS_MIB;
     let startup_met = churn_startup.as_ref().unwrap_or(&startup).p99() <= TARGET_STARTUP_P99_MS;
     figures.set_text("target_rss_met", if rss_met { "yes" } else { "no" });
@@ -371,6 +374,7 @@ pub fn render(f: &Figures) -> String {
             "server peak RSS after the churn (MiB)",
             "peak_rss_after_churn_mib",
         ),
+        row("server peak RSS, whole run (MiB)", "peak_rss_run_mib"),
     ];
     table(&[("density", Align::Left), ("value", Align::Right)], &rows)
 }
