@@ -1,15 +1,22 @@
 //! End-to-end tests of Events as kubectl shows and writes them: the server's
 //! Table for `kubectl get events` (the scheduler's Events, written in the new
-//! API's form, name their reporter in SOURCE) and the validation of each
-//! Event API with its own rules and upstream's messages.
+//! API's form, name their reporter in SOURCE), the validation of each Event
+//! API with its own rules and upstream's messages, and Events served from
+//! the store rather than the watch cache (as kube-apiserver, whose watch
+//! cache size for events is 0) to kubectl's get, watch, describe and events.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
 use skiff_tests::objects::create_ready_node;
-use skiff_tests::{KUBECTL_VERSIONS, Server, eventually};
+use skiff_tests::{KUBECTL_VERSIONS, Server, Sim, eventually};
 
 /// The cells of the first row matching `pick` of a kubectl table, by column
 /// header. kubectl aligns columns, so each cell starts where its header
@@ -326,4 +333,228 @@ type: Normal
         bail!("note after a core update: {note:?}");
     }
     Ok(())
+}
+
+fn sim_pod(name: &str) -> Result<Pod> {
+    Ok(serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+    }))?)
+}
+
+/// The `involvedObject.name` of each Event.
+fn involved(events: &[Event]) -> BTreeSet<String> {
+    events
+        .iter()
+        .filter_map(|e| e.involved_object.name.clone())
+        .collect()
+}
+
+/// The scheduler's Events of pods on `skiff sim` nodes, served from the
+/// store: a watch from a list's resourceVersion sees them as they are
+/// written, a watch from an older revision replays them from the store's
+/// history, and field-selected and paged lists find them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduling_events_are_watched_and_listed_from_the_store() -> Result<()> {
+    let server = Server::start()?;
+    let _sim = Sim::start(&server, &["--nodes", "2"])?;
+    let client = server.client().await?;
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+
+    let listed = events.list(&ListParams::default()).await?;
+    let rv = listed.metadata.resource_version.unwrap_or_default();
+    let scheduled = WatchParams::default().fields("reason=Scheduled");
+    let mut watch = events.watch(&scheduled, &rv).await?.boxed();
+    let names = ["web-0", "web-1", "web-2"];
+    for name in names {
+        pods.create(&PostParams::default(), &sim_pod(name)?).await?;
+    }
+    let mut seen = Vec::new();
+    while involved(&seen).len() < names.len() {
+        match tokio::time::timeout(Duration::from_secs(60), watch.try_next()).await?? {
+            Some(WatchEvent::Added(e)) => seen.push(e),
+            Some(WatchEvent::Bookmark(_)) => {}
+            other => bail!("unexpected {other:?} after {seen:?}"),
+        }
+    }
+    assert_eq!(involved(&seen), BTreeSet::from(names.map(String::from)));
+    for e in &seen {
+        assert_eq!(e.reason.as_deref(), Some("Scheduled"));
+        let name = e.involved_object.name.as_deref().unwrap_or("");
+        assert!(
+            e.message.as_deref().is_some_and(
+                |m| m.starts_with(&format!("Successfully assigned default/{name} to "))
+            ),
+            "{e:?}"
+        );
+    }
+
+    // From the first Event's revision: the later ones, from history.
+    let first = seen
+        .iter()
+        .filter_map(|e| e.metadata.resource_version.as_deref()?.parse::<i64>().ok())
+        .min()
+        .context("Events carry a resourceVersion")?;
+    let mut replay = events.watch(&scheduled, &first.to_string()).await?.boxed();
+    let mut later = Vec::new();
+    while involved(&later).len() < names.len() - 1 {
+        match tokio::time::timeout(Duration::from_secs(30), replay.try_next()).await?? {
+            Some(WatchEvent::Added(e)) => later.push(e),
+            Some(WatchEvent::Bookmark(_)) => {}
+            other => bail!("unexpected {other:?} after {later:?}"),
+        }
+    }
+    assert!(later.iter().all(|e| {
+        e.metadata
+            .resource_version
+            .as_deref()
+            .and_then(|r| r.parse::<i64>().ok())
+            .is_some_and(|r| r > first)
+    }));
+
+    // A field-selected list: one pod's Events only.
+    let one = events
+        .list(&ListParams::default().fields("involvedObject.name=web-1,reason=Scheduled"))
+        .await?;
+    assert_eq!(involved(&one.items), BTreeSet::from(["web-1".to_string()]));
+    assert_eq!(one.items.len(), 1, "{:?}", one.items);
+
+    // Pages of one: every Event once, in name order, at one revision.
+    let all = events.list(&ListParams::default()).await?;
+    let mut paged = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut lp = ListParams::default().limit(1);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = events.list(&lp).await?;
+        assert!(page.items.len() <= 1);
+        paged.extend(page.items.into_iter().filter_map(|e| e.metadata.name));
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    let listed: Vec<String> = all
+        .items
+        .into_iter()
+        .filter_map(|e| e.metadata.name)
+        .collect();
+    assert_eq!(paged, listed);
+    assert!(paged.len() >= names.len());
+    Ok(())
+}
+
+/// kubectl 1.32 and 1.33 show the scheduler's Events, read from the store:
+/// `get events`, `describe pod`'s Events section, `kubectl events --for`,
+/// and `get events -w`, which lists then watches from the list's revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_shows_scheduling_events_from_the_store() -> Result<()> {
+    let server = Server::start()?;
+    let _sim = Sim::start(&server, &["--nodes", "1"])?;
+    let client = server.client().await?;
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    pods.create(&PostParams::default(), &sim_pod("web")?)
+        .await?;
+    let assigned = "Successfully assigned default/web to ";
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            server
+                .kubectl_ok("1.33", &["get", "events"])
+                .is_ok_and(|out| out.contains(assigned))
+        }),
+        "no Scheduled event for pod web"
+    );
+    for v in KUBECTL_VERSIONS {
+        let out = server.kubectl_ok(v, &["get", "events"])?;
+        let row = table_row(&out, |l| l.contains("Scheduled"))
+            .with_context(|| format!("kubectl {v}:\n{out}"))?;
+        assert_eq!(row["TYPE"], "Normal", "kubectl {v}:\n{out}");
+        assert_eq!(row["OBJECT"], "pod/web", "kubectl {v}:\n{out}");
+        assert!(row["MESSAGE"].starts_with(assigned), "kubectl {v}:\n{out}");
+
+        let out = server.kubectl_ok(v, &["describe", "pod", "web"])?;
+        let section = out
+            .split_once("\nEvents:")
+            .map(|(_, events)| events)
+            .with_context(|| format!("kubectl {v}: no Events section:\n{out}"))?;
+        let line = section
+            .lines()
+            .find(|l| l.contains("Scheduled"))
+            .with_context(|| format!("kubectl {v}: no Scheduled event:\n{out}"))?;
+        assert!(
+            line.contains("Normal")
+                && line.contains("default-scheduler")
+                && line.contains(assigned),
+            "kubectl {v}: {line}"
+        );
+
+        let out = server.kubectl_ok(v, &["events", "--for", "pod/web"])?;
+        assert!(
+            out.lines()
+                .any(|l| l.contains("Scheduled") && l.contains(assigned)),
+            "kubectl {v} events:\n{out}"
+        );
+    }
+
+    // A watch: the list, then an Event written after the watch started.
+    for v in KUBECTL_VERSIONS {
+        let mut child = Command::new(skiff_tests::kubectl_bin(v))
+            .arg("--kubeconfig")
+            .arg(&server.kubeconfig)
+            .args([
+                "get",
+                "events",
+                "-w",
+                "--field-selector",
+                "reason=Scheduled",
+            ])
+            .env("KUBECACHEDIR", server.dir.path().join("kubecache"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("kubectl get events -w starts")?;
+        let stdout = child.stdout.take().context("kubectl's stdout")?;
+        let _child = KillOnDrop(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let wait_for_line = |pred: &dyn Fn(&str) -> bool| -> Result<String> {
+            loop {
+                let line = rx
+                    .recv_timeout(Duration::from_secs(60))
+                    .with_context(|| format!("kubectl {v} get events -w printed no such line"))?;
+                if pred(&line) {
+                    return Ok(line);
+                }
+            }
+        };
+        wait_for_line(&|l| l.contains("pod/web ") || l.ends_with("pod/web"))?;
+        let name = format!("watched-{}", v.replace('.', "-"));
+        pods.create(&PostParams::default(), &sim_pod(&name)?)
+            .await?;
+        let line = wait_for_line(&|l| l.contains(&format!("pod/{name}")))?;
+        assert!(
+            line.contains("Scheduled") && line.contains("Normal"),
+            "kubectl {v}: {line}"
+        );
+    }
+    Ok(())
+}
+
+/// A child process killed when the test is done with it, also on failure.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

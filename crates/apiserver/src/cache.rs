@@ -1,12 +1,19 @@
 //! The watch cache: every stored object in memory, ready to serve LIST and WATCH,
 //! as kube-apiserver's cacher.
 //!
-//! One store watch over `/registry/` feeds one [`ResourceCache`] per stored
+//! One store watch over `/registry/` feeds one [`ResourceCache`] per cached
 //! resource. Each keeps the current objects in key order, already encoded with
 //! their `resourceVersion`, and a window of recent events that watchers replay
 //! from. Because every event of the store passes through, the cache's revision
 //! follows the store's, so a consistent LIST waits for
 //! `cache revision >= store revision` (etcd's progress notify, without asking).
+//!
+//! Events are not cached, as in kube-apiserver, whose `DefaultWatchCacheSizes`
+//! gives both Event APIs a watch cache of size 0: one Event or more per pod,
+//! read only by `kubectl get events`/`describe`, would otherwise be about a
+//! quarter of the cache's memory and ingest work in a large cluster. Their
+//! LIST and WATCH go to the store ([`Source::Store`]); the cache skips their
+//! keys on load and on ingest.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
@@ -24,6 +31,19 @@ use crate::strategy::{self, Strategy};
 mod item;
 
 pub use item::Span;
+
+/// Resources served without a watch cache: kube-apiserver's
+/// `DefaultWatchCacheSizes` (`pkg/kubeapiserver/options`) sets size 0 for
+/// these, so `StorageWithCacher` is not used and LIST and WATCH read etcd.
+const UNCACHED: [(&str, &str); 2] = [("", "events"), ("events.k8s.io", "events")];
+
+/// Whether `info`'s objects are kept out of the watch cache. Decided per
+/// storage prefix: one resource of a prefix without a cache means none of
+/// them has one (the two Event APIs store the same objects).
+pub fn watch_cache_disabled(info: &ResourceInfo) -> bool {
+    info.sharing_storage()
+        .any(|r| UNCACHED.contains(&(r.group, r.resource)))
+}
 
 /// How many recent events each resource keeps for watchers to resume from.
 const EVENT_WINDOW: usize = 10_000;
@@ -69,6 +89,25 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry of a stored object (or of a cached item, restamped) at
+    /// `revision`, with the field attributes of `strategy`, the strategy of
+    /// the stored resource. `None` for a value that is not a JSON object
+    /// (never written by skiff; skipped rather than served broken).
+    pub fn build(strategy: &dyn Strategy, key: &str, value: &[u8], revision: i64) -> Option<Entry> {
+        let item = item::build(strategy, value, revision)?;
+        Some(Entry {
+            key: key.to_string(),
+            namespace: item.namespace,
+            name: item.name,
+            revision,
+            item: exact_bytes(item.bytes),
+            labels: item.labels,
+            fields: item.fields,
+            managed_fields: item.managed_fields,
+            metadata: item.metadata,
+        })
+    }
+
     pub fn field(&self, name: &str) -> Option<String> {
         match name {
             "metadata.name" => Some(self.name.clone()),
@@ -115,7 +154,7 @@ impl Entry {
     /// This entry's object restamped with another revision (deleted, or
     /// leaving a watcher's selection at that revision).
     pub fn with_revision(&self, strategy: &dyn Strategy, revision: i64) -> Option<Entry> {
-        new_entry(strategy, &self.key, &self.item, revision)
+        Entry::build(strategy, &self.key, &self.item, revision)
     }
 }
 
@@ -217,7 +256,7 @@ impl ResourceCache {
     /// Builds an entry from a stored value; `None` for a value that is not a JSON
     /// object (never written by skiff; skipped rather than served broken).
     pub fn entry(&self, key: &str, value: &[u8], revision: i64) -> Option<Entry> {
-        new_entry(self.strategy, key, value, revision)
+        Entry::build(self.strategy, key, value, revision)
     }
 
     /// The strategy of the cached resource.
@@ -376,23 +415,6 @@ fn events_after(events: &VecDeque<Arc<CacheEvent>>, after: i64) -> Vec<Arc<Cache
     events.range(start..).cloned().collect()
 }
 
-/// The cache entry of a stored object (or of a cached item, restamped) at
-/// `revision`.
-fn new_entry(strategy: &dyn Strategy, key: &str, value: &[u8], revision: i64) -> Option<Entry> {
-    let item = item::build(strategy, value, revision)?;
-    Some(Entry {
-        key: key.to_string(),
-        namespace: item.namespace,
-        name: item.name,
-        revision,
-        item: exact_bytes(item.bytes),
-        labels: item.labels,
-        fields: item.fields,
-        managed_fields: item.managed_fields,
-        metadata: item.metadata,
-    })
-}
-
 /// `encoded` in an allocation of its own length. The encoder grows its buffer
 /// by doubling, so the buffer is up to twice the object (a 4.1 KiB pod sits
 /// in 8 KiB), and the cache keeps every object for its lifetime; shrinking
@@ -421,7 +443,19 @@ const FOOTPRINT_PERIOD: Duration = Duration::from_secs(30);
 /// All resource caches, fed by one store watch.
 pub struct Cache {
     by_prefix: HashMap<String, Arc<ResourceCache>>,
+    /// The strategies of the stored resources without a cache, by prefix.
+    uncached: HashMap<String, &'static dyn Strategy>,
     revision: watch::Sender<i64>,
+}
+
+/// Where LIST and WATCH of a stored resource are served from.
+#[derive(Clone, Copy)]
+pub enum Source<'a> {
+    /// The watch cache.
+    Cache(&'a Arc<ResourceCache>),
+    /// The store, as kube-apiserver serves a resource whose watch cache is
+    /// disabled; the stored resource's strategy builds the items.
+    Store(&'static dyn Strategy),
 }
 
 impl Cache {
@@ -432,41 +466,53 @@ impl Cache {
     ) -> skiff_store::Result<Arc<Cache>> {
         let start = store.current_revision().await?;
         let mut by_prefix = HashMap::new();
+        let mut uncached = HashMap::new();
         for info in resources {
+            if watch_cache_disabled(info) {
+                uncached.insert(
+                    format!("{}/", crate::rest::storage_prefix(info)),
+                    strategy::for_resource(info),
+                );
+                continue;
+            }
             let cache = Arc::new(ResourceCache::new(info, start));
             by_prefix.insert(cache.prefix.clone(), cache);
         }
         let (revision, _) = watch::channel(start);
         let cache = Arc::new(Cache {
             by_prefix,
+            uncached,
             revision,
         });
 
-        // Load in pages at one revision so the state is one consistent snapshot.
-        let mut next: Option<String> = None;
-        loop {
-            let page = store
-                .range(RangeRequest {
-                    prefix: "/registry/".into(),
-                    start: next.clone(),
-                    revision: Some(start),
-                    limit: 10_000,
-                })
-                .await?;
-            for kv in &page.kvs {
-                if let Some(rc) = cache.resource_for_key(&kv.key)
-                    && let Some(entry) = rc.entry(&kv.key, &kv.value, kv.mod_revision)
-                {
-                    rc.state
-                        .write()
-                        .await
-                        .objects
-                        .insert(kv.key.clone(), Arc::new(entry));
+        // Load each cached prefix in pages at one revision, so the state is one
+        // consistent snapshot and uncached objects are never read.
+        for rc in cache.by_prefix.values() {
+            let mut next: Option<String> = None;
+            loop {
+                let page = store
+                    .range(RangeRequest {
+                        prefix: rc.prefix.clone(),
+                        start: next.clone(),
+                        revision: Some(start),
+                        limit: 10_000,
+                    })
+                    .await?;
+                let mut st = rc.state.write().await;
+                for kv in &page.kvs {
+                    // A key under a nested prefix belongs to that resource.
+                    let owned = cache
+                        .resource_for_key(&kv.key)
+                        .is_some_and(|owner| Arc::ptr_eq(owner, rc));
+                    if owned && let Some(entry) = rc.entry(&kv.key, &kv.value, kv.mod_revision) {
+                        st.objects.insert(kv.key.clone(), Arc::new(entry));
+                    }
                 }
-            }
-            match (page.more, page.kvs.last()) {
-                (true, Some(last)) => next = Some(format!("{}\0", last.key)),
-                _ => break,
+                drop(st);
+                match (page.more, page.kvs.last()) {
+                    (true, Some(last)) => next = Some(format!("{}\0", last.key)),
+                    _ => break,
+                }
             }
         }
 
@@ -517,9 +563,21 @@ impl Cache {
             .filter(|rc| rc.info.namespaced)
     }
 
+    /// The cache of a resource; `None` for a resource without one (not
+    /// stored, or its cache disabled), whose objects the store answers for.
     pub fn resource(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
         self.by_prefix
             .get(&format!("{}/", crate::rest::storage_prefix(info)))
+    }
+
+    /// Where LIST and WATCH of `info` are served from; `None` for a resource
+    /// that is not stored.
+    pub fn source(&self, info: &ResourceInfo) -> Option<Source<'_>> {
+        let prefix = format!("{}/", crate::rest::storage_prefix(info));
+        if let Some(rc) = self.by_prefix.get(&prefix) {
+            return Some(Source::Cache(rc));
+        }
+        self.uncached.get(&prefix).map(|s| Source::Store(*s))
     }
 
     /// The newest revision the cache has seen.
@@ -664,6 +722,83 @@ mod tests {
         for rx in [&mut rx, &mut rx2] {
             let ev = rx.try_recv().expect("both watchers get the delete");
             assert_eq!((ev.kind, ev.revision), (EventKind::Deleted, 4));
+        }
+    }
+
+    /// Events are served from the store: loading and following the store
+    /// builds no entry and keeps no window for them, and the revision still
+    /// follows every write.
+    #[tokio::test]
+    async fn events_are_left_out_of_the_cache() {
+        let lookup = |group, resource| {
+            skiff_core::registry::lookup(group, "v1", resource).expect("a built-in resource")
+        };
+        let (configmaps, events, new_events) = (
+            lookup("", "configmaps"),
+            lookup("", "events"),
+            lookup("events.k8s.io", "events"),
+        );
+        assert!(watch_cache_disabled(events) && watch_cache_disabled(new_events));
+        assert!(!watch_cache_disabled(configmaps));
+
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store: DynStore = Arc::new(
+            skiff_store::SqliteStore::open_default(dir.path().join("state.db"))
+                .expect("the store opens"),
+        );
+        let event = |name: &str| {
+            bytes::Bytes::from(
+                serde_json::json!({
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"name": name, "namespace": "default"},
+                    "reason": "Scheduled",
+                })
+                .to_string(),
+            )
+        };
+        store
+            .create("/registry/events/default/e1", event("e1"))
+            .await
+            .expect("create");
+        store
+            .create(
+                "/registry/configmaps/default/a",
+                bytes::Bytes::from(configmap("a")),
+            )
+            .await
+            .expect("create");
+
+        let cache = Cache::start(store.clone(), &[configmaps, events, new_events])
+            .await
+            .expect("the cache starts");
+        assert!(cache.resource(events).is_none());
+        assert!(matches!(cache.source(events), Some(Source::Store(_))));
+        assert!(matches!(cache.source(new_events), Some(Source::Store(_))));
+        let Some(Source::Cache(rc)) = cache.source(configmaps) else {
+            panic!("configmaps are cached");
+        };
+        assert_eq!(rc.snapshot(&rc.prefix, 0).await.items.len(), 1);
+
+        let written = store
+            .create("/registry/events/default/e2", event("e2"))
+            .await
+            .expect("create");
+        assert!(
+            cache
+                .wait_for(written.mod_revision, Duration::from_secs(10))
+                .await,
+            "an Event's write moves the cache's revision"
+        );
+        for rc in cache.by_prefix.values() {
+            let st = rc.state.read().await;
+            let held = st
+                .objects
+                .keys()
+                .chain(st.events.iter().map(|e| &e.object.key));
+            for key in held {
+                assert!(!key.starts_with("/registry/events/"), "{key} is cached");
+            }
         }
     }
 }

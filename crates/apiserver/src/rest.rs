@@ -1373,15 +1373,23 @@ pub(crate) async fn wait_fresh(ctx: &Ctx<'_>, revision: Option<i64>) -> Result<i
         .wait_for(target, Duration::from_secs(3))
         .await
     {
-        return Err(Status::timeout(format!(
-            "Too large resource version: {target}, current: {}",
-            ctx.server.cache.revision()
-        ))
-        .with_cause(skiff_core::status::Cause {
-            reason: "ResourceVersionTooLarge".into(),
-            message: "Too large resource version".into(),
-            field: String::new(),
-        }));
+        return Err(too_large_resource_version(
+            target,
+            ctx.server.cache.revision(),
+        ));
     }
     Ok(target.max(ctx.server.cache.revision()))
+}
+
+/// A read asked for a revision newer than the server has (upstream's
+/// `NewTooLargeResourceVersionError`).
+pub(crate) fn too_large_resource_version(requested: i64, current: i64) -> Status {
+    Status::timeout(format!(
+        "Too large resource version: {requested}, current: {current}"
+    ))
+    .with_cause(skiff_core::status::Cause {
+        reason: "ResourceVersionTooLarge".into(),
+        message: "Too large resource version".into(),
+        field: String::new(),
+    })
 }

@@ -1,5 +1,6 @@
-//! LIST: from the watch cache, or from the store for paginated and exact reads,
-//! with label and field selectors and upstream's continue tokens.
+//! LIST: from the watch cache, or from the store for paginated and exact reads
+//! and for resources without a cache (Events), with label and field selectors
+//! and upstream's continue tokens.
 
 use std::sync::Arc;
 
@@ -11,8 +12,9 @@ use skiff_core::{Status, fields, labels, table};
 use skiff_store::RangeRequest;
 
 use super::{Ctx, Result, parse_rv, wait_fresh};
-use crate::cache::Entry;
+use crate::cache::{Entry, Source};
 use crate::encoding::{self, Accept, Body};
+use crate::strategy::Strategy;
 
 /// Selectors of a list or watch request.
 pub(crate) struct Filter {
@@ -139,6 +141,29 @@ pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
         ));
     }
     let prefix = ctx.list_prefix();
+    let cache = match ctx.server.cache.source(ctx.info) {
+        Some(Source::Cache(cache)) => cache,
+        Some(Source::Store(strategy)) => {
+            let cont = cont.map(decode_continue).transpose()?;
+            let read = store_read(rv, rv_match, limit, cont)?;
+            let start = read.start.map(|s| format!("{prefix}{s}"));
+            let selected =
+                select_from_store(ctx, strategy, &filter, &prefix, read.revision, start, limit)
+                    .await?;
+            // etcd3's validateMinimumResourceVersion: the latest revision must
+            // be at least the one asked for, at once (nothing to wait for).
+            if let Some(at_least) = read.at_least
+                && at_least > selected.revision
+            {
+                return Err(super::too_large_resource_version(
+                    at_least,
+                    selected.revision,
+                ));
+            }
+            return Ok(selected);
+        }
+        None => return Err(Status::internal(format!("no cache for {}", ctx.gr()))),
+    };
 
     // Served from the store: pages, continuations and exact revisions.
     let exact = rv_match == Some("Exact");
@@ -151,7 +176,8 @@ pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
             None if exact => (Some(parse_rv(rv.unwrap_or("0"))?), None),
             None => (None, None),
         };
-        return select_from_store(ctx, &filter, &prefix, revision, start, limit).await;
+        let strategy = cache.strategy();
+        return select_from_store(ctx, strategy, &filter, &prefix, revision, start, limit).await;
     }
 
     // Served from the cache: consistent unless the client accepts any state.
@@ -159,9 +185,6 @@ pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
         Some("0") => ctx.server.cache.revision(),
         Some(r) => wait_fresh(ctx, Some(parse_rv(r)?)).await?,
         None => wait_fresh(ctx, None).await?,
-    };
-    let Some(cache) = ctx.server.cache.resource(ctx.info) else {
-        return Err(Status::internal(format!("no cache for {}", ctx.gr())));
     };
     let snapshot = cache.snapshot(&prefix, revision).await;
     let items = snapshot
@@ -176,17 +199,70 @@ pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
     })
 }
 
+/// How a LIST of a resource without a watch cache reads the store.
+#[derive(Debug, PartialEq, Eq)]
+struct StoreRead {
+    /// The revision to read at; `None` is the latest.
+    revision: Option<i64>,
+    /// Where to start, after the list prefix (a continue token's key).
+    start: Option<String>,
+    /// The revision the latest state must have reached.
+    at_least: Option<i64>,
+}
+
+/// The read of a LIST served by the store, as etcd3's `ValidateListOptions`
+/// decides it from the request (already checked by [`select`]): a
+/// continuation reads at its token's revision; `Exact`, and a legacy
+/// `resourceVersion` with a limit, read at that revision; anything else reads
+/// the latest state, which must not be older than the `resourceVersion`.
+fn store_read(
+    rv: Option<&str>,
+    rv_match: Option<&str>,
+    limit: usize,
+    cont: Option<ContinueToken>,
+) -> Result<StoreRead> {
+    if let Some(t) = cont {
+        return Ok(StoreRead {
+            revision: Some(t.rv),
+            start: Some(t.start),
+            at_least: None,
+        });
+    }
+    let latest = StoreRead {
+        revision: None,
+        start: None,
+        at_least: None,
+    };
+    let Some(rv) = rv else {
+        return Ok(latest);
+    };
+    let n = parse_rv(rv)?;
+    let at = |revision| StoreRead {
+        revision: Some(revision),
+        start: None,
+        at_least: None,
+    };
+    Ok(match rv_match {
+        Some("Exact") => at(n),
+        None if limit > 0 && n > 0 => at(n),
+        _ => StoreRead {
+            at_least: Some(n),
+            ..latest
+        },
+    })
+}
+
+/// Selects from the store at `revision` (the latest if `None`), from `start`
+/// on, at most `limit` items (0: all); `strategy` is the stored resource's.
 async fn select_from_store(
     ctx: &Ctx<'_>,
+    strategy: &'static dyn Strategy,
     filter: &Filter,
     prefix: &str,
     revision: Option<i64>,
     mut start: Option<String>,
     limit: usize,
 ) -> Result<Selected> {
-    let Some(cache) = ctx.server.cache.resource(ctx.info) else {
-        return Err(Status::internal(format!("no cache for {}", ctx.gr())));
-    };
     let store = &ctx.server.store;
     let mut revision = revision;
     let mut items = Vec::new();
@@ -230,7 +306,7 @@ async fn select_from_store(
                 });
             }
             last_key = Some(kv.key.clone());
-            if let Some(e) = cache.entry(&kv.key, &kv.value, kv.mod_revision)
+            if let Some(e) = Entry::build(strategy, &kv.key, &kv.value, kv.mod_revision)
                 && filter.matches(&e)
             {
                 items.push(Arc::new(e));
@@ -505,4 +581,66 @@ pub(crate) fn column_definitions(group: &str, resource: &str) -> Vec<Value> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(revision: Option<i64>, start: Option<&str>, at_least: Option<i64>) -> StoreRead {
+        StoreRead {
+            revision,
+            start: start.map(str::to_string),
+            at_least,
+        }
+    }
+
+    /// etcd3's `ValidateListOptions` and `validateMinimumResourceVersion`, as
+    /// a table: (resourceVersion, resourceVersionMatch, limit) → the read.
+    #[test]
+    fn uncached_lists_read_the_store_as_etcd3_does() {
+        let cases: [(Option<&str>, Option<&str>, usize, StoreRead); 10] = [
+            // Consistent: the latest state, nothing to wait for.
+            (None, None, 0, read(None, None, None)),
+            (None, None, 500, read(None, None, None)),
+            // Any state: the latest too.
+            (Some("0"), None, 0, read(None, None, Some(0))),
+            (Some("0"), None, 500, read(None, None, Some(0))),
+            // Legacy not-older-than: the latest, checked against the revision...
+            (Some("42"), None, 0, read(None, None, Some(42))),
+            // ...but with a limit, exactly that revision.
+            (Some("42"), None, 500, read(Some(42), None, None)),
+            (
+                Some("42"),
+                Some("NotOlderThan"),
+                0,
+                read(None, None, Some(42)),
+            ),
+            (
+                Some("42"),
+                Some("NotOlderThan"),
+                500,
+                read(None, None, Some(42)),
+            ),
+            (Some("42"), Some("Exact"), 0, read(Some(42), None, None)),
+            (Some("42"), Some("Exact"), 500, read(Some(42), None, None)),
+        ];
+        for (rv, rv_match, limit, want) in cases {
+            let got = store_read(rv, rv_match, limit, None).expect("a valid request");
+            assert_eq!(got, want, "rv {rv:?} match {rv_match:?} limit {limit}");
+        }
+    }
+
+    #[test]
+    fn an_uncached_continuation_reads_at_its_tokens_revision() {
+        let token = decode_continue(&encode_continue(17, "default/b\0")).expect("a valid token");
+        let got = store_read(Some("0"), None, 2, Some(token)).expect("a valid request");
+        assert_eq!(got, read(Some(17), Some("default/b\0"), None));
+    }
+
+    #[test]
+    fn an_uncached_list_rejects_a_bad_resource_version() {
+        let err = store_read(Some("x"), None, 0, None).expect_err("not a revision");
+        assert_eq!(err.code, 400);
+    }
 }

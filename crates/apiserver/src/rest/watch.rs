@@ -1,13 +1,16 @@
 //! WATCH: a chunked stream of JSON events from the watch cache (or, for a
 //! revision older than the cache's window, from the store's history), filtered
 //! by the request's selectors, with bookmarks, initial events and timeouts as
-//! kube-apiserver's cacher serves them.
+//! kube-apiserver's cacher serves them. A resource without a watch cache
+//! (Events) is watched on the store itself, as kube-apiserver's etcd3 watcher
+//! serves it: its initial events are a paged read of the store, its changes
+//! the store's watch of the prefix, which keeps no objects in memory.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
@@ -18,7 +21,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::list::Filter;
 use super::{Ctx, Result, parse_rv, wait_fresh};
-use crate::cache::{CacheEvent, Entry, EventKind, ResourceCache};
+use crate::cache::{CacheEvent, Entry, EventKind, ResourceCache, Source};
 use crate::encoding::{Accept, Body};
 use crate::strategy::Strategy;
 
@@ -247,6 +250,57 @@ enum Start {
     After(i64),
 }
 
+/// Where the client asked a watch to start, before the source resolves it.
+#[derive(Debug, PartialEq, Eq)]
+enum Requested {
+    /// ADDED events for the state at `at`, then changes; with
+    /// `sendInitialEvents=true`, a bookmark marks the end of the former.
+    Initial { bookmark_after: bool, at: Freshness },
+    /// Changes after this revision.
+    After(i64),
+    /// Changes from the current revision on.
+    Now,
+}
+
+/// How recent the initial state of a watch must be.
+#[derive(Debug, PartialEq, Eq)]
+enum Freshness {
+    /// Any state (`resourceVersion=0`).
+    Any,
+    /// The latest (no `resourceVersion`): a consistent read.
+    Latest,
+    /// At least this revision.
+    AtLeast(i64),
+}
+
+/// The start the request's `sendInitialEvents` and `resourceVersion` ask
+/// for: unset or `"0"` begins with the current state (legacy), as does
+/// `sendInitialEvents=true` (a streaming list); `sendInitialEvents=false`
+/// without a revision begins at the current one (etcd3 watcher's
+/// `getStartWatchResourceVersion`).
+fn requested_start(send_initial: Option<&str>, rv: Option<&str>) -> Result<Requested> {
+    let freshness = |rv: Option<&str>| -> Result<Freshness> {
+        Ok(match rv {
+            None => Freshness::Latest,
+            Some("0") => Freshness::Any,
+            Some(r) => Freshness::AtLeast(parse_rv(r)?),
+        })
+    };
+    Ok(match (send_initial, rv) {
+        (Some("true"), rv) => Requested::Initial {
+            bookmark_after: true,
+            at: freshness(rv)?,
+        },
+        (Some(_), Some(r)) if r != "0" => Requested::After(parse_rv(r)?),
+        (Some(_), _) => Requested::Now,
+        (None, None | Some("0")) => Requested::Initial {
+            bookmark_after: false,
+            at: freshness(rv)?,
+        },
+        (None, Some(r)) => Requested::After(parse_rv(r)?),
+    })
+}
+
 pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
     let filter = super::list::Filter::parse(ctx)?;
     let rv = ctx.query.get("resourceVersion").filter(|r| !r.is_empty());
@@ -276,18 +330,7 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
             ));
         }
     }
-    let start = match (send_initial, rv) {
-        (Some("true"), _) => Start::Initial {
-            bookmark_after: true,
-        },
-        (Some(_), Some(r)) => Start::After(parse_rv(r)?),
-        (Some(_), None) => Start::After(wait_fresh(ctx, None).await?),
-        // Unset and "0" both begin with the current state.
-        (None, None) | (None, Some("0")) => Start::Initial {
-            bookmark_after: false,
-        },
-        (None, Some(r)) => Start::After(parse_rv(r)?),
-    };
+    let requested = requested_start(send_initial, rv)?;
     let timeout = match ctx.query.get("timeoutSeconds") {
         Some(t) => Duration::from_secs(
             t.parse::<u64>()
@@ -296,8 +339,12 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         // kube-apiserver: a random time between minRequestTimeout (1800 s) and twice it.
         None => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
     };
-    let Some(cache) = ctx.server.cache.resource(ctx.info).cloned() else {
+    let Some(source) = ctx.server.cache.source(ctx.info) else {
         return Err(Status::internal(format!("no cache for {}", ctx.gr())));
+    };
+    let strategy = match source {
+        Source::Cache(cache) => cache.strategy(),
+        Source::Store(strategy) => strategy,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let api_version = skiff_core::meta::api_version(ctx.info.group, ctx.info.version);
@@ -312,7 +359,7 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         api_version,
         accept: ctx.accept,
         converted: ctx.is_converted().then_some(ctx.info),
-        strategy: cache.strategy(),
+        strategy,
         omit_managed_fields: ctx.omit_managed_fields,
         table_ctx: TableCtx {
             group: super::list::printer_group(ctx.info),
@@ -326,32 +373,73 @@ pub async fn watch(ctx: &Ctx<'_>) -> Result<Response<Body>> {
         last_revision: 0,
     };
     let prefix = ctx.list_prefix();
-    // The initial state must be consistent: wait for the cache to be fresh.
-    let initial_rev = match start {
-        Start::Initial { .. } => Some(match rv {
-            Some(r) if r != "0" => wait_fresh(ctx, Some(parse_rv(r)?)).await?,
-            Some(_) => ctx.server.cache.revision(),
-            None => wait_fresh(ctx, None).await?,
-        }),
-        Start::After(r) => {
-            // A revision the store has not reached yet waits, as upstream.
-            if r > ctx.server.cache.revision() {
-                wait_fresh(ctx, Some(r)).await?;
+    let store = ctx.server.store.clone();
+    let run = match source {
+        Source::Cache(cache) => {
+            let cache = cache.clone();
+            // The initial state must be consistent: wait for the cache to be fresh.
+            let (start, initial_rev) = match requested {
+                Requested::Initial { bookmark_after, at } => {
+                    let rev = match at {
+                        Freshness::Any => ctx.server.cache.revision(),
+                        Freshness::Latest => wait_fresh(ctx, None).await?,
+                        Freshness::AtLeast(r) => wait_fresh(ctx, Some(r)).await?,
+                    };
+                    (Start::Initial { bookmark_after }, Some(rev))
+                }
+                Requested::After(r) => {
+                    // A revision the store has not reached yet waits, as upstream.
+                    if r > ctx.server.cache.revision() {
+                        wait_fresh(ctx, Some(r)).await?;
+                    }
+                    (Start::After(r), None)
+                }
+                Requested::Now => (Start::After(wait_fresh(ctx, None).await?), None),
+            };
+            async move {
+                run_watch(
+                    &mut watcher,
+                    &cache,
+                    store,
+                    &prefix,
+                    start,
+                    initial_rev,
+                    bookmarks,
+                )
+                .await;
             }
-            None
+            .boxed()
+        }
+        Source::Store(_) => {
+            // etcd3's watcher: nothing to wait for but the store. A revision
+            // it has not reached yet is simply watched from.
+            let current = || async {
+                ctx.server
+                    .store
+                    .current_revision()
+                    .await
+                    .map_err(|e| super::store_err(ctx, "", e))
+            };
+            let start = match requested {
+                Requested::Initial { bookmark_after, at } => {
+                    if let Freshness::AtLeast(r) = at {
+                        let current = current().await?;
+                        if r > current {
+                            return Err(super::too_large_resource_version(r, current));
+                        }
+                    }
+                    Start::Initial { bookmark_after }
+                }
+                Requested::After(r) => Start::After(r),
+                Requested::Now => Start::After(current().await?),
+            };
+            async move {
+                run_store_watch(&mut watcher, store, &prefix, start, bookmarks).await;
+            }
+            .boxed()
         }
     };
-    let store = ctx.server.store.clone();
     tokio::spawn(async move {
-        let run = run_watch(
-            &mut watcher,
-            &cache,
-            store,
-            &prefix,
-            start,
-            initial_rev,
-            bookmarks,
-        );
         let _ = tokio::time::timeout(timeout, run).await;
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
@@ -497,32 +585,10 @@ async fn replay_from_store(
             return false;
         };
         let revision = ev.revision();
-        let object = match ev.kind {
-            skiff_store::EventType::Put => cache.entry(&ev.kv.key, &ev.kv.value, revision),
-            skiff_store::EventType::Delete => ev
-                .prev
-                .as_ref()
-                .and_then(|p| cache.entry(&p.key, &p.value, revision)),
-        };
-        let prev = ev
-            .prev
-            .as_ref()
-            .and_then(|p| cache.entry(&p.key, &p.value, p.mod_revision));
-        if let Some(object) = object {
-            let kind = match ev.kind {
-                skiff_store::EventType::Delete => EventKind::Deleted,
-                _ if prev.is_some() => EventKind::Modified,
-                _ => EventKind::Added,
-            };
-            let cev = CacheEvent {
-                kind,
-                revision,
-                object: Arc::new(object),
-                prev: prev.map(Arc::new),
-            };
-            if !w.deliver(&cev).await {
-                return false;
-            }
+        if let Some(cev) = store_event(cache.strategy(), &ev)
+            && !w.deliver(&cev).await
+        {
+            return false;
         }
         w.last_revision = revision;
         if revision >= window {
@@ -530,4 +596,264 @@ async fn replay_from_store(
         }
     }
     true
+}
+
+/// A store event as the cache records it: a delete carries the last state
+/// restamped with the delete's revision, and the previous state lets the
+/// selectors see an object enter or leave. `None` for a value that is not a
+/// JSON object.
+fn store_event(strategy: &dyn Strategy, ev: &skiff_store::Event) -> Option<CacheEvent> {
+    let revision = ev.revision();
+    let object = match ev.kind {
+        skiff_store::EventType::Put => Entry::build(strategy, &ev.kv.key, &ev.kv.value, revision),
+        skiff_store::EventType::Delete => ev
+            .prev
+            .as_ref()
+            .and_then(|p| Entry::build(strategy, &p.key, &p.value, revision)),
+    }?;
+    let prev = ev
+        .prev
+        .as_ref()
+        .and_then(|p| Entry::build(strategy, &p.key, &p.value, p.mod_revision));
+    let kind = match ev.kind {
+        skiff_store::EventType::Delete => EventKind::Deleted,
+        _ if prev.is_some() => EventKind::Modified,
+        _ => EventKind::Added,
+    };
+    Some(CacheEvent {
+        kind,
+        revision,
+        object: Arc::new(object),
+        prev: prev.map(Arc::new),
+    })
+}
+
+/// Objects per store read of a watch's initial state (etcd3 watcher's
+/// `defaultWatcherMaxLimit`).
+const INITIAL_PAGE: usize = 500;
+
+/// A watch of a resource without a watch cache, on the store: the initial
+/// state read in pages at one revision, then the store's watch of the prefix
+/// from that revision (or from the one asked), each change built into an
+/// item only for this watcher and dropped once sent.
+async fn run_store_watch(
+    w: &mut Watcher,
+    store: skiff_store::DynStore,
+    prefix: &str,
+    start: Start,
+    bookmarks: bool,
+) {
+    let after = match start {
+        Start::Initial { bookmark_after } => {
+            let Some(rev) = send_initial_from_store(w, &store, prefix).await else {
+                return;
+            };
+            w.last_revision = rev;
+            if bookmark_after && !w.bookmark(rev, true).await {
+                return;
+            }
+            rev
+        }
+        Start::After(after) => {
+            w.last_revision = after;
+            after
+        }
+    };
+    let mut events = match store.watch(prefix, after).await {
+        Ok(s) => s,
+        Err(skiff_store::Error::Compacted { compacted, .. }) => {
+            w.error(&Status::expired(after, compacted)).await;
+            return;
+        }
+        Err(e) => {
+            w.error(&Status::internal(e)).await;
+            return;
+        }
+    };
+    let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => {
+                    let revision = ev.revision();
+                    if let Some(cev) = store_event(w.strategy, &ev)
+                        && !w.deliver(&cev).await
+                    {
+                        return;
+                    }
+                    w.last_revision = w.last_revision.max(revision);
+                }
+                // Fell behind the store's history while the client read slowly:
+                // end with Expired so the client relists.
+                Some(Err(skiff_store::Error::Compacted { compacted, .. })) => {
+                    w.error(&Status::expired(w.last_revision, compacted)).await;
+                    return;
+                }
+                // The store shut down with the process.
+                None | Some(Err(skiff_store::Error::Closed)) => return,
+                Some(Err(e)) => {
+                    w.error(&Status::internal(e)).await;
+                    return;
+                }
+            },
+            _ = ticker.tick() => {
+                if bookmarks && !w.bookmark(w.last_revision, false).await {
+                    return;
+                }
+            }
+            _ = w.tx.closed() => return,
+        }
+    }
+}
+
+/// Sends the objects under `prefix` at the latest revision as ADDED, read in
+/// pages at that one revision; the revision, or `None` when the stream must
+/// end (an error was sent, or the client is gone).
+async fn send_initial_from_store(
+    w: &mut Watcher,
+    store: &skiff_store::DynStore,
+    prefix: &str,
+) -> Option<i64> {
+    let mut revision = None;
+    let mut start: Option<String> = None;
+    loop {
+        let page = match store
+            .range(skiff_store::RangeRequest {
+                prefix: prefix.to_string(),
+                start: start.take(),
+                revision,
+                limit: INITIAL_PAGE,
+            })
+            .await
+        {
+            Ok(page) => page,
+            Err(skiff_store::Error::Compacted {
+                requested,
+                compacted,
+            }) => {
+                w.error(&Status::expired(requested, compacted)).await;
+                return None;
+            }
+            Err(e) => {
+                w.error(&Status::internal(e)).await;
+                return None;
+            }
+        };
+        revision = Some(page.revision);
+        for kv in &page.kvs {
+            if let Some(e) = Entry::build(w.strategy, &kv.key, &kv.value, kv.mod_revision)
+                && w.filter.matches(&e)
+                && !w.send("ADDED", &e, 0).await
+            {
+                return None;
+            }
+        }
+        match page.kvs.last() {
+            Some(last) if page.more => start = Some(format!("{}\0", last.key)),
+            _ => return Some(page.revision),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watches_start_where_the_request_asks() {
+        use Freshness::*;
+        use Requested::*;
+        let initial = |bookmark_after, at| Initial { bookmark_after, at };
+        let cases = [
+            // Legacy: unset and "0" begin with the current state.
+            (None, None, initial(false, Latest)),
+            (None, Some("0"), initial(false, Any)),
+            (None, Some("42"), After(42)),
+            // A streaming list: initial events, then the end bookmark.
+            (Some("true"), None, initial(true, Latest)),
+            (Some("true"), Some("0"), initial(true, Any)),
+            (Some("true"), Some("42"), initial(true, AtLeast(42))),
+            // sendInitialEvents=false: changes only, from now unless a
+            // revision is given.
+            (Some("false"), None, Now),
+            (Some("false"), Some("0"), Now),
+            (Some("false"), Some("42"), After(42)),
+        ];
+        for (send_initial, rv, want) in cases {
+            let got = requested_start(send_initial, rv).expect("a valid request");
+            assert_eq!(got, want, "sendInitialEvents {send_initial:?} rv {rv:?}");
+        }
+        let err = requested_start(None, Some("-1")).expect_err("not a revision");
+        assert_eq!(err.code, 400);
+    }
+
+    fn kv(name: &str, value: Option<&str>, revision: i64) -> skiff_store::KeyValue {
+        let body = value.map(|v| {
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": "default"},
+                "reason": v,
+            })
+            .to_string()
+        });
+        skiff_store::KeyValue {
+            key: format!("/registry/events/default/{name}"),
+            value: body.map(Bytes::from).unwrap_or_default(),
+            create_revision: 1,
+            mod_revision: revision,
+            version: 1,
+        }
+    }
+
+    /// A store event becomes what the cache would have recorded, so that one
+    /// `deliver` serves both sources.
+    #[test]
+    fn store_events_read_as_cache_events() {
+        let strategy = crate::strategy::for_resource(
+            skiff_core::registry::lookup("", "v1", "events").expect("events are built in"),
+        );
+        let created = skiff_store::Event {
+            kind: skiff_store::EventType::Put,
+            kv: kv("a", Some("Scheduled"), 5),
+            prev: None,
+        };
+        let ev = store_event(strategy, &created).expect("an object");
+        assert_eq!((ev.kind, ev.revision), (EventKind::Added, 5));
+        assert_eq!(ev.object.field("reason").as_deref(), Some("Scheduled"));
+        assert_eq!(ev.object.value()["metadata"]["resourceVersion"], "5");
+
+        let modified = skiff_store::Event {
+            kind: skiff_store::EventType::Put,
+            kv: kv("a", Some("Pulled"), 6),
+            prev: Some(kv("a", Some("Scheduled"), 5)),
+        };
+        let ev = store_event(strategy, &modified).expect("an object");
+        assert_eq!(ev.kind, EventKind::Modified);
+        let prev = ev.prev.as_ref().expect("the previous state");
+        assert_eq!(prev.field("reason").as_deref(), Some("Scheduled"));
+
+        // A delete carries the last state with the delete's revision.
+        let deleted = skiff_store::Event {
+            kind: skiff_store::EventType::Delete,
+            kv: kv("a", None, 7),
+            prev: Some(kv("a", Some("Pulled"), 6)),
+        };
+        let ev = store_event(strategy, &deleted).expect("an object");
+        assert_eq!((ev.kind, ev.revision), (EventKind::Deleted, 7));
+        assert_eq!(ev.object.field("reason").as_deref(), Some("Pulled"));
+        assert_eq!(ev.object.value()["metadata"]["resourceVersion"], "7");
+
+        // Bytes that are no object are skipped, not served broken.
+        let broken = skiff_store::Event {
+            kind: skiff_store::EventType::Put,
+            kv: skiff_store::KeyValue {
+                value: Bytes::from_static(b"[1]"),
+                ..kv("b", None, 8)
+            },
+            prev: None,
+        };
+        assert!(store_event(strategy, &broken).is_none());
+    }
 }
