@@ -4,58 +4,25 @@
 //! the store's compaction answered with 410 Gone. In process, so the test can
 //! compact the store itself.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use skiff_apiserver::encoding::Body;
-use skiff_apiserver::pki::UserInfo;
 use skiff_apiserver::server::Loopback;
 use tower_service::Service;
 
 const EVENTS: &str = "/api/v1/namespaces/default/events";
 const NEW_EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
-async fn start(dir: &std::path::Path) -> skiff_apiserver::Running {
-    let store = skiff_store::SqliteStore::open_default(dir.join("state.db")).expect("store opens");
-    let config = skiff_apiserver::Config {
-        tls_dir: dir.join("tls"),
-        listen: "127.0.0.1:0".parse().expect("address"),
-        tls_sans: Vec::new(),
-        service_cidr: "10.43.0.0/16".parse().expect("cidr"),
-    };
-    skiff_apiserver::server::start(config, Arc::new(store))
-        .await
-        .expect("server starts")
-}
+mod common;
+
+use common::{call, json_of, start};
 
 fn loopback(running: &skiff_apiserver::Running) -> Loopback {
-    running.loopback(
-        UserInfo {
-            name: "test".into(),
-            groups: vec!["system:authenticated".into()],
-        },
-        "uncached-events-test/v0",
-    )
-}
-
-async fn call(lb: &mut Loopback, method: &str, uri: &str, body: Option<Value>) -> Response<Body> {
-    let mut req = Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let body = Full::new(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default()));
-    lb.call(req.body(body).expect("request"))
-        .await
-        .expect("infallible")
-}
-
-async fn json_of(resp: Response<Body>) -> Value {
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    serde_json::from_slice(&bytes).expect("JSON body")
+    common::loopback(running, "uncached-events-test/v0")
 }
 
 /// GETs `uri`, expecting `status`; the body as JSON.
