@@ -115,6 +115,8 @@ struct CountState {
 #[derive(Debug, Default)]
 struct DomainIds {
     ids: HashMap<String, u32>,
+    /// By id.
+    names: Vec<String>,
 }
 
 impl DomainIds {
@@ -122,10 +124,21 @@ impl DomainIds {
         if let Some(id) = self.ids.get(value) {
             return *id;
         }
-        let id = self.ids.len() as u32;
+        let id = self.names.len() as u32;
         self.ids.insert(value.to_string(), id);
+        self.names.push(value.to_string());
         id
     }
+}
+
+/// The index of `node` in `nodes` when it is one of its elements (the
+/// filtered nodes a plugin gets are references into the snapshot): finds
+/// the node's cached slot without hashing its name or reading its labels.
+fn index_in(nodes: &[NodeInfo], node: &NodeInfo) -> Option<usize> {
+    let size = std::mem::size_of::<NodeInfo>().max(1);
+    let offset = (node as *const NodeInfo as usize).checked_sub(nodes.as_ptr() as usize)?;
+    let i = offset / size;
+    (i < nodes.len() && std::ptr::eq(&nodes[i], node)).then_some(i)
 }
 
 /// No domain: the node lacks the topology key (or another required key).
@@ -255,27 +268,38 @@ impl CountCache {
         let entry = counts.entry(key).or_default();
         entry.refresh(ids, snapshot, c, &pod.namespace, required);
 
-        // Id → name for the domains asked for.
-        let mut wanted: HashMap<u32, &str> = HashMap::new();
+        // The ids of the domains asked for.
+        let mut seen = vec![false; ids.names.len()];
+        let mut wanted: Vec<u32> = Vec::new();
+        let mut want = |id: u32| {
+            if let Some(s) = seen.get_mut(id as usize).filter(|s| !**s) {
+                *s = true;
+                wanted.push(id);
+            }
+        };
         match only {
             Nodes::Only(nodes) => {
                 for node in nodes {
-                    if !required.iter().all(|k| node.labels.contains_key(*k)) {
-                        continue;
-                    }
-                    if let Some((v, id)) = node
-                        .labels
-                        .get(&c.topology_key)
-                        .and_then(|v| ids.ids.get_key_value(v))
-                    {
-                        wanted.insert(*id, v.as_str());
+                    match index_in(&snapshot.nodes, node) {
+                        Some(i) => want(entry.per_node[i].domain),
+                        None => {
+                            let has_keys = required.iter().all(|k| node.labels.contains_key(*k));
+                            if let Some(id) = node
+                                .labels
+                                .get(&c.topology_key)
+                                .and_then(|v| ids.ids.get(v))
+                                .filter(|_| has_keys)
+                            {
+                                want(*id);
+                            }
+                        }
                     }
                 }
             }
             Nodes::All => {
-                for (v, id) in &ids.ids {
-                    if entry.sums.get(*id as usize).is_some_and(|s| s.0 > 0) {
-                        wanted.insert(*id, v.as_str());
+                for (id, sum) in entry.sums.iter().enumerate() {
+                    if sum.0 > 0 {
+                        want(id as u32);
                     }
                 }
             }
@@ -283,9 +307,9 @@ impl CountCache {
         if c.includes_all(pod) {
             return wanted
                 .into_iter()
-                .map(|(id, v)| {
+                .map(|id| {
                     let n = entry.sums.get(id as usize).map_or(0, |s| s.1);
-                    (v.to_string(), n)
+                    (ids.names[id as usize].clone(), n)
                 })
                 .collect();
         }
@@ -293,9 +317,10 @@ impl CountCache {
         // included nodes' (cached) counts.
         let mut out = HashMap::new();
         for (node, slot) in snapshot.nodes.iter().zip(&entry.per_node) {
-            let Some(v) = wanted.get(&slot.domain) else {
+            if slot.domain == NO_DOMAIN || !seen[slot.domain as usize] {
                 continue;
-            };
+            }
+            let v = &ids.names[slot.domain as usize];
             if c.includes(pod, node) {
                 *out.entry(v.to_string()).or_insert(0) += slot.pods;
             }
@@ -933,6 +958,24 @@ mod tests {
         // zone1's nodes are not eligible for the pod: they do not count.
         assert_eq!(got, [("zone2".to_string(), 1)].into());
         let only: Vec<&NodeInfo> = snapshot.nodes[2..].iter().collect();
+        let got = plugin
+            .counts
+            .domain_counts(&snapshot, &c, &pod, &[], Nodes::Only(&only));
+        assert_eq!(got, [("zone2".to_string(), 1)].into());
+    }
+
+    #[test]
+    fn filtered_nodes_outside_the_snapshot_are_looked_up_by_label() {
+        let plugin = PodTopologySpread::new(SpreadArgs::default());
+        let pod = PodInfo::new(spread(foo("p"), &[(1, "zone", "ScheduleAnyway")]));
+        let snapshot = Snapshot::from_nodes(zone_nodes(&[2, 1, 1, 0]));
+        assert_eq!(index_in(&snapshot.nodes, &snapshot.nodes[3]), Some(3));
+        let copy = snapshot.nodes[3].clone();
+        assert_eq!(index_in(&snapshot.nodes, &copy), None);
+        let c = plugin
+            .constraints(&pod, &snapshot, "ScheduleAnyway")
+            .remove(0);
+        let only = [&copy];
         let got = plugin
             .counts
             .domain_counts(&snapshot, &c, &pod, &[], Nodes::Only(&only));
