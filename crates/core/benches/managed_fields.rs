@@ -115,6 +115,15 @@ fn request<'a>(manager: &'a str, subresource: Option<&'a str>) -> Request<'a> {
 /// Prints the time per call of the fastest of ten batches: the machine is
 /// shared, and the minimum is what the code costs without other load.
 fn time(label: &str, rounds: u32, mut f: impl FnMut()) {
+    // `cargo bench ... -- <words>` times only the writes whose label has
+    // one of the words (for a profile of one of them).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !only.is_empty() && !only.iter().any(|w| label.contains(w.as_str())) {
+        return;
+    }
     for _ in 0..rounds / 10 {
         f();
     }

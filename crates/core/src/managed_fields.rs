@@ -324,8 +324,14 @@ impl Entry {
         self.set = OnceCell::from(set);
     }
 
-    /// Adds `other`'s fields.
+    /// Adds `other`'s fields; an entry not decoded yet that has them all
+    /// stays so.
     fn union_with(&mut self, other: &FieldSet) {
+        if let (None, Some(raw)) = (self.set.get(), &self.raw)
+            && fieldpath::fields_v1_contains(raw, other)
+        {
+            return;
+        }
         self.modify(|set| set.union_with(other));
     }
 
@@ -452,14 +458,14 @@ pub fn update_request(req: &Request<'_>, old: Option<&Value>, new: &Value) -> Re
 /// [`update_request`] on an object the caller hands over, which spares a
 /// copy of it: the API server's write path.
 pub fn update_owned(req: &Request<'_>, old: Option<&Value>, new: Value) -> Result<Value> {
-    update_decoding(req, old, new, Decode::Lazy)
+    update_decoding(req, old, new, Path::Fast)
 }
 
 fn update_decoding(
     req: &Request<'_>,
     old: Option<&Value>,
     mut new: Value,
-    mode: Decode,
+    mode: Path,
 ) -> Result<Value> {
     let Value::Object(_) = new else {
         return Err(Error::NotAnObject { what: "new" });
@@ -527,7 +533,7 @@ fn update_decoding(
         req.api_version,
         req.subresource(),
     );
-    update_managed(req, cmp, &mut managed, &id);
+    update_managed(req, cmp, &mut managed, &id, mode);
     cap_update_managers(&mut managed, MAX_UPDATE_MANAGERS);
     set_managed_fields(&mut new, encode(managed));
     Ok(new)
@@ -661,7 +667,7 @@ fn apply_tracked(
         );
         if typed::validate(node, &live).is_ok() {
             let cmp = typed::compare(node, &empty_object(node), &live);
-            update_managed(req, cmp, &mut managed, &id);
+            update_managed(req, cmp, &mut managed, &id, Path::General);
             cap_update_managers(&mut managed, MAX_UPDATE_MANAGERS);
         }
     }
@@ -700,7 +706,7 @@ fn apply_tracked(
         _ => merged,
     };
     let cmp = typed::compare(node, &live, &new);
-    update_owners(req, cmp, &mut managed, &id, force).map_err(ApplyError::Conflicts)?;
+    update_owners(req, cmp, &mut managed, &id, None, force).map_err(ApplyError::Conflicts)?;
     strip_meta(&mut managed, &id);
     if !fieldpath::values_equal(&live, &new)
         && let Some(e) = managed.get_mut(&id)
@@ -745,6 +751,7 @@ fn update_owners(
     mut cmp: typed::Comparison,
     managed: &mut Managed,
     workflow: &ManagerId,
+    writer: Option<&ManagerId>,
     force: bool,
 ) -> std::result::Result<FieldSet, Vec<Conflict>> {
     if let Some(reset) = req.reset_fields {
@@ -756,9 +763,14 @@ fn update_owners(
         added,
     } = cmp;
     let changed = modified.merge(added);
+    // The writer of an update (`workflow` stands in for it here) regains
+    // every changed field but the stripped metadata (`update_managed`):
+    // when no such field changed, what it would give up it regains, so it
+    // keeps its fields as they are.
+    let keeps = writer.filter(|_| changed.is_disjoint(&STRIPPED));
     let mut conflicts: Vec<(ManagerId, FieldSet)> = Vec::new();
     for (id, entry) in managed.iter() {
-        if id == workflow || entry.is_disjoint(&changed) {
+        if id == workflow || Some(id) == keeps || entry.is_disjoint(&changed) {
             continue;
         }
         let c = entry.set().intersection(&changed);
@@ -801,9 +813,11 @@ fn update_managed(
     cmp: typed::Comparison,
     managed: &mut Managed,
     id: &ManagerId,
+    path: Path,
 ) {
     let current = ManagerId::current_operation();
-    let Ok(mut set) = update_owners(req, cmp, managed, &current, true) else {
+    let writer = (path == Path::Fast).then_some(id);
+    let Ok(mut set) = update_owners(req, cmp, managed, &current, writer, true) else {
         return;
     };
     if let Some(reset) = req.reset_fields {
@@ -958,23 +972,27 @@ fn is_reset(m: &Value) -> bool {
 
 /// Decodes `metadata.managedFields` (upstream's `DecodeManagedFields`).
 fn decode(m: &Value) -> Result<Managed> {
-    decode_taking(m, None, Decode::Eager)
+    decode_taking(m, None, Path::General)
 }
 
-/// When the managers' field sets are decoded.
+/// How an update goes about its bookkeeping.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Decode {
-    /// At once, every one.
-    Eager,
-    /// A stored form that is exactly its set's encoding when a write needs
-    /// the set (the entry stays as stored otherwise): the API server's
-    /// update path. The tests hold it to [`Decode::Eager`]'s results.
-    Lazy,
+enum Path {
+    /// Every manager's fields decoded, and every manager that owned a
+    /// changed field giving it up, the writer too (who then regains it):
+    /// upstream's steps one by one.
+    General,
+    /// The API server's update path: a stored form that is exactly its
+    /// set's encoding is decoded only when the write needs the set (the
+    /// entry stays as stored otherwise), and a writer that regains all it
+    /// would give up keeps its fields (and stored form). The tests hold it
+    /// to [`Path::General`]'s results.
+    Fast,
 }
 
 /// [`decode`] of a value the caller hands over: the entries' `fieldsV1`
 /// are moved into the managers rather than copied.
-fn decode_owned(mut m: Value, mode: Decode) -> Result<Managed> {
+fn decode_owned(mut m: Value, mode: Path) -> Result<Managed> {
     let mut taken: Vec<Option<Value>> = match &mut m {
         Value::Array(entries) => entries
             .iter_mut()
@@ -990,7 +1008,7 @@ fn decode_owned(mut m: Value, mode: Decode) -> Result<Managed> {
 fn decode_taking(
     m: &Value,
     mut taken: Option<&mut Vec<Option<Value>>>,
-    mode: Decode,
+    mode: Path,
 ) -> Result<Managed> {
     let bad = |why: String| Error::ManagedFields { why };
     let Value::Array(entries) = m else {
@@ -1041,7 +1059,7 @@ fn decode_taking(
                 (Some(FieldSet::new()), None)
             }
             // Kept in its stored form, decoded when a write needs it.
-            Some(f) if mode == Decode::Lazy && fieldpath::is_canonical_fields_v1(&f) => {
+            Some(f) if mode == Path::Fast && fieldpath::is_canonical_fields_v1(&f) => {
                 (None, Some(f.into_owned()))
             }
             Some(f) => {

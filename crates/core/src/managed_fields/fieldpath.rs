@@ -785,3 +785,30 @@ fn canonical_contents(m: &Map<String, Value>, nested: bool) -> bool {
     }
     true
 }
+
+/// Whether `raw`, the `FieldsV1` encoding of some set, holds every path of
+/// `set`: read in its encoded form, without decoding it into a set.
+pub(crate) fn fields_v1_contains(raw: &Value, set: &FieldSet) -> bool {
+    match raw {
+        Value::Object(m) => contents_contain(m, set, &mut String::new()),
+        _ => set.is_empty(),
+    }
+}
+
+fn contents_contain(m: &Map<String, Value>, set: &FieldSet, key: &mut String) -> bool {
+    set.merged().all(|(pe, member, child)| {
+        key.clear();
+        match pe {
+            PathElement::Field(name) => {
+                key.push_str("f:");
+                key.push_str(name);
+            }
+            other => key.push_str(&other.to_fields_v1_key()),
+        }
+        let Some(Value::Object(sub)) = m.get(key.as_str()) else {
+            return false;
+        };
+        (!member || sub.is_empty() || sub.contains_key("."))
+            && child.is_none_or(|c| contents_contain(sub, c, key))
+    })
+}

@@ -1081,13 +1081,26 @@ fn canonical_check_accepts_exactly_encodings() {
     assert!(fieldpath::is_canonical_fields_v1(&kubectl_create_fields()));
 }
 
-/// An entry read in its stored form intersects a set exactly where its
-/// decoded set does.
+/// An entry read in its stored form intersects and contains a set exactly
+/// where its decoded set does.
 #[test]
-fn stored_forms_intersect_as_their_sets() {
+fn stored_forms_intersect_and_contain_as_their_sets() {
     let mut draw = Draw(13);
-    for _ in 0..2000 {
+    for i in 0..2000 {
         let (a, b) = (draw.set(10), draw.set(6));
+        // Every other `b` is drawn from `a`, so that containment occurs.
+        let b = if i % 2 == 0 {
+            a.intersection(&b).union(&draw.set(1))
+        } else {
+            b
+        };
+        assert_eq!(
+            fieldpath::fields_v1_contains(&a.to_fields_v1(), &b),
+            a.union(&b) == a,
+            "{} and {}",
+            a.to_fields_v1(),
+            b.to_fields_v1()
+        );
         assert_eq!(
             fieldpath::fields_v1_intersects(&a.to_fields_v1(), &b),
             !a.intersection(&b).is_empty(),
@@ -1134,7 +1147,8 @@ enum Write {
 }
 
 /// The update path that decodes a manager's fields only when the write
-/// needs them stores what decoding them all gives, over runs of writes by
+/// needs them, and lets a writer that regains what it would give up keep
+/// its fields, stores what the general path gives, over runs of writes by
 /// several managers: creates, main and status updates, applies with
 /// conflicts and taken-over fields, removed fields, keyed list items, sets,
 /// a stored entry in a non-canonical form and a garbled one.
@@ -1164,6 +1178,16 @@ fn lazy_decoding_writes_what_eager_decoding_writes() {
     };
     let finalizer = |p: &mut Value| p["metadata"]["finalizers"] = json!(["a/b", "c/d"]);
     let drop_status = |p: &mut Value| p["status"] = json!({"phase": "Succeeded"});
+    let image_again = |p: &mut Value| p["spec"]["containers"][0]["image"] = json!("l");
+    let generation = |p: &mut Value| {
+        p["metadata"]["generation"] = json!(7);
+        p["spec"]["containers"][0]["image"] = json!("m");
+    };
+    let unenv = |p: &mut Value| {
+        if let Some(c) = p["spec"]["containers"][0].as_object_mut() {
+            c.remove("env");
+        }
+    };
     let writes = vec![
         Write::Update("kubelet", Some("status"), running),
         Write::Update("kubelet", Some("status"), not_ready),
@@ -1175,6 +1199,9 @@ fn lazy_decoding_writes_what_eager_decoding_writes() {
         Write::Apply("applier", pod_config("k"), false),
         Write::Apply("applier", pod_config("k"), true),
         Write::Update("editor", None, env),
+        Write::Update("editor", None, image_again),
+        Write::Update("editor", None, generation),
+        Write::Update("editor", None, unenv),
         Write::Update("finalizer", None, finalizer),
         Write::Update("controller", Some("status"), drop_status),
         Write::Update("kubelet", Some("status"), running),
@@ -1194,7 +1221,17 @@ fn lazy_decoding_writes_what_eager_decoding_writes() {
         reordered["metadata"]["managedFields"][0]["fieldsV1"] = json!({"f:spec": {"f:restartPolicy": {}}, "f:metadata": {"f:labels": {".": {}, "f:app": {}}}});
         let mut garbled = stored(created.clone());
         garbled["metadata"]["managedFields"][0]["fieldsV1"] = json!({"f:spec": 1});
-        vec![stored(created), reordered, garbled]
+        // The editor owns metadata nobody gains: a write that changes it
+        // takes it away from the editor, who does not regain it.
+        let mut owns_stripped = stored(created.clone());
+        if let Some(entries) = owns_stripped["metadata"]["managedFields"].as_array_mut() {
+            entries.push(
+                json!({"manager": "editor", "operation": "Update", "apiVersion": "v1",
+                "time": T0, "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:generation": {}}}}),
+            );
+        }
+        vec![stored(created), reordered, garbled, owns_stripped]
     };
     for start in starts {
         let mut obj = start;
@@ -1205,8 +1242,8 @@ fn lazy_decoding_writes_what_eager_decoding_writes() {
                     let mut new = obj.clone();
                     change(&mut new);
                     let req = request(manager, *subresource, now);
-                    let lazy = update_decoding(&req, Some(&obj), new.clone(), Decode::Lazy);
-                    let eager = update_decoding(&req, Some(&obj), new, Decode::Eager);
+                    let lazy = update_decoding(&req, Some(&obj), new.clone(), Path::Fast);
+                    let eager = update_decoding(&req, Some(&obj), new, Path::General);
                     let text = |r: &Result<Value>| {
                         r.as_ref()
                             .map(|v| serde_json::to_string(v).unwrap())
