@@ -335,9 +335,12 @@ impl Entry {
         self.modify(|set| set.union_with(other));
     }
 
-    /// Removes `other`'s fields.
+    /// Removes `other`'s fields; an entry not decoded yet has them removed
+    /// from its stored form, which stays its set's encoding.
     fn subtract(&mut self, other: &FieldSet) {
-        if !self.is_disjoint(other) {
+        if let (None, Some(raw)) = (self.set.get(), &mut self.raw) {
+            fieldpath::fields_v1_subtract(raw, other);
+        } else if !self.is_disjoint(other) {
             self.modify(|set| set.subtract(other));
         }
     }
@@ -769,8 +772,15 @@ fn update_owners(
     // keeps its fields as they are.
     let keeps = writer.filter(|_| changed.is_disjoint(&STRIPPED));
     let mut conflicts: Vec<(ManagerId, FieldSet)> = Vec::new();
+    let mut losers: Vec<ManagerId> = Vec::new();
     for (id, entry) in managed.iter() {
         if id == workflow || Some(id) == keeps || entry.is_disjoint(&changed) {
+            continue;
+        }
+        // Forced, the others only lose the changed fields they own, which
+        // needs no intersection (an undecoded entry stays so).
+        if force {
+            losers.push(id.clone());
             continue;
         }
         let c = entry.set().intersection(&changed);
@@ -789,9 +799,10 @@ fn update_owners(
             })
             .collect());
     }
-    for (id, c) in conflicts {
+    // Unforced, any conflict failed above: only the forced lose fields.
+    for id in losers {
         if let Some(e) = managed.get_mut(&id) {
-            e.subtract(&c);
+            e.subtract(&changed);
         }
     }
     if !removed.is_empty() {

@@ -812,3 +812,47 @@ fn contents_contain(m: &Map<String, Value>, set: &FieldSet, key: &mut String) ->
             && child.is_none_or(|c| contents_contain(sub, c, key))
     })
 }
+
+/// Removes the paths of `set` from `raw`, the `FieldsV1` encoding of some
+/// set, in place: `raw` becomes the encoding of the difference (what
+/// [`FieldSet::subtract`] and encoding would give), without decoding it.
+/// Whether anything was removed.
+pub(crate) fn fields_v1_subtract(raw: &mut Value, set: &FieldSet) -> bool {
+    match raw {
+        Value::Object(m) => contents_subtract(m, set),
+        _ => false,
+    }
+}
+
+fn contents_subtract(m: &mut Map<String, Value>, set: &FieldSet) -> bool {
+    let mut changed = false;
+    for (pe, member, child) in set.merged() {
+        let key = pe.to_fields_v1_key();
+        let Some(Value::Object(sub)) = m.get_mut(&key) else {
+            continue;
+        };
+        // An element is a member when it is a leaf (`{}`) or says so
+        // (`"."`); its other keys are its children.
+        let was_member = sub.is_empty() || sub.contains_key(".");
+        if let Some(child) = child
+            && contents_subtract(sub, child)
+        {
+            changed = true;
+        }
+        let is_member = was_member && !member;
+        changed |= was_member && member;
+        // Encoded again as `fields_v1_contents` would: `"."` first only
+        // for a member with children, `{}` for a member alone, nothing for
+        // an element that is neither.
+        if sub.keys().any(|k| k != ".") {
+            if !is_member {
+                sub.shift_remove(".");
+            }
+        } else if is_member {
+            sub.clear();
+        } else {
+            m.shift_remove(&key);
+        }
+    }
+    changed
+}
