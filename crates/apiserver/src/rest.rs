@@ -148,6 +148,66 @@ impl Ctx<'_> {
         Ok(n.object)
     }
 
+    /// [`Self::normalize`] of a status write whose transform changed
+    /// nothing but the status: only the status goes through the kind's
+    /// type. What a status write stores of the rest is the old object's
+    /// (`with_status_of`), which kube-apiserver holds decoded, so its
+    /// members are known and well typed; decoding them again finds no
+    /// error and no unknown field, and skipping it stores the same bytes.
+    /// The metadata the write still reads (uid, resourceVersion, name and
+    /// namespace preconditions) are strings the type keeps as they are.
+    fn normalize_status(&self, mut obj: Value) -> Result<Value> {
+        let mode = crate::schema::FieldValidation::parse(self.query.get("fieldValidation"))?;
+        let repeated = !self
+            .duplicates
+            .lock()
+            .map_err(|_| Status::internal("duplicates lock poisoned"))?
+            .is_empty();
+        // Fields the body repeated are reported where the whole object is
+        // walked.
+        let Some(fields) = obj.as_object_mut().filter(|_| !repeated) else {
+            return self.normalize(obj);
+        };
+        let mut reduced = Map::with_capacity(3);
+        for k in ["apiVersion", "kind"] {
+            if let Some(v) = fields.get(k) {
+                reduced.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(status) = fields.get_mut("status") {
+            reduced.insert("status".into(), std::mem::take(status));
+        }
+        let n = crate::schema::normalize(
+            self.info.group,
+            self.info.version,
+            self.info.kind,
+            Value::Object(reduced),
+            &[],
+        )?;
+        {
+            let mut warnings = self
+                .warnings
+                .lock()
+                .map_err(|_| Status::internal("warnings lock poisoned"))?;
+            crate::schema::check_unknown(
+                mode,
+                self.info.kind,
+                self.info.version,
+                &n.strict_errors,
+                &mut warnings,
+            )?;
+        }
+        let status = match n.object {
+            Value::Object(mut typed) => typed.shift_remove("status"),
+            _ => None,
+        };
+        match status {
+            Some(s) => fields.insert("status".into(), s),
+            None => fields.shift_remove("status"),
+        };
+        Ok(obj)
+    }
+
     pub fn gr(&self) -> GroupResource<'static> {
         GroupResource {
             group: self.info.group,
@@ -857,6 +917,7 @@ async fn update_attempt<F>(
 where
     F: FnMut(&Value) -> Result<Value>,
 {
+    let mut status_only = false;
     let mut new = if ctx.is_converted() {
         transform(&ctx.output(old.clone(), revision))?
     } else {
@@ -866,13 +927,17 @@ where
         ctx.set_type_meta_in_place(&mut old);
         meta::set_meta(&mut old, "resourceVersion", json!(revision.to_string()));
         let new = transform(&old);
+        status_only =
+            part == Part::Status && new.as_ref().is_ok_and(|new| changes_only_status(&old, new));
         if let Some(Value::Object(m)) = old.get_mut("metadata") {
             m.shift_remove("resourceVersion");
         }
         new?
     };
     check_type(ctx, &mut new, ctx.info.kind, &ctx.api_version())?;
-    if part != Part::Raw {
+    if status_only {
+        new = ctx.normalize_status(new)?;
+    } else if part != Part::Raw {
         new = ctx.normalize(new)?;
     }
     // The transform (a patch, a PUT body) worked in the request's version;
@@ -1014,6 +1079,20 @@ fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part) -> Value {
         meta::set_meta(&mut new, "generation", json!(g + 1));
     }
     new
+}
+
+/// Whether `new`, a transform's result from `old`, holds the members of
+/// `old` but `status` unchanged (and no others).
+fn changes_only_status(old: &Value, new: &Value) -> bool {
+    let (Value::Object(old), Value::Object(new)) = (old, new) else {
+        return false;
+    };
+    let others = |m: &Map<String, Value>| m.keys().filter(|k| *k != "status").count();
+    others(old) == others(new)
+        && old
+            .iter()
+            .filter(|(k, _)| *k != "status")
+            .all(|(k, v)| new.get(k) == Some(v))
 }
 
 /// `old` with the status of `new` (ResetObjectMetaForStatus): what a

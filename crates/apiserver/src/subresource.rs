@@ -87,7 +87,11 @@ pub async fn virtual_resource(
 }
 
 /// `pods/binding`: assigns a pod to a node, once (the registry's `assignPod`).
-async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> rest::Result<Response<Body>> {
+pub(crate) async fn bind(
+    ctx: &Ctx<'_>,
+    name: &str,
+    binding: &Value,
+) -> rest::Result<Response<Body>> {
     let target = binding
         .pointer("/target/name")
         .and_then(Value::as_str)

@@ -28,8 +28,11 @@ mod typed;
 #[allow(clippy::unwrap_used)] // a test fails by panicking
 mod tests;
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
@@ -267,22 +270,26 @@ impl Ord for ManagerId {
 }
 
 /// The fields one manager owns.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 struct Entry {
-    set: FieldSet,
+    /// The set; for an entry read from storage, decoded from `raw` only
+    /// when a write needs it: most writes leave most managers' fields
+    /// alone, and decoding them was much of a write's cost.
+    set: OnceCell<FieldSet>,
     api_version: String,
     applied: bool,
     time: Option<String>,
     /// The stored `fieldsV1` this set was decoded from, when it is exactly
     /// what encoding the set gives: the entry is then written back as it
     /// was instead of being encoded again. Cleared when the set changes.
+    /// Always present while `set` is not decoded.
     raw: Option<Value>,
 }
 
 impl Entry {
     fn new(set: FieldSet, api_version: &str, applied: bool, time: Option<String>) -> Entry {
         Entry {
-            set,
+            set: OnceCell::from(set),
             api_version: api_version.to_string(),
             applied,
             time,
@@ -290,11 +297,68 @@ impl Entry {
         }
     }
 
-    /// Replaces the set, keeping the stored encoding if nothing changed.
-    fn set_fields(&mut self, set: FieldSet) {
-        if set != self.set {
-            self.set = set;
+    /// The fields.
+    fn set(&self) -> &FieldSet {
+        self.set.get_or_init(|| self.decode_raw())
+    }
+
+    /// The set of the stored form (only a stored form that decodes is kept
+    /// undecoded).
+    fn decode_raw(&self) -> FieldSet {
+        self.raw
+            .as_ref()
+            .and_then(|raw| FieldSet::from_fields_v1(raw).ok())
+            .unwrap_or_default()
+    }
+
+    /// Changes the set in place with `change`, which tells whether it
+    /// changed anything: the stored encoding goes only then.
+    fn modify(&mut self, change: impl FnOnce(&mut FieldSet) -> bool) {
+        let mut set = match self.set.take() {
+            Some(set) => set,
+            None => self.decode_raw(),
+        };
+        if change(&mut set) {
             self.raw = None;
+        }
+        self.set = OnceCell::from(set);
+    }
+
+    /// Adds `other`'s fields; an entry not decoded yet that has them all
+    /// stays so.
+    fn union_with(&mut self, other: &FieldSet) {
+        if let (None, Some(raw)) = (self.set.get(), &self.raw)
+            && fieldpath::fields_v1_contains(raw, other)
+        {
+            return;
+        }
+        self.modify(|set| set.union_with(other));
+    }
+
+    /// Removes `other`'s fields; an entry not decoded yet has them removed
+    /// from its stored form, which stays its set's encoding.
+    fn subtract(&mut self, other: &FieldSet) {
+        if let (None, Some(raw)) = (self.set.get(), &mut self.raw) {
+            fieldpath::fields_v1_subtract(raw, other);
+        } else if !self.is_disjoint(other) {
+            self.modify(|set| set.subtract(other));
+        }
+    }
+
+    /// Whether the entry owns none of `other`'s fields; an entry not
+    /// decoded yet is read in its stored form, which stays undecoded.
+    fn is_disjoint(&self, other: &FieldSet) -> bool {
+        match (self.set.get(), &self.raw) {
+            (None, Some(raw)) => !fieldpath::fields_v1_intersects(raw, other),
+            _ => self.set().is_disjoint(other),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match (self.set.get(), &self.raw) {
+            // The encoding of an empty set is `{}`.
+            (None, Some(raw)) => raw.as_object().is_none_or(Map::is_empty),
+            _ => self.set().is_empty(),
         }
     }
 
@@ -302,7 +366,7 @@ impl Entry {
     fn into_fields_v1(self) -> Value {
         match self.raw {
             Some(raw) => raw,
-            None => self.set.to_fields_v1(),
+            None => self.set().to_fields_v1(),
         }
     }
 }
@@ -396,27 +460,46 @@ pub fn update_request(req: &Request<'_>, old: Option<&Value>, new: &Value) -> Re
 
 /// [`update_request`] on an object the caller hands over, which spares a
 /// copy of it: the API server's write path.
-pub fn update_owned(req: &Request<'_>, old: Option<&Value>, mut new: Value) -> Result<Value> {
+pub fn update_owned(req: &Request<'_>, old: Option<&Value>, new: Value) -> Result<Value> {
+    update_decoding(req, old, new, Path::Fast)
+}
+
+fn update_decoding(
+    req: &Request<'_>,
+    old: Option<&Value>,
+    mut new: Value,
+    mode: Path,
+) -> Result<Value> {
     let Value::Object(_) = new else {
         return Err(Error::NotAnObject { what: "new" });
     };
     let node = req.node();
     let stored = old.and_then(|o| managed_fields_of(o));
-    let live_managed = || stored.and_then(|m| decode(m).ok()).unwrap_or_default();
     let requested = take_managed_fields(&mut new).filter(|m| !m.is_null());
+    // The stored managers. A request that carries the stored managed
+    // fields (a write of what was read, a status write) hands its equal
+    // copy over to decode, which spares copying them.
+    let live_managed = |requested: Option<Value>| -> Managed {
+        let decoded = match (stored, requested) {
+            (None, _) => return Managed::new(),
+            (Some(m), Some(r)) if r == *m => decode_owned(r, mode),
+            (Some(m), _) => decode_taking(m, None, mode),
+        };
+        decoded.unwrap_or_default()
+    };
     let mut managed = if req.subresource.is_some() {
-        live_managed()
+        live_managed(requested)
     } else {
-        match &requested {
-            Some(m) if is_reset(m) => Managed::new(),
+        match requested {
+            Some(m) if is_reset(&m) => Managed::new(),
             // The common case of a write of what was read: decoded once, and
             // from the stored form (which decodes alike when it is equal).
-            Some(m) if stored == Some(m) => live_managed(),
-            Some(m) => match decode(m) {
+            Some(m) if stored == Some(&m) => live_managed(Some(m)),
+            Some(m) => match decode_owned(m, mode) {
                 Ok(d) if !d.is_empty() => d,
-                _ => live_managed(),
+                _ => live_managed(None),
             },
-            None => live_managed(),
+            None => live_managed(None),
         }
     };
 
@@ -453,7 +536,7 @@ pub fn update_owned(req: &Request<'_>, old: Option<&Value>, mut new: Value) -> R
         req.api_version,
         req.subresource(),
     );
-    update_managed(req, cmp, &mut managed, &id);
+    update_managed(req, cmp, &mut managed, &id, mode);
     cap_update_managers(&mut managed, MAX_UPDATE_MANAGERS);
     set_managed_fields(&mut new, encode(managed));
     Ok(new)
@@ -587,7 +670,7 @@ fn apply_tracked(
         );
         if typed::validate(node, &live).is_ok() {
             let cmp = typed::compare(node, &empty_object(node), &live);
-            update_managed(req, cmp, &mut managed, &id);
+            update_managed(req, cmp, &mut managed, &id, Path::General);
             cap_update_managers(&mut managed, MAX_UPDATE_MANAGERS);
         }
     }
@@ -618,7 +701,7 @@ fn apply_tracked(
     if let Some(reset) = req.reset_fields {
         set = set.recursive_difference(reset);
     }
-    let last = managed.get(&id).map(|e| e.set.clone());
+    let last = managed.get(&id).map(|e| e.set().clone());
     let time = managed.get(&id).and_then(|e| e.time.clone());
     managed.insert(id.clone(), Entry::new(set, req.api_version, true, time));
     let new = match &last {
@@ -626,7 +709,7 @@ fn apply_tracked(
         _ => merged,
     };
     let cmp = typed::compare(node, &live, &new);
-    update_owners(req, cmp, &mut managed, &id, force).map_err(ApplyError::Conflicts)?;
+    update_owners(req, cmp, &mut managed, &id, None, force).map_err(ApplyError::Conflicts)?;
     strip_meta(&mut managed, &id);
     if !fieldpath::values_equal(&live, &new)
         && let Some(e) = managed.get_mut(&id)
@@ -646,7 +729,7 @@ fn prune(node: Node, merged: &Value, managed: &Managed, last: &FieldSet) -> Valu
     let pruned = typed::remove_items(node, merged, &last);
     let owned = managed
         .values()
-        .fold(FieldSet::new(), |acc, e| acc.union(&e.set));
+        .fold(FieldSet::new(), |acc, e| acc.union(e.set()));
     let merged_set = ensure(&typed::to_field_set(node, merged));
     let pruned_set = ensure(&typed::to_field_set(node, &pruned));
     let pruned = typed::remove_items(
@@ -665,23 +748,42 @@ fn prune(node: Node, merged: &Value, managed: &Managed, last: &FieldSet) -> Valu
 /// structured-merge-diff's `Updater.update`: fields that changed from `live`
 /// to `new` leave every manager but `workflow`; without `force`, fields that
 /// were modified or added under another manager are conflicts.
+/// Returns the fields that changed (modified or added).
 fn update_owners(
     req: &Request<'_>,
     mut cmp: typed::Comparison,
     managed: &mut Managed,
     workflow: &ManagerId,
+    writer: Option<&ManagerId>,
     force: bool,
-) -> std::result::Result<typed::Comparison, Vec<Conflict>> {
+) -> std::result::Result<FieldSet, Vec<Conflict>> {
     if let Some(reset) = req.reset_fields {
         cmp.exclude(reset);
     }
-    let changed = cmp.modified.union(&cmp.added);
+    let typed::Comparison {
+        removed,
+        modified,
+        added,
+    } = cmp;
+    let changed = modified.merge(added);
+    // The writer of an update (`workflow` stands in for it here) regains
+    // every changed field but the stripped metadata (`update_managed`):
+    // when no such field changed, what it would give up it regains, so it
+    // keeps its fields as they are.
+    let keeps = writer.filter(|_| changed.is_disjoint(&STRIPPED));
     let mut conflicts: Vec<(ManagerId, FieldSet)> = Vec::new();
+    let mut losers: Vec<ManagerId> = Vec::new();
     for (id, entry) in managed.iter() {
-        if id == workflow {
+        if id == workflow || Some(id) == keeps || entry.is_disjoint(&changed) {
             continue;
         }
-        let c = entry.set.intersection(&changed);
+        // Forced, the others only lose the changed fields they own, which
+        // needs no intersection (an undecoded entry stays so).
+        if force {
+            losers.push(id.clone());
+            continue;
+        }
+        let c = entry.set().intersection(&changed);
         if !c.is_empty() {
             conflicts.push((id.clone(), c));
         }
@@ -697,22 +799,21 @@ fn update_owners(
             })
             .collect());
     }
-    for (id, c) in conflicts {
+    // Unforced, any conflict failed above: only the forced lose fields.
+    for id in losers {
         if let Some(e) = managed.get_mut(&id) {
-            let rest = e.set.difference(&c);
-            e.set_fields(rest);
+            e.subtract(&changed);
         }
     }
-    if !cmp.removed.is_empty() {
+    if !removed.is_empty() {
         for (id, e) in managed.iter_mut() {
             if id != workflow {
-                let rest = e.set.difference(&cmp.removed);
-                e.set_fields(rest);
+                e.subtract(&removed);
             }
         }
     }
-    managed.retain(|_, e| !e.set.is_empty());
-    Ok(cmp)
+    managed.retain(|_, e| !e.is_empty());
+    Ok(changed)
 }
 
 /// An update by `id`: upstream's time stamping over the structured merge.
@@ -723,12 +824,13 @@ fn update_managed(
     cmp: typed::Comparison,
     managed: &mut Managed,
     id: &ManagerId,
+    path: Path,
 ) {
     let current = ManagerId::current_operation();
-    let Ok(cmp) = update_owners(req, cmp, managed, &current, true) else {
+    let writer = (path == Path::Fast).then_some(id);
+    let Ok(mut set) = update_owners(req, cmp, managed, &current, writer, true) else {
         return;
     };
-    let mut set = cmp.modified.union(&cmp.added);
     if let Some(reset) = req.reset_fields {
         set = set.recursive_difference(reset);
     }
@@ -742,8 +844,7 @@ fn update_managed(
         let entry = match managed.remove(id) {
             // A writer that gains nothing new keeps its stored encoding.
             Some(mut prev) => {
-                let set = gained.set.union(&prev.set);
-                prev.set_fields(set);
+                prev.union_with(gained.set());
                 Entry {
                     api_version: req.api_version.to_string(),
                     applied: false,
@@ -751,7 +852,12 @@ fn update_managed(
                     ..prev
                 }
             }
-            None => Entry::new(gained.set, req.api_version, false, time),
+            None => Entry {
+                api_version: req.api_version.to_string(),
+                applied: false,
+                time,
+                ..gained
+            },
         };
         managed.insert(id.clone(), entry);
     }
@@ -759,6 +865,17 @@ fn update_managed(
 
 /// Fields nobody manages: type and object metadata kube-apiserver sets.
 fn strip_meta(managed: &mut Managed, id: &ManagerId) {
+    let Some(entry) = managed.get_mut(id) else {
+        return;
+    };
+    entry.subtract(&STRIPPED);
+    if entry.is_empty() {
+        managed.remove(id);
+    }
+}
+
+/// What [`strip_meta`] takes away, built once.
+static STRIPPED: LazyLock<FieldSet> = LazyLock::new(|| {
     const TOP: [&str; 3] = ["apiVersion", "kind", "metadata"];
     const META: [&str; 9] = [
         "name",
@@ -771,9 +888,6 @@ fn strip_meta(managed: &mut Managed, id: &ManagerId) {
         "managedFields",
         "resourceVersion",
     ];
-    let Some(entry) = managed.get_mut(id) else {
-        return;
-    };
     let mut strip = FieldSet::new();
     for f in TOP {
         strip.insert(&[PathElement::Field(f.into())]);
@@ -784,12 +898,8 @@ fn strip_meta(managed: &mut Managed, id: &ManagerId) {
             PathElement::Field(f.into()),
         ]);
     }
-    let rest = entry.set.difference(&strip);
-    entry.set_fields(rest);
-    if entry.set.is_empty() {
-        managed.remove(id);
-    }
-}
+    strip
+});
 
 /// Keeps at most `max` update entries by merging the oldest into one
 /// `ancient-changes` entry per API version (upstream's `capManagersManager`).
@@ -828,13 +938,13 @@ fn cap_update_managers(managed: &mut Managed, max: usize) {
                 }
                 let bucket_set = managed
                     .get(&bucket)
-                    .map(|b| b.set.clone())
+                    .map(|b| b.set().clone())
                     .unwrap_or_default();
                 managed.remove(&id);
                 managed.insert(
                     bucket,
                     Entry::new(
-                        entry.set.union(&bucket_set),
+                        entry.set().union(&bucket_set),
                         &entry.api_version,
                         false,
                         entry.time.clone(),
@@ -873,6 +983,44 @@ fn is_reset(m: &Value) -> bool {
 
 /// Decodes `metadata.managedFields` (upstream's `DecodeManagedFields`).
 fn decode(m: &Value) -> Result<Managed> {
+    decode_taking(m, None, Path::General)
+}
+
+/// How an update goes about its bookkeeping.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Path {
+    /// Every manager's fields decoded, and every manager that owned a
+    /// changed field giving it up, the writer too (who then regains it):
+    /// upstream's steps one by one.
+    General,
+    /// The API server's update path: a stored form that is exactly its
+    /// set's encoding is decoded only when the write needs the set (the
+    /// entry stays as stored otherwise), and a writer that regains all it
+    /// would give up keeps its fields (and stored form). The tests hold it
+    /// to [`Path::General`]'s results.
+    Fast,
+}
+
+/// [`decode`] of a value the caller hands over: the entries' `fieldsV1`
+/// are moved into the managers rather than copied.
+fn decode_owned(mut m: Value, mode: Path) -> Result<Managed> {
+    let mut taken: Vec<Option<Value>> = match &mut m {
+        Value::Array(entries) => entries
+            .iter_mut()
+            .map(|e| e.as_object_mut().and_then(|o| o.remove("fieldsV1")))
+            .collect(),
+        _ => Vec::new(),
+    };
+    decode_taking(&m, Some(&mut taken), mode)
+}
+
+/// [`decode`], reading each entry's `fieldsV1` from `taken` (by index)
+/// when given, else from the entry.
+fn decode_taking(
+    m: &Value,
+    mut taken: Option<&mut Vec<Option<Value>>>,
+    mode: Path,
+) -> Result<Managed> {
     let bad = |why: String| Error::ManagedFields { why };
     let Value::Array(entries) = m else {
         return Err(bad("managedFields must be a list".into()));
@@ -913,16 +1061,26 @@ fn decode(m: &Value) -> Result<Managed> {
                 )));
             }
         }
-        let (set, raw) = match e.get("fieldsV1") {
-            None | Some(Value::Null) => (FieldSet::new(), None),
+        let fields_v1 = match taken.as_deref_mut() {
+            Some(t) => t.get_mut(i).and_then(Option::take).map(Cow::Owned),
+            None => e.get("fieldsV1").map(Cow::Borrowed),
+        };
+        let (set, raw) = match fields_v1 {
+            None | Some(Cow::Borrowed(Value::Null)) | Some(Cow::Owned(Value::Null)) => {
+                (Some(FieldSet::new()), None)
+            }
+            // Kept in its stored form, decoded when a write needs it.
+            Some(f) if mode == Path::Fast && fieldpath::is_canonical_fields_v1(&f) => {
+                (None, Some(f.into_owned()))
+            }
             Some(f) => {
-                let set = FieldSet::from_fields_v1(f).map_err(|err| {
+                let set = FieldSet::from_fields_v1(&f).map_err(|err| {
                     bad(format!(
                         "error decoding versioned set from entry {i}: {err}"
                     ))
                 })?;
-                let raw = set.is_fields_v1_of(f).then(|| f.clone());
-                (set, raw)
+                let raw = set.is_fields_v1_of(&f).then(|| f.into_owned());
+                (Some(set), raw)
             }
         };
         let time = text("time")?;
@@ -933,7 +1091,13 @@ fn decode(m: &Value) -> Result<Managed> {
             text("subresource")?,
         );
         let time = (!time.is_empty()).then(|| time.to_string());
-        let mut entry = Entry::new(set, api_version, operation == Operation::Apply, time);
+        let mut entry = Entry::new(
+            FieldSet::new(),
+            api_version,
+            operation == Operation::Apply,
+            time,
+        );
+        entry.set = set.map(OnceCell::from).unwrap_or_default();
         entry.raw = raw;
         out.insert(id, entry);
     }

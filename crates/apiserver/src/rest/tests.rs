@@ -333,3 +333,160 @@ fn a_status_write_keeps_the_old_object_but_its_status() {
         }
     }
 }
+
+/// A request to the pod `p` in `default` (`subresource` empty for the
+/// pod itself).
+fn pod_request(verb: &str, subresource: &str, duplicates: Vec<String>) -> Request {
+    Request {
+        info: RequestInfo {
+            is_resource: true,
+            verb: verb.into(),
+            prefix: "api".into(),
+            version: "v1".into(),
+            namespace: "default".into(),
+            resource: "pods".into(),
+            subresource: subresource.into(),
+            name: "p".into(),
+            ..RequestInfo::default()
+        },
+        query: Query::parse(None),
+        warnings: Mutex::new(Vec::new()),
+        duplicates: Mutex::new(duplicates),
+    }
+}
+
+fn pod_ctx<'a>(server: &'a Arc<ApiServer>, r: &'a Request) -> Ctx<'a> {
+    let info = skiff_core::registry::lookup("", "v1", "pods").expect("pods");
+    Ctx {
+        info,
+        strategy: strategy::for_resource(info),
+        user_agent: "skiff-sim/v0",
+        ..ctx(server, r)
+    }
+}
+
+/// An outcome to compare: the object with its managedFields times blanked
+/// (two writes may fall in two seconds), or the error.
+fn comparable(outcome: Result<(Value, bool)>) -> std::result::Result<String, (u16, String)> {
+    match outcome {
+        Ok((mut obj, _)) => {
+            if let Some(Value::Array(entries)) = obj.pointer_mut("/metadata/managedFields") {
+                for e in entries {
+                    e["time"] = json!("");
+                }
+            }
+            Ok(serde_json::to_string(&obj).expect("encodes"))
+        }
+        Err(e) => Err((e.code, e.message)),
+    }
+}
+
+/// A status write whose patch changes only the status decodes only the
+/// status through the Pod type; what it stores, answers and warns is what
+/// the whole object's round trip gives, on a real pod: created, bound (the
+/// binding leaves `spec.nodeName` out of the type's field order), then
+/// status-patched again and again, also with unknown fields, wrong types
+/// and a null status.
+#[tokio::test]
+async fn a_status_only_write_stores_what_the_whole_round_trip_stores() {
+    let t = start().await;
+    let server = &t.running.server;
+    let r = pod_request("create", "", Vec::new());
+    create_object(
+        &pod_ctx(server, &r),
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "p", "namespace": "default", "labels": {"app": "a"}},
+               "spec": {"containers": [{"name": "c", "image": "i",
+                                        "resources": {"requests": {"cpu": "100m"}}}]}}),
+        false,
+        false,
+    )
+    .await
+    .expect("created");
+    let r = pod_request("create", "binding", Vec::new());
+    crate::subresource::bind(
+        &pod_ctx(server, &r),
+        "p",
+        &json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+                "target": {"kind": "Node", "name": "n1"}}),
+    )
+    .await
+    .expect("bound");
+
+    let running = |ready: &str, ip: &str| {
+        json!({"status": {
+            "phase": "Running",
+            "conditions": [
+                {"type": "Ready", "status": ready, "lastProbeTime": null, "lastTransitionTime": "2026-11-22T10:00:01Z"},
+                {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": "2026-11-22T10:00:00Z"}],
+            "podIP": ip, "podIPs": [{"ip": ip}], "startTime": "2026-11-22T10:00:01Z",
+            "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": ready == "True",
+                                   "restartCount": 0, "state": {"running": {"startedAt": "2026-11-22T10:00:01Z"}}}]}})
+    };
+    let patches = [
+        running("True", "10.42.0.2"),
+        running("False", "10.42.0.2"),
+        json!({"status": {"bogus": 1, "phase": "Running"}}),
+        json!({"status": {"podIPs": [{"ip": "10.42.0.3", "extra": true}]}}),
+        json!({"status": {"startTime": 5}}),
+        json!({"status": {"containerStatuses": "none"}}),
+        running("True", "10.42.0.4"),
+        json!({"status": null}),
+        running("True", "10.42.0.5"),
+    ];
+    for (i, patch) in patches.iter().enumerate() {
+        // The shortcut's premise: the merge patch leaves all but the status
+        // as the transform got it.
+        let r = pod_request("patch", "status", Vec::new());
+        let c = pod_ctx(server, &r);
+        let key = c.key("default", "p");
+        let current = read_current(&c, &key, "p").await.expect("stored");
+        let mut seen = decode_stored(&current).expect("JSON");
+        meta::set_meta(
+            &mut seen,
+            "resourceVersion",
+            json!(current.mod_revision.to_string()),
+        );
+        let mut patched = seen.clone();
+        json_patch::merge(&mut patched, patch);
+        assert!(changes_only_status(&seen, &patched), "patch {i}");
+
+        // Dry runs through the shortcut and through the whole round trip
+        // (a repeated-field path that names nothing turns the shortcut off).
+        let fast_r = pod_request("patch", "status", Vec::new());
+        let fast = update_object(
+            &pod_ctx(server, &fast_r),
+            "p",
+            Part::Status,
+            true,
+            merge(patch.clone()),
+        )
+        .await;
+        let whole_r = pod_request("patch", "status", vec!["-".into()]);
+        let whole = update_object(
+            &pod_ctx(server, &whole_r),
+            "p",
+            Part::Status,
+            true,
+            merge(patch.clone()),
+        )
+        .await;
+        assert_eq!(comparable(fast), comparable(whole), "patch {i}");
+        assert_eq!(
+            *fast_r.warnings.lock().expect("warnings"),
+            *whole_r.warnings.lock().expect("warnings"),
+            "patch {i}"
+        );
+
+        // Then for real: the next patch starts from what this one stored.
+        let r = pod_request("patch", "status", Vec::new());
+        let _ = update_object(
+            &pod_ctx(server, &r),
+            "p",
+            Part::Status,
+            false,
+            merge(patch.clone()),
+        )
+        .await;
+    }
+}

@@ -41,7 +41,12 @@ impl PathElement {
     /// content, JSON written as Go's `encoding/json` writes it.
     pub fn to_fields_v1_key(&self) -> String {
         match self {
-            PathElement::Field(name) => format!("f:{name}"),
+            PathElement::Field(name) => {
+                let mut out = String::with_capacity(name.len() + 2);
+                out.push_str("f:");
+                out.push_str(name);
+                out
+            }
             PathElement::Key(fields) => {
                 let mut out = String::from("k:{");
                 for (i, (name, value)) in fields.iter().enumerate() {
@@ -211,10 +216,17 @@ pub(crate) fn compare_values(a: &Value, b: &Value) -> Ordering {
 /// Equality of values as structured-merge-diff sees it (`1` equals `1.0`).
 pub(crate) fn values_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
+        // Keys are looked up only where the two maps' orders differ: two
+        // versions of one object mostly hold their members in one order.
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| values_equal(v, w)))
+                && x.iter().zip(y).all(|((k, v), (yk, yv))| {
+                    if k == yk {
+                        values_equal(v, yv)
+                    } else {
+                        y.get(k).is_some_and(|w| values_equal(v, w))
+                    }
+                })
         }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(v, w)| values_equal(v, w))
@@ -351,7 +363,16 @@ impl FieldSet {
             [last] => {
                 self.members.insert(last.clone());
             }
-            [first, rest @ ..] => self.children.entry(first.clone()).or_default().insert(rest),
+            // Looked up before inserting: cloning the element for every
+            // path through an existing child was most of a create's cost.
+            [first, rest @ ..] => match self.children.get_mut(first) {
+                Some(child) => child.insert(rest),
+                None => {
+                    let mut child = FieldSet::new();
+                    child.insert(rest);
+                    self.children.insert(first.clone(), child);
+                }
+            },
         }
     }
 
@@ -392,15 +413,75 @@ impl FieldSet {
     /// Paths in either set.
     pub fn union(&self, other: &FieldSet) -> FieldSet {
         let mut out = self.clone();
-        out.members.extend(other.members.iter().cloned());
-        for (pe, child) in &other.children {
-            let merged = match out.children.get(pe) {
-                Some(mine) => mine.union(child),
-                None => child.clone(),
-            };
-            out.set_child(pe.clone(), merged);
-        }
+        out.union_with(other);
         out
+    }
+
+    /// Paths in either set, from two sets the caller hands over: the
+    /// larger one is kept when the other is empty (a create's changes are
+    /// all additions).
+    pub fn merge(mut self, other: FieldSet) -> FieldSet {
+        if self.is_empty() {
+            return other;
+        }
+        self.union_with(&other);
+        self
+    }
+
+    /// Adds the paths of `other`, copying only what `self` lacks; whether
+    /// it added any.
+    pub fn union_with(&mut self, other: &FieldSet) -> bool {
+        let mut changed = false;
+        for m in &other.members {
+            if !self.members.contains(m) {
+                self.members.insert(m.clone());
+                changed = true;
+            }
+        }
+        for (pe, child) in &other.children {
+            if child.is_empty() {
+                continue;
+            }
+            match self.children.get_mut(pe) {
+                Some(mine) => changed |= mine.union_with(child),
+                None => {
+                    self.children.insert(pe.clone(), child.clone());
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Whether no path is in both sets.
+    pub fn is_disjoint(&self, other: &FieldSet) -> bool {
+        self.members.is_disjoint(&other.members)
+            && self.children.iter().all(|(pe, child)| {
+                other
+                    .children
+                    .get(pe)
+                    .is_none_or(|theirs| child.is_disjoint(theirs))
+            })
+    }
+
+    /// Removes the paths of `other` in place (what [`FieldSet::difference`]
+    /// returns); whether anything was removed.
+    pub fn subtract(&mut self, other: &FieldSet) -> bool {
+        let mut changed = false;
+        for m in &other.members {
+            changed |= self.members.remove(m);
+        }
+        for (pe, theirs) in &other.children {
+            if let Some(mine) = self.children.get_mut(pe)
+                && mine.subtract(theirs)
+            {
+                changed = true;
+                if mine.is_empty() {
+                    self.children.remove(pe);
+                }
+            }
+        }
+        changed
     }
 
     /// Paths in both sets.
@@ -476,21 +557,14 @@ impl FieldSet {
     }
 
     fn fields_v1_contents(&self, include_self: bool) -> Map<String, Value> {
-        let mut out = Map::new();
+        let mut out = Map::with_capacity(
+            usize::from(include_self) + self.members.len() + self.children.len(),
+        );
         if include_self {
             out.insert(".".into(), Value::Object(Map::new()));
         }
         // Members and children merged in path-element order, as upstream emits them.
-        let mut keys: BTreeMap<&PathElement, (bool, Option<&FieldSet>)> = BTreeMap::new();
-        for m in &self.members {
-            keys.entry(m).or_default().0 = true;
-        }
-        for (pe, child) in &self.children {
-            if !child.is_empty() {
-                keys.entry(pe).or_default().1 = Some(child);
-            }
-        }
-        for (pe, (member, child)) in keys {
+        for (pe, member, child) in self.merged() {
             let v = match child {
                 Some(c) => Value::Object(c.fields_v1_contents(member)),
                 None => Value::Object(Map::new()),
@@ -498,6 +572,30 @@ impl FieldSet {
             out.insert(pe.to_fields_v1_key(), v);
         }
         out
+    }
+
+    /// Members and non-empty children in one path-element order: each
+    /// element once, whether it is a member, and its children.
+    fn merged(&self) -> impl Iterator<Item = (&PathElement, bool, Option<&FieldSet>)> {
+        let mut members = self.members.iter().peekable();
+        let mut children = self
+            .children
+            .iter()
+            .filter(|(_, c)| !c.is_empty())
+            .peekable();
+        std::iter::from_fn(move || match (members.peek(), children.peek()) {
+            (None, None) => None,
+            (Some(_), None) => members.next().map(|m| (m, true, None)),
+            (None, Some(_)) => children.next().map(|(pe, c)| (pe, false, Some(c))),
+            (Some(m), Some((c, _))) => match (*m).cmp(c) {
+                Ordering::Less => members.next().map(|m| (m, true, None)),
+                Ordering::Greater => children.next().map(|(pe, c)| (pe, false, Some(c))),
+                Ordering::Equal => {
+                    members.next();
+                    children.next().map(|(pe, c)| (pe, true, Some(c)))
+                }
+            },
+        })
     }
 
     /// Whether `v` is exactly the `FieldsV1` form of this set, key order
@@ -521,34 +619,8 @@ impl FieldSet {
         }
         // Members and non-empty children merged in path-element order, as
         // `fields_v1_contents` writes them.
-        let mut members = self.members.iter().peekable();
-        let mut children = self
-            .children
-            .iter()
-            .filter(|(_, c)| !c.is_empty())
-            .peekable();
-        loop {
-            let (pe, member, child) = match (members.peek(), children.peek()) {
-                (None, None) => break,
-                (Some(_), None) => (members.next(), true, None),
-                (None, Some(_)) => {
-                    let (pe, c) = children.next().unzip();
-                    (pe, false, c)
-                }
-                (Some(m), Some((c, _))) => match (*m).cmp(c) {
-                    Ordering::Less => (members.next(), true, None),
-                    Ordering::Greater => {
-                        let (pe, c) = children.next().unzip();
-                        (pe, false, c)
-                    }
-                    Ordering::Equal => {
-                        members.next();
-                        let (pe, c) = children.next().unzip();
-                        (pe, true, c)
-                    }
-                },
-            };
-            let (Some(pe), Some((k, v))) = (pe, entries.next()) else {
+        for (pe, member, child) in self.merged() {
+            let Some((k, v)) = entries.next() else {
                 return false;
             };
             let key_matches = match pe {
@@ -613,4 +685,174 @@ fn read_fields_v1(v: &Value) -> Result<(Option<FieldSet>, bool), Error> {
         is_member = true;
     }
     Ok((children, is_member))
+}
+
+/// Whether `raw`, the `FieldsV1` encoding of some set (as
+/// [`FieldSet::to_fields_v1`] writes it), has a path in common with `set`:
+/// read in its encoded form, without decoding it into a set.
+pub(crate) fn fields_v1_intersects(raw: &Value, set: &FieldSet) -> bool {
+    match raw {
+        Value::Object(m) => contents_intersect(m, set, &mut String::new()),
+        _ => false,
+    }
+}
+
+fn contents_intersect(m: &Map<String, Value>, set: &FieldSet, key: &mut String) -> bool {
+    for (pe, member, child) in set.merged() {
+        key.clear();
+        match pe {
+            PathElement::Field(name) => {
+                key.push_str("f:");
+                key.push_str(name);
+            }
+            other => key.push_str(&other.to_fields_v1_key()),
+        }
+        let Some(Value::Object(sub)) = m.get(key.as_str()) else {
+            continue;
+        };
+        // In the encoding, an element is a member when it is a leaf (`{}`)
+        // or says so (`"."`); its other keys are its children.
+        if member && (sub.is_empty() || sub.contains_key(".")) {
+            return true;
+        }
+        if let Some(child) = child
+            && contents_intersect(sub, child, key)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether `v` decodes ([`FieldSet::from_fields_v1`]) to a set whose
+/// encoding is `v` itself, byte for byte: such a stored form can stand for
+/// its set undecoded. Checked without building the set; a `false` only
+/// means the caller decodes it.
+pub(crate) fn is_canonical_fields_v1(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => canonical_contents(m, false),
+        _ => false,
+    }
+}
+
+/// The contents of one element: members and children in strictly
+/// increasing element order, each key as the element encodes, leaves `{}`,
+/// and with `nested` (an element's children rather than the top), a leading
+/// `"."` only where children follow it.
+fn canonical_contents(m: &Map<String, Value>, nested: bool) -> bool {
+    let mut entries = m.iter().peekable();
+    if let Some((k, v)) = entries.peek()
+        && *k == "."
+    {
+        let is_empty_object = matches!(v, Value::Object(o) if o.is_empty());
+        if !nested || !is_empty_object {
+            return false;
+        }
+        entries.next();
+        if entries.peek().is_none() {
+            return false;
+        }
+    }
+    // The previous element: fields compare by name (their encoding is the
+    // name), the other kinds as elements.
+    let mut prev_field: Option<&str> = None;
+    let mut prev_other: Option<PathElement> = None;
+    for (k, v) in entries {
+        let Value::Object(sub) = v else {
+            return false;
+        };
+        if let Some(name) = k.strip_prefix("f:") {
+            if prev_other.is_some() || prev_field.is_some_and(|p| p >= name) {
+                return false;
+            }
+            prev_field = Some(name);
+        } else {
+            let Ok(Some(pe)) = PathElement::from_fields_v1_key(k) else {
+                return false;
+            };
+            if pe.to_fields_v1_key() != *k
+                || prev_other
+                    .as_ref()
+                    .is_some_and(|p| p.cmp(&pe) != Ordering::Less)
+            {
+                return false;
+            }
+            prev_other = Some(pe);
+        }
+        if !sub.is_empty() && !canonical_contents(sub, true) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether `raw`, the `FieldsV1` encoding of some set, holds every path of
+/// `set`: read in its encoded form, without decoding it into a set.
+pub(crate) fn fields_v1_contains(raw: &Value, set: &FieldSet) -> bool {
+    match raw {
+        Value::Object(m) => contents_contain(m, set, &mut String::new()),
+        _ => set.is_empty(),
+    }
+}
+
+fn contents_contain(m: &Map<String, Value>, set: &FieldSet, key: &mut String) -> bool {
+    set.merged().all(|(pe, member, child)| {
+        key.clear();
+        match pe {
+            PathElement::Field(name) => {
+                key.push_str("f:");
+                key.push_str(name);
+            }
+            other => key.push_str(&other.to_fields_v1_key()),
+        }
+        let Some(Value::Object(sub)) = m.get(key.as_str()) else {
+            return false;
+        };
+        (!member || sub.is_empty() || sub.contains_key("."))
+            && child.is_none_or(|c| contents_contain(sub, c, key))
+    })
+}
+
+/// Removes the paths of `set` from `raw`, the `FieldsV1` encoding of some
+/// set, in place: `raw` becomes the encoding of the difference (what
+/// [`FieldSet::subtract`] and encoding would give), without decoding it.
+/// Whether anything was removed.
+pub(crate) fn fields_v1_subtract(raw: &mut Value, set: &FieldSet) -> bool {
+    match raw {
+        Value::Object(m) => contents_subtract(m, set),
+        _ => false,
+    }
+}
+
+fn contents_subtract(m: &mut Map<String, Value>, set: &FieldSet) -> bool {
+    let mut changed = false;
+    for (pe, member, child) in set.merged() {
+        let key = pe.to_fields_v1_key();
+        let Some(Value::Object(sub)) = m.get_mut(&key) else {
+            continue;
+        };
+        // An element is a member when it is a leaf (`{}`) or says so
+        // (`"."`); its other keys are its children.
+        let was_member = sub.is_empty() || sub.contains_key(".");
+        if let Some(child) = child
+            && contents_subtract(sub, child)
+        {
+            changed = true;
+        }
+        let is_member = was_member && !member;
+        changed |= was_member && member;
+        // Encoded again as `fields_v1_contents` would: `"."` first only
+        // for a member with children, `{}` for a member alone, nothing for
+        // an element that is neither.
+        if sub.keys().any(|k| k != ".") {
+            if !is_member {
+                sub.shift_remove(".");
+            }
+        } else if is_member {
+            sub.clear();
+        } else {
+            m.shift_remove(&key);
+        }
+    }
+    changed
 }

@@ -968,3 +968,365 @@ fn reused_encodings_give_the_bytes_of_a_fresh_encoding() {
     assert!(entry(&obj, "scaler").is_some());
     assert!(entry(&obj, "kube-controller-manager").is_some());
 }
+
+/// A small deterministic generator (a linear congruential one): the
+/// equivalence tests below draw many sets from it, the same every run.
+struct Draw(u64);
+
+impl Draw {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+
+    /// A set of up to `max` paths of one to four elements of every kind.
+    fn set(&mut self, max: usize) -> FieldSet {
+        let pool = [
+            PathElement::Field("a".into()),
+            PathElement::Field("b".into()),
+            PathElement::Field("spec".into()),
+            PathElement::Key(vec![("name".into(), json!("c"))]),
+            PathElement::Key(vec![
+                ("name".into(), json!("d")),
+                ("port".into(), json!(80)),
+            ]),
+            PathElement::Value(json!("x")),
+            PathElement::Value(json!(1)),
+            PathElement::Index(0),
+            PathElement::Index(10),
+        ];
+        let mut set = FieldSet::new();
+        for _ in 0..self.below(max + 1) {
+            let len = 1 + self.below(4);
+            let path: Vec<PathElement> = (0..len)
+                .map(|_| pool[self.below(pool.len())].clone())
+                .collect();
+            set.insert(&path);
+        }
+        set
+    }
+}
+
+/// The in-place set operations a write uses give what the copying ones
+/// give, and say rightly whether they changed anything.
+#[test]
+fn in_place_set_operations_equal_the_copying_ones() {
+    let mut draw = Draw(7);
+    for _ in 0..2000 {
+        let (a, b) = (draw.set(8), draw.set(8));
+        let mut u = a.clone();
+        let added = u.union_with(&b);
+        assert_eq!(u, a.union(&b));
+        assert_eq!(added, u != a);
+        assert_eq!(a.clone().merge(b.clone()), a.union(&b));
+        let mut d = a.clone();
+        let removed = d.subtract(&b);
+        assert_eq!(d, a.difference(&b));
+        assert_eq!(removed, d != a);
+        assert_eq!(a.is_disjoint(&b), a.intersection(&b).is_empty());
+    }
+}
+
+/// The check that keeps a stored `fieldsV1` undecoded accepts only what
+/// decodes to a set encoding to the same bytes, and accepts every encoding.
+#[test]
+fn canonical_check_accepts_exactly_encodings() {
+    let decodes_to_itself = |v: &Value| {
+        FieldSet::from_fields_v1(v).is_ok_and(|s| {
+            s.is_fields_v1_of(v)
+                && serde_json::to_string(&s.to_fields_v1()).unwrap()
+                    == serde_json::to_string(v).unwrap()
+        })
+    };
+    let mut draw = Draw(11);
+    for _ in 0..2000 {
+        let encoded = draw.set(10).to_fields_v1();
+        assert!(fieldpath::is_canonical_fields_v1(&encoded), "{encoded}");
+        assert!(decodes_to_itself(&encoded));
+    }
+    let others = [
+        kubectl_create_fields(),
+        json!({}),
+        json!({"f:spec": {"f:replicas": {}}, "f:metadata": {"f:labels": {}}}),
+        json!({"f:spec": {".": {}}}),
+        json!({"f:spec": {"f:replicas": {}, ".": {}}}),
+        json!({"f:spec": {"f:containers": {"k:{\"name\": \"c\"}": {}}}}),
+        json!({"f:spec": {}, "x:y": {}}),
+        json!({"f:spec": {"f:replicas": {".": {}}}}),
+        json!({".": {}, "f:a": {}}),
+        json!({"f:a": {".": {"f:b": {}}, "f:c": {}}}),
+        json!({"f:a": 1}),
+        json!({"f:a": {"f:b": []}}),
+        json!({"i:01": {}}),
+        json!({"i:10": {}, "i:9": {}}),
+        json!({"i:9": {}, "i:10": {}}),
+        json!({"k:{\"a\":1}": {}, "f:b": {}}),
+        json!({"v:1": {}, "v:1.0": {}}),
+        json!({"v:\"a<b\"": {}}),
+        json!({"v:\"a\\u003cb\"": {}}),
+        json!({"k:{\"b\":1,\"a\":2}": {}}),
+        json!({"f": {}}),
+        json!({"f:a": {"f:a": {"f:a": {".": {}, "f:x": {}}}}}),
+        json!([]),
+        json!(null),
+    ];
+    for v in &others {
+        if fieldpath::is_canonical_fields_v1(v) {
+            assert!(decodes_to_itself(v), "{v}");
+        }
+    }
+    assert!(fieldpath::is_canonical_fields_v1(&kubectl_create_fields()));
+}
+
+/// An entry read in its stored form intersects and contains a set exactly
+/// where its decoded set does.
+#[test]
+fn stored_forms_intersect_and_contain_as_their_sets() {
+    let mut draw = Draw(13);
+    for i in 0..2000 {
+        let (a, b) = (draw.set(10), draw.set(6));
+        // Every other `b` is drawn from `a`, so that containment occurs.
+        let b = if i % 2 == 0 {
+            a.intersection(&b).union(&draw.set(1))
+        } else {
+            b
+        };
+        assert_eq!(
+            fieldpath::fields_v1_contains(&a.to_fields_v1(), &b),
+            a.union(&b) == a,
+            "{} and {}",
+            a.to_fields_v1(),
+            b.to_fields_v1()
+        );
+        assert_eq!(
+            fieldpath::fields_v1_intersects(&a.to_fields_v1(), &b),
+            !a.intersection(&b).is_empty(),
+            "{} and {}",
+            a.to_fields_v1(),
+            b.to_fields_v1()
+        );
+    }
+}
+
+/// Removing paths from a stored form in place gives the encoding of the
+/// difference, byte for byte, and says rightly whether it removed any.
+#[test]
+fn stored_forms_lose_paths_as_their_sets() {
+    let mut draw = Draw(17);
+    for i in 0..2000 {
+        let (a, b) = (draw.set(10), draw.set(6));
+        let b = if i % 2 == 0 {
+            a.intersection(&b).union(&draw.set(2))
+        } else {
+            b
+        };
+        let mut raw = a.to_fields_v1();
+        let removed = fieldpath::fields_v1_subtract(&mut raw, &b);
+        let want = a.difference(&b);
+        assert_eq!(
+            serde_json::to_string(&raw).unwrap(),
+            serde_json::to_string(&want.to_fields_v1()).unwrap(),
+            "{} minus {}",
+            a.to_fields_v1(),
+            b.to_fields_v1()
+        );
+        assert_eq!(removed, want != a);
+    }
+}
+
+/// A pod as the API server stores it after create (defaults, admission).
+fn stored_pod() -> Value {
+    json!({
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": "p", "namespace": "default",
+            "uid": "0d3c5f8e-6a55-4bd4-9a2b-6e0f0b7e9c11",
+            "creationTimestamp": "2026-11-22T10:00:00Z",
+            "labels": {"app": "bench"},
+            "finalizers": ["a/b"]
+        },
+        "spec": {
+            "volumes": [{"name": "v", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}], "defaultMode": 420}}],
+            "containers": [{
+                "name": "c", "image": "i",
+                "ports": [{"containerPort": 80, "protocol": "TCP"}],
+                "env": [{"name": "A", "value": "1"}],
+                "volumeMounts": [{"name": "v", "mountPath": "/v"}]
+            }],
+            "tolerations": [{"key": "k", "operator": "Exists"}],
+            "restartPolicy": "Always"
+        },
+        "status": {"phase": "Pending", "qosClass": "BestEffort"}
+    })
+}
+
+/// One write of [`lazy_decoding_writes_what_eager_decoding_writes`].
+enum Write {
+    /// An update by `manager` (through `subresource`) that changes `f`.
+    Update(&'static str, Option<&'static str>, fn(&mut Value)),
+    /// An apply by `manager` of `config`, forced or not.
+    Apply(&'static str, Value, bool),
+}
+
+/// The update path that decodes a manager's fields only when the write
+/// needs them, and lets a writer that regains what it would give up keep
+/// its fields, stores what the general path gives, over runs of writes by
+/// several managers: creates, main and status updates, applies with
+/// conflicts and taken-over fields, removed fields, keyed list items, sets,
+/// a stored entry in a non-canonical form and a garbled one.
+#[test]
+fn lazy_decoding_writes_what_eager_decoding_writes() {
+    let pod_config = |image: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+               "spec": {"containers": [{"name": "c", "image": image}]}})
+    };
+    let running = |p: &mut Value| {
+        p["spec"]["nodeName"] = json!("n1");
+        p["status"] = json!({"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"}],
+            "podIPs": [{"ip": "10.0.0.1"}], "qosClass": "BestEffort"});
+    };
+    let not_ready = |p: &mut Value| p["status"]["conditions"][0]["status"] = json!("False");
+    let label = |p: &mut Value| p["metadata"]["labels"]["tier"] = json!("web");
+    let unlabel = |p: &mut Value| {
+        if let Some(l) = p["metadata"]["labels"].as_object_mut() {
+            l.remove("app");
+        }
+    };
+    let image = |p: &mut Value| p["spec"]["containers"][0]["image"] = json!("j");
+    let env = |p: &mut Value| {
+        p["spec"]["containers"][0]["env"] =
+            json!([{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]);
+    };
+    let finalizer = |p: &mut Value| p["metadata"]["finalizers"] = json!(["a/b", "c/d"]);
+    let drop_status = |p: &mut Value| p["status"] = json!({"phase": "Succeeded"});
+    let image_again = |p: &mut Value| p["spec"]["containers"][0]["image"] = json!("l");
+    let generation = |p: &mut Value| {
+        p["metadata"]["generation"] = json!(7);
+        p["spec"]["containers"][0]["image"] = json!("m");
+    };
+    let unenv = |p: &mut Value| {
+        if let Some(c) = p["spec"]["containers"][0].as_object_mut() {
+            c.remove("env");
+        }
+    };
+    let writes = vec![
+        Write::Update("kubelet", Some("status"), running),
+        Write::Update("kubelet", Some("status"), not_ready),
+        Write::Update("kubelet", Some("status"), not_ready),
+        Write::Update("labeler", None, label),
+        Write::Update("other", None, unlabel),
+        Write::Apply("applier", pod_config("i"), false),
+        Write::Update("editor", None, image),
+        Write::Apply("applier", pod_config("k"), false),
+        Write::Apply("applier", pod_config("k"), true),
+        Write::Update("editor", None, env),
+        Write::Update("editor", None, image_again),
+        Write::Update("editor", None, generation),
+        Write::Update("editor", None, unenv),
+        Write::Update("finalizer", None, finalizer),
+        Write::Update("controller", Some("status"), drop_status),
+        Write::Update("kubelet", Some("status"), running),
+    ];
+    let request = |manager: &'static str, subresource: Option<&'static str>, now| Request {
+        group: "",
+        kind: "Pod",
+        api_version: "v1",
+        manager,
+        subresource,
+        now,
+        reset_fields: None,
+    };
+    let starts = {
+        let created = update_request(&request("creator", None, T0), None, &stored_pod()).unwrap();
+        let mut reordered = stored(created.clone());
+        reordered["metadata"]["managedFields"][0]["fieldsV1"] = json!({"f:spec": {"f:restartPolicy": {}}, "f:metadata": {"f:labels": {".": {}, "f:app": {}}}});
+        let mut garbled = stored(created.clone());
+        garbled["metadata"]["managedFields"][0]["fieldsV1"] = json!({"f:spec": 1});
+        // The editor owns metadata nobody gains: a write that changes it
+        // takes it away from the editor, who does not regain it.
+        let mut owns_stripped = stored(created.clone());
+        if let Some(entries) = owns_stripped["metadata"]["managedFields"].as_array_mut() {
+            entries.push(
+                json!({"manager": "editor", "operation": "Update", "apiVersion": "v1",
+                "time": T0, "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:metadata": {"f:generation": {}}}}),
+            );
+        }
+        vec![stored(created), reordered, garbled, owns_stripped]
+    };
+    for start in starts {
+        let mut obj = start;
+        for (i, write) in writes.iter().enumerate() {
+            let now = if i % 2 == 0 { T1 } else { T2 };
+            let next = match write {
+                Write::Update(manager, subresource, change) => {
+                    let mut new = obj.clone();
+                    change(&mut new);
+                    let req = request(manager, *subresource, now);
+                    let lazy = update_decoding(&req, Some(&obj), new.clone(), Path::Fast);
+                    let eager = update_decoding(&req, Some(&obj), new, Path::General);
+                    let text = |r: &Result<Value>| {
+                        r.as_ref()
+                            .map(|v| serde_json::to_string(v).unwrap())
+                            .map_err(ToString::to_string)
+                    };
+                    assert_eq!(text(&lazy), text(&eager), "write {i}");
+                    lazy.unwrap()
+                }
+                Write::Apply(manager, config, force) => {
+                    match apply_request(&request(manager, None, now), Some(&obj), config, *force) {
+                        Ok(out) => out,
+                        Err(ApplyError::Conflicts(_)) => continue,
+                        Err(e) => panic!("write {i}: {e}"),
+                    }
+                }
+            };
+            obj = stored(next);
+        }
+    }
+}
+
+/// The comparison that only checks values it finds unchanged records and
+/// rejects what walking every value does, with and without the check and
+/// the skipped `managedFields`, over objects of many shapes.
+#[test]
+fn skipping_unchanged_values_equals_walking_them() {
+    let mut shapes = shapes_for_equivalence();
+    let pod = stored_pod();
+    let mut running = pod.clone();
+    running["status"] =
+        json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
+    let mut dup_env = running.clone();
+    dup_env["spec"]["containers"][0]["env"] = json!([{"name": "A"}, {"name": "A"}]);
+    let mut managed = running.clone();
+    managed["metadata"]["managedFields"] = json!([{"manager": "m"}]);
+    shapes.extend([pod, running, dup_env, managed]);
+    for node in [
+        Node::root("apps", "apps/v1", "Deployment"),
+        Node::root("", "v1", "Pod"),
+        Node::root("", "v1", "Unknown"),
+    ] {
+        for lhs in &shapes {
+            for rhs in &shapes {
+                for skip in [typed::Skip::Nothing, typed::Skip::ManagedFields] {
+                    let walked = typed::compare_exhaustive(node, lhs, rhs, skip, true);
+                    assert_eq!(
+                        typed::compare_valid(node, lhs, rhs, skip),
+                        walked,
+                        "{lhs} -> {rhs}"
+                    );
+                }
+                assert_eq!(
+                    Some(typed::compare(node, lhs, rhs)),
+                    typed::compare_exhaustive(node, lhs, rhs, typed::Skip::Nothing, false),
+                    "{lhs} -> {rhs}"
+                );
+            }
+        }
+    }
+}

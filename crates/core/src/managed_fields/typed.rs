@@ -77,11 +77,28 @@ impl Node {
 
     /// The schema of the child `pe`.
     pub(crate) fn child(self, pe: &PathElement) -> Node {
-        match (self, pe) {
-            (Node::Struct { ty, .. }, PathElement::Field(name)) => field_node(ty, name),
-            (Node::Map { elem, .. }, PathElement::Field(_)) => Node::of_elem(elem),
-            (Node::List { elem, .. }, _) => Node::of_elem(elem),
-            (Node::Deduced, PathElement::Field(_)) => Node::Deduced,
+        match pe {
+            PathElement::Field(name) => self.field(name),
+            _ => self.item(),
+        }
+    }
+
+    /// The schema of the field or map entry `name` (the child
+    /// `PathElement::Field(name)`, without building the element).
+    fn field(self, name: &str) -> Node {
+        match self {
+            Node::Struct { ty, .. } => field_node(ty, name),
+            Node::Map { elem, .. } => Node::of_elem(elem),
+            Node::List { elem, .. } => Node::of_elem(elem),
+            Node::Deduced => Node::Deduced,
+            Node::Leaf => Node::Leaf,
+        }
+    }
+
+    /// The schema of a list item (any child that is not a field).
+    fn item(self) -> Node {
+        match self {
+            Node::List { elem, .. } => Node::of_elem(elem),
             _ => Node::Leaf,
         }
     }
@@ -314,6 +331,32 @@ fn validate_at(
     }
 }
 
+/// Whether [`validate`] accepts `v` (with `skip_managed_fields`, leaving out
+/// a `managedFields` member of `v`): the same rules without the paths and
+/// messages, for values a comparison found unchanged.
+fn is_valid(node: Node, v: &Value, skip_managed_fields: bool) -> bool {
+    match (node.shape_of(v), v) {
+        (Kind::Map, Value::Object(m)) if !node.is_atomic() => m.iter().all(|(k, child)| {
+            (skip_managed_fields && k == "managedFields") || is_valid(node.field(k), child, false)
+        }),
+        (Kind::List, Value::Array(items)) if !node.is_atomic() => {
+            let rel = node.list_rel();
+            let mut seen: Vec<PathElement> = Vec::with_capacity(items.len());
+            for item in items {
+                let Ok(pe) = item_element(node, rel, item) else {
+                    return false;
+                };
+                if seen.contains(&pe) || !is_valid(node.item(), item, false) {
+                    return false;
+                }
+                seen.push(pe);
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
 /// The fields an object sets (upstream's `ToFieldSet`).
 pub(crate) fn to_field_set(node: Node, v: &Value) -> FieldSet {
     let mut set = FieldSet::new();
@@ -399,9 +442,31 @@ pub(crate) fn compare(node: Node, lhs: &Value, rhs: &Value) -> Comparison {
         skip: Skip::Nothing,
         check: false,
         invalid: false,
+        skip_unchanged: true,
     };
     w.at(node, Some(lhs), Some(rhs), &mut Vec::new());
     w.c
+}
+
+/// [`compare`] or [`compare_valid`] walking every value, also those it
+/// finds unchanged: what the shortcut over unchanged values must equal.
+#[cfg(test)]
+pub(crate) fn compare_exhaustive(
+    node: Node,
+    lhs: &Value,
+    rhs: &Value,
+    skip: Skip,
+    check: bool,
+) -> Option<Comparison> {
+    let mut w = CompareWalk {
+        c: Comparison::default(),
+        skip,
+        check,
+        invalid: false,
+        skip_unchanged: false,
+    };
+    w.at(node, Some(lhs), Some(rhs), &mut Vec::new());
+    (!w.invalid).then_some(w.c)
 }
 
 /// [`compare`] and [`validate`] of both sides in one walk: `None` when either
@@ -418,6 +483,7 @@ pub(crate) fn compare_valid(
         skip,
         check: true,
         invalid: false,
+        skip_unchanged: true,
     };
     w.at(node, Some(lhs), Some(rhs), &mut Vec::new());
     (!w.invalid).then_some(w.c)
@@ -432,6 +498,9 @@ struct CompareWalk {
     skip: Skip,
     check: bool,
     invalid: bool,
+    /// Whether values found equal are only checked against the schema
+    /// rather than walked (always, but in the tests of that shortcut).
+    skip_unchanged: bool,
 }
 
 impl CompareWalk {
@@ -498,19 +567,26 @@ impl CompareWalk {
                         if self.skip.skips(path, k) {
                             continue;
                         }
-                        let pe = PathElement::Field(k.clone());
-                        let child = node.child(&pe);
-                        path.push(pe);
-                        self.at(child, Some(lv), r.and_then(|r| r.get(k)), path);
+                        let child = node.field(k);
+                        let rv = r.and_then(|r| r.get(k));
+                        if let Some(rv) = rv
+                            && self.unchanged(child, lv, rv, path.is_empty() && k == "metadata")
+                        {
+                            if self.invalid {
+                                return;
+                            }
+                            continue;
+                        }
+                        path.push(PathElement::Field(k.clone()));
+                        self.at(child, Some(lv), rv, path);
                         path.pop();
                     }
                     for (k, rv) in r.into_iter().flatten() {
                         if l.is_some_and(|l| l.contains_key(k)) || self.skip.skips(path, k) {
                             continue;
                         }
-                        let pe = PathElement::Field(k.clone());
-                        let child = node.child(&pe);
-                        path.push(pe);
+                        let child = node.field(k);
+                        path.push(PathElement::Field(k.clone()));
                         self.at(child, None, Some(rv), path);
                         path.pop();
                     }
@@ -569,6 +645,14 @@ impl CompareWalk {
             let ll = find(&l, pe);
             let rl = find(&r, pe);
             let child = node.child(pe);
+            if let ([lv], [rv]) = (ll, rl)
+                && self.unchanged(child, lv, rv, false)
+            {
+                if self.invalid {
+                    return;
+                }
+                continue;
+            }
             path.push(pe.clone());
             match (ll.len(), rl.len()) {
                 (a, b) if a <= 1 && b <= 1 => {
@@ -599,6 +683,21 @@ impl CompareWalk {
                 return;
             }
         }
+    }
+
+    /// Whether `lhs` and `rhs` are equal, in which case the comparison below
+    /// them records nothing and only their fit to the schema counts (marked
+    /// in `invalid`): checked without building the paths the walk would.
+    /// `metadata` tells that the values are the object's metadata, where the
+    /// skipped field lives.
+    fn unchanged(&mut self, node: Node, lhs: &Value, rhs: &Value, metadata: bool) -> bool {
+        if !self.skip_unchanged || !values_equal(lhs, rhs) {
+            return false;
+        }
+        if self.check && !is_valid(node, lhs, metadata && self.skip == Skip::ManagedFields) {
+            self.invalid = true;
+        }
+        true
     }
 
     /// Items of a list grouped by their path element, in first-seen order;
