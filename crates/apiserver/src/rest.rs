@@ -134,6 +134,17 @@ impl Ctx<'_> {
             obj,
             &duplicates,
         )?;
+        self.check_unknown(mode, &n.strict_errors)?;
+        Ok(n.object)
+    }
+
+    /// Unknown and repeated fields as `fieldValidation` says: warnings, or
+    /// the Strict error.
+    fn check_unknown(
+        &self,
+        mode: crate::schema::FieldValidation,
+        strict_errors: &[String],
+    ) -> Result<()> {
         let mut warnings = self
             .warnings
             .lock()
@@ -142,10 +153,9 @@ impl Ctx<'_> {
             mode,
             self.info.kind,
             self.info.version,
-            &n.strict_errors,
+            strict_errors,
             &mut warnings,
-        )?;
-        Ok(n.object)
+        )
     }
 
     /// [`Self::normalize`] of a status write whose transform changed
@@ -184,19 +194,7 @@ impl Ctx<'_> {
             Value::Object(reduced),
             &[],
         )?;
-        {
-            let mut warnings = self
-                .warnings
-                .lock()
-                .map_err(|_| Status::internal("warnings lock poisoned"))?;
-            crate::schema::check_unknown(
-                mode,
-                self.info.kind,
-                self.info.version,
-                &n.strict_errors,
-                &mut warnings,
-            )?;
-        }
+        self.check_unknown(mode, &n.strict_errors)?;
         let status = match n.object {
             Value::Object(mut typed) => typed.shift_remove("status"),
             _ => None,

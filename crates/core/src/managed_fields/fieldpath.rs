@@ -697,16 +697,22 @@ pub(crate) fn fields_v1_intersects(raw: &Value, set: &FieldSet) -> bool {
     }
 }
 
+/// `pe`'s key in a fieldsV1 object, written into `key` (reused: these walks
+/// look up one key per member of a set).
+fn fields_v1_key_into(pe: &PathElement, key: &mut String) {
+    key.clear();
+    match pe {
+        PathElement::Field(name) => {
+            key.push_str("f:");
+            key.push_str(name);
+        }
+        other => key.push_str(&other.to_fields_v1_key()),
+    }
+}
+
 fn contents_intersect(m: &Map<String, Value>, set: &FieldSet, key: &mut String) -> bool {
     for (pe, member, child) in set.merged() {
-        key.clear();
-        match pe {
-            PathElement::Field(name) => {
-                key.push_str("f:");
-                key.push_str(name);
-            }
-            other => key.push_str(&other.to_fields_v1_key()),
-        }
+        fields_v1_key_into(pe, key);
         let Some(Value::Object(sub)) = m.get(key.as_str()) else {
             continue;
         };
@@ -797,14 +803,7 @@ pub(crate) fn fields_v1_contains(raw: &Value, set: &FieldSet) -> bool {
 
 fn contents_contain(m: &Map<String, Value>, set: &FieldSet, key: &mut String) -> bool {
     set.merged().all(|(pe, member, child)| {
-        key.clear();
-        match pe {
-            PathElement::Field(name) => {
-                key.push_str("f:");
-                key.push_str(name);
-            }
-            other => key.push_str(&other.to_fields_v1_key()),
-        }
+        fields_v1_key_into(pe, key);
         let Some(Value::Object(sub)) = m.get(key.as_str()) else {
             return false;
         };
