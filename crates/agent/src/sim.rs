@@ -20,6 +20,8 @@ use k8s_openapi::api::core::v1::{Node, Pod, PodStatus, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::watcher;
+
+use crate::watched_pod::WatchedPod;
 use kube::{Api, Client};
 use rand::Rng;
 use tokio::sync::Semaphore;
@@ -438,7 +440,7 @@ impl PodManager {
         mut results: UnboundedReceiver<(String, Outcome)>,
     ) {
         // One watch for all nodes; unscheduled pods are filtered by the server.
-        let pods: Api<Pod> = Api::all(client);
+        let pods: Api<WatchedPod> = Api::all(client);
         let config = watcher::Config::default().fields("spec.nodeName!=");
         let mut stream = watcher(pods, config).boxed();
         loop {
@@ -501,7 +503,15 @@ impl PodManager {
         }
     }
 
-    fn on_watch(&mut self, ev: watcher::Event<Pod>) {
+    fn on_watch(&mut self, ev: watcher::Event<WatchedPod>) {
+        use watcher::Event as E;
+        let ev = match ev {
+            E::Apply(p) => E::Apply(Pod::from(p)),
+            E::Delete(p) => E::Delete(Pod::from(p)),
+            E::Init => E::Init,
+            E::InitApply(p) => E::InitApply(Pod::from(p)),
+            E::InitDone => E::InitDone,
+        };
         match ev {
             watcher::Event::Init => self.relisting = Some(HashSet::new()),
             watcher::Event::InitApply(pod) => {
