@@ -14,7 +14,7 @@ use tower_service::Service;
 
 mod common;
 
-use common::{call, json_of, start};
+use common::{call, json_of, start, watch_events};
 
 fn loopback(running: &skiff_apiserver::Running) -> Loopback {
     common::loopback(running, "loopback-test/v0")
@@ -114,28 +114,6 @@ async fn a_stalled_watch_catches_up_without_gaps_or_duplicates() {
         }
     }
     running.shutdown();
-}
-
-/// Reads watch events from `body` until `n` have arrived.
-async fn watch_events(body: &mut skiff_apiserver::encoding::Body, n: usize) -> Vec<Value> {
-    let mut buf = Vec::new();
-    let mut events = Vec::new();
-    while events.len() < n {
-        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
-            .await
-            .expect("watch delivers in time")
-            .expect("watch still open")
-            .expect("frame");
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            events.push(serde_json::from_slice(&line).expect("watch event JSON"));
-        }
-    }
-    events
 }
 
 /// KEP-2211's server-side omission, for in-process components only: the

@@ -4,13 +4,10 @@
 //! the store's compaction answered with 410 Gone. In process, so the test can
 //! compact the store itself.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde_json::{Value, json};
-use skiff_apiserver::encoding::Body;
 use skiff_apiserver::server::Loopback;
 use tower_service::Service;
 
@@ -19,7 +16,7 @@ const NEW_EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
 mod common;
 
-use common::{call, json_of, start};
+use common::{call, json_of, start, watch_events};
 
 fn loopback(running: &skiff_apiserver::Running) -> Loopback {
     common::loopback(running, "uncached-events-test/v0")
@@ -82,28 +79,6 @@ fn names(list: &Value) -> Vec<String> {
         .flatten()
         .map(|i| i["metadata"]["name"].as_str().unwrap_or("").to_string())
         .collect()
-}
-
-/// Reads watch events from `body` until `n` have arrived.
-async fn watch_events(body: &mut Body, n: usize) -> Vec<Value> {
-    let mut buf = Vec::new();
-    let mut events = Vec::new();
-    while events.len() < n {
-        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
-            .await
-            .expect("watch delivers in time")
-            .expect("watch still open")
-            .expect("frame");
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            events.push(serde_json::from_slice(&line).expect("watch event JSON"));
-        }
-    }
-    events
 }
 
 /// `(type, name)` of watch events.

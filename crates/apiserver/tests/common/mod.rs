@@ -2,6 +2,7 @@
 //! store, a loopback client and one-line requests.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -56,4 +57,27 @@ pub async fn call(
 pub async fn json_of(resp: Response<Body>) -> Value {
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
     serde_json::from_slice(&bytes).expect("JSON body")
+}
+
+/// Reads watch events from `body` until `n` have arrived (30 s at most for
+/// each frame).
+pub async fn watch_events(body: &mut Body, n: usize) -> Vec<Value> {
+    let mut buf = Vec::new();
+    let mut events = Vec::new();
+    while events.len() < n {
+        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
+            .await
+            .expect("watch delivers in time")
+            .expect("watch still open")
+            .expect("frame");
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        buf.extend_from_slice(&data);
+        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=end).collect();
+            events.push(serde_json::from_slice(&line).expect("watch event JSON"));
+        }
+    }
+    events
 }
