@@ -3,7 +3,6 @@
 //! when their reader stalls.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -81,37 +80,23 @@ async fn a_stalled_watch_catches_up_without_gaps_or_duplicates() {
     }
 
     let mut body = watch.into_body();
-    let mut buf = Vec::new();
     let mut names = BTreeSet::new();
     let mut last = 0u64;
-    while names.len() < total {
-        let frame = tokio::time::timeout(Duration::from_secs(30), body.frame())
-            .await
-            .expect("watch delivers in time")
-            .expect("watch still open")
-            .expect("frame");
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        buf.extend_from_slice(&data);
-        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            let ev: Value = serde_json::from_slice(&line).expect("watch event JSON");
-            assert_eq!(ev["type"], "ADDED", "{ev}");
-            let obj = &ev["object"]["metadata"];
-            let rev: u64 = obj["resourceVersion"]
-                .as_str()
-                .unwrap_or("0")
-                .parse()
-                .expect("revision");
-            assert!(
-                rev > last,
-                "revision {rev} after {last}: repeated or out of order"
-            );
-            last = rev;
-            let name = obj["name"].as_str().unwrap_or("").to_string();
-            assert!(names.insert(name.clone()), "{name} delivered twice");
-        }
+    for ev in watch_events(&mut body, total).await {
+        assert_eq!(ev["type"], "ADDED", "{ev}");
+        let obj = &ev["object"]["metadata"];
+        let rev: u64 = obj["resourceVersion"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .expect("revision");
+        assert!(
+            rev > last,
+            "revision {rev} after {last}: repeated or out of order"
+        );
+        last = rev;
+        let name = obj["name"].as_str().unwrap_or("").to_string();
+        assert!(names.insert(name.clone()), "{name} delivered twice");
     }
     running.shutdown();
 }
