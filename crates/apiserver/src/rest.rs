@@ -970,7 +970,7 @@ where
             "the name of the object ({new_name}) does not match the name on the URL ({name})"
         )));
     }
-    let mut new = prepare_update(ctx, new, &old, part);
+    let mut new = prepare_update(ctx, new, &old, part, status_only);
     if part != Part::Raw {
         // Validation sees the revision being replaced, as upstream's does.
         meta::set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
@@ -1025,8 +1025,23 @@ async fn read_current(ctx: &Ctx<'_>, key: &str, name: &str) -> Result<KeyValue> 
 }
 
 /// rest.BeforeUpdate plus the status/main split of kinds with a status subresource.
-fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part) -> Value {
+/// `status_only`: `new` is known to differ from `old` in its status alone.
+fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part, status_only: bool) -> Value {
     let mut new = match part {
+        // Already what ResetObjectMetaForStatus makes of it when the other
+        // members also come in `old`'s order (a merge patch keeps it; a PUT
+        // body or a whole-object normalization may not, and the stored bytes
+        // must not depend on that). Rebuilding it from `old` would deep-copy
+        // every other member for nothing.
+        Part::Status if status_only => {
+            let mut new = new;
+            meta::remove_meta(&mut new, "resourceVersion");
+            if same_order_but_status(old, &new) {
+                new
+            } else {
+                with_status_of(old, new)
+            }
+        }
         // ResetObjectMetaForStatus: only status changes through /status.
         Part::Status => with_status_of(old, new),
         Part::Raw => new,
@@ -1091,6 +1106,37 @@ fn changes_only_status(old: &Value, new: &Value) -> bool {
             .iter()
             .filter(|(k, _)| *k != "status")
             .all(|(k, v)| new.get(k) == Some(v))
+}
+
+/// Whether the members of `a` and `b` but the top-level `status`, known to
+/// be equal, also come in the same order at every level.
+fn same_order_but_status(a: &Value, b: &Value) -> bool {
+    fn same_order(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Object(a), Value::Object(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((ka, va), (kb, vb))| ka == kb && same_order(va, vb))
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(va, vb)| same_order(va, vb))
+            }
+            _ => true,
+        }
+    }
+    let (Value::Object(a), Value::Object(b)) = (a, b) else {
+        return false;
+    };
+    let mut a = a.iter().filter(|(k, _)| *k != "status");
+    let mut b = b.iter().filter(|(k, _)| *k != "status");
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some((ka, va)), Some((kb, vb))) if ka == kb && same_order(va, vb) => {}
+            _ => return false,
+        }
+    }
 }
 
 /// `old` with the status of `new` (ResetObjectMetaForStatus): what a

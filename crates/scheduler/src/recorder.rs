@@ -399,12 +399,20 @@ async fn write_event(client: Client, instance: &str, r: Record) {
             }
         }
     }
-    if let Err(e) = api
-        .create(&PostParams::default(), &r.to_event(instance))
-        .await
-    {
+    if let Err(e) = create_event(api.into_client(), &r.to_event(instance)).await {
         tracing::debug!(event = %r.name, error = %e, "failed to write event");
     }
+}
+
+/// POSTs an Event without decoding the Event the server answers with:
+/// nothing reads it, and one Event goes out per bound pod.
+async fn create_event(client: Client, event: &Event) -> kube::Result<()> {
+    let namespace = event.metadata.namespace.as_deref().unwrap_or_default();
+    let body = serde_json::to_vec(event).map_err(kube::Error::SerdeError)?;
+    let req = kube::core::Request::new(format!("/api/v1/namespaces/{namespace}/events"))
+        .create(&PostParams::default(), body)
+        .map_err(kube::Error::BuildRequest)?;
+    client.request_text(req).await.map(drop)
 }
 
 fn tokio_stream_from<T: Send + 'static>(

@@ -490,3 +490,24 @@ async fn a_status_only_write_stores_what_the_whole_round_trip_stores() {
         .await;
     }
 }
+
+#[test]
+fn the_order_check_ignores_the_status_and_sees_every_level() {
+    let old = json!({"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "1", "b": "2"}},
+                     "spec": {"containers": [{"name": "c", "image": "i"}]}, "status": {"phase": "Pending"}});
+    // Status changed and moved: still in order.
+    let new = json!({"kind": "Pod", "status": {"podIP": "10.0.0.1", "phase": "Running"},
+                     "metadata": {"name": "p", "labels": {"a": "1", "b": "2"}},
+                     "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    assert!(same_order_but_status(&old, &new));
+    // Equal, but a nested map in another order.
+    let labels = json!({"kind": "Pod", "metadata": {"name": "p", "labels": {"b": "2", "a": "1"}},
+                        "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    assert!(!same_order_but_status(&old, &labels));
+    let in_list = json!({"kind": "Pod", "metadata": {"name": "p", "labels": {"a": "1", "b": "2"}},
+                         "spec": {"containers": [{"image": "i", "name": "c"}]}});
+    assert!(!same_order_but_status(&old, &in_list));
+    let top = json!({"metadata": {"name": "p", "labels": {"a": "1", "b": "2"}}, "kind": "Pod",
+                     "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    assert!(!same_order_but_status(&old, &top));
+}
