@@ -12,7 +12,6 @@ pub mod pod_worker;
 pub mod runtime;
 pub mod sim;
 pub mod status_manager;
-pub mod watched_pod;
 
 /// Errors of the agent.
 #[derive(Debug, thiserror::Error)]

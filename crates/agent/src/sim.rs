@@ -21,9 +21,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::watcher;
 
-use crate::watched_pod::WatchedPod;
 use kube::{Api, Client};
 use rand::Rng;
+use skiff_core::lean::WithoutManagedFields;
 use tokio::sync::Semaphore;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinSet;
@@ -440,7 +440,7 @@ impl PodManager {
         mut results: UnboundedReceiver<(String, Outcome)>,
     ) {
         // One watch for all nodes; unscheduled pods are filtered by the server.
-        let pods: Api<WatchedPod> = Api::all(client);
+        let pods: Api<WithoutManagedFields<Pod>> = Api::all(client);
         let config = watcher::Config::default().fields("spec.nodeName!=");
         let mut stream = watcher(pods, config).boxed();
         loop {
@@ -503,13 +503,13 @@ impl PodManager {
         }
     }
 
-    fn on_watch(&mut self, ev: watcher::Event<WatchedPod>) {
+    fn on_watch(&mut self, ev: watcher::Event<WithoutManagedFields<Pod>>) {
         use watcher::Event as E;
         let ev = match ev {
-            E::Apply(p) => E::Apply(Pod::from(p)),
-            E::Delete(p) => E::Delete(Pod::from(p)),
+            E::Apply(p) => E::Apply(p.0),
+            E::Delete(p) => E::Delete(p.0),
             E::Init => E::Init,
-            E::InitApply(p) => E::InitApply(Pod::from(p)),
+            E::InitApply(p) => E::InitApply(p.0),
             E::InitDone => E::InitDone,
         };
         match ev {

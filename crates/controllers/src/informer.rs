@@ -27,6 +27,7 @@ use kube::api::Api;
 use kube::runtime::reflector::{ObjectRef, Store, store::Writer};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use skiff_core::lean::WithoutManagedFields;
 use tokio::sync::mpsc;
 
 use crate::controller_utils::{Cached, controller_ref};
@@ -280,14 +281,18 @@ impl<K: Cached> Shared<K> {
 
 /// Lists and watches `api` forever (with back-off on errors), keeping the
 /// store and indexes and telling subscribers.
-async fn feed<K: Cached>(api: Api<K>, mut writer: Writer<K>, shared: Arc<Shared<K>>) {
+/// Objects are decoded without `managedFields` (no controller reads them).
+async fn feed<K: Cached>(
+    api: Api<WithoutManagedFields<K>>,
+    mut writer: Writer<K>,
+    shared: Arc<Shared<K>>,
+) {
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
-        .modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
         .boxed();
     while let Some(event) = events.next().await {
         let event = match event {
-            Ok(e) => e,
+            Ok(e) => unwrap_event(e),
             Err(e) => {
                 tracing::debug!(kind = %K::kind(&()), error = %e, "informer watch error; retrying");
                 continue;
@@ -339,6 +344,17 @@ async fn feed<K: Cached>(api: Api<K>, mut writer: Writer<K>, shared: Arc<Shared<
                 shared.synced.send_replace(true);
             }
         }
+    }
+}
+
+fn unwrap_event<K>(ev: watcher::Event<WithoutManagedFields<K>>) -> watcher::Event<K> {
+    use watcher::Event::*;
+    match ev {
+        Apply(o) => Apply(o.0),
+        InitApply(o) => InitApply(o.0),
+        Delete(o) => Delete(o.0),
+        Init => Init,
+        InitDone => InitDone,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod cron;
 pub mod decode;
 pub mod fields;
 pub mod labels;
+pub mod lean;
 pub mod managed_fields;
 pub mod meta;
 pub mod protobuf;

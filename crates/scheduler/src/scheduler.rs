@@ -29,6 +29,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use skiff_core::lean::WithoutManagedFields;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::cache::{Cache, NodeChange};
@@ -79,25 +80,26 @@ enum BindFailure {
 /// I/O driver) per pod, and cap throughput at the tick rate on a busy server.
 const YIELD_EVERY: Duration = Duration::from_millis(2);
 
-/// Forwards a watch stream into the loop's channel until the channel closes.
-/// `managedFields` are dropped first: the scheduler never reads them and
-/// they are most of a pod's size (upstream's scheduler informer trims them
-/// the same way).
-fn forward<K, F>(api: Api<K>, tx: mpsc::UnboundedSender<Input>, wrap: F)
+/// Forwards a watch of every `K` into the loop's channel until the channel
+/// closes. Objects are decoded without `managedFields`: the scheduler never
+/// reads them and they are most of a pod's size (upstream's scheduler
+/// informer trims them too, after decoding).
+fn forward<K, F>(client: &Client, tx: mpsc::UnboundedSender<Input>, wrap: F)
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default,
     F: Fn(Event<K>) -> Input + Send + 'static,
 {
+    let client = client.clone();
     tokio::spawn(async move {
-        let mut stream = watcher::watcher(api, watcher::Config::default())
+        let lean: Api<WithoutManagedFields<K>> = Api::all(client);
+        let mut stream = watcher::watcher(lean, watcher::Config::default())
             .default_backoff()
             .boxed();
         while let Some(item) = stream.next().await {
             match item {
-                Ok(mut ev) => {
-                    trim_managed_fields(&mut ev);
-                    if tx.send(wrap(ev)).is_err() {
+                Ok(ev) => {
+                    if tx.send(wrap(unwrap_event(ev))).is_err() {
                         return;
                     }
                 }
@@ -109,12 +111,15 @@ where
     });
 }
 
-fn trim_managed_fields<K: Resource>(ev: &mut Event<K>) {
+/// The scheduler never reads field ownership; its watches decode objects
+/// without it ([`WithoutManagedFields`]).
+fn unwrap_event<K>(ev: Event<WithoutManagedFields<K>>) -> Event<K> {
     match ev {
-        Event::Apply(o) | Event::InitApply(o) | Event::Delete(o) => {
-            o.meta_mut().managed_fields = None;
-        }
-        Event::Init | Event::InitDone => {}
+        Event::Apply(o) => Event::Apply(o.0),
+        Event::InitApply(o) => Event::InitApply(o.0),
+        Event::Delete(o) => Event::Delete(o.0),
+        Event::Init => Event::Init,
+        Event::InitDone => Event::InitDone,
     }
 }
 
@@ -590,38 +595,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
-    forward(Api::<Pod>::all(client.clone()), tx.clone(), Input::Pod);
-    forward(Api::<Node>::all(client.clone()), tx.clone(), Input::Node);
-    forward(
-        Api::<Namespace>::all(client.clone()),
-        tx.clone(),
-        Input::Namespace,
-    );
-    forward(
-        Api::<Service>::all(client.clone()),
-        tx.clone(),
-        Input::Service,
-    );
-    forward(
-        Api::<ReplicaSet>::all(client.clone()),
-        tx.clone(),
-        Input::ReplicaSet,
-    );
-    forward(
-        Api::<StatefulSet>::all(client.clone()),
-        tx.clone(),
-        Input::StatefulSet,
-    );
-    forward(
-        Api::<ReplicationController>::all(client.clone()),
-        tx.clone(),
-        Input::ReplicationController,
-    );
-    forward(
-        Api::<PodDisruptionBudget>::all(client.clone()),
-        tx.clone(),
-        Input::PodDisruptionBudget,
-    );
+    forward(&client, tx.clone(), Input::Pod);
+    forward(&client, tx.clone(), Input::Node);
+    forward(&client, tx.clone(), Input::Namespace);
+    forward(&client, tx.clone(), Input::Service);
+    forward(&client, tx.clone(), Input::ReplicaSet);
+    forward(&client, tx.clone(), Input::StatefulSet);
+    forward(&client, tx.clone(), Input::ReplicationController);
+    forward(&client, tx.clone(), Input::PodDisruptionBudget);
     let mut s = Scheduler {
         recorder: Recorder::start(client.clone()),
         binds: Arc::new(Semaphore::new(config.max_bindings_in_flight.max(1))),
