@@ -5,7 +5,7 @@
 //! on it, kept up to date as pods are added and removed. Does not own: which
 //! pods exist (the cache) or the rules (the plugins).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Taint};
@@ -41,6 +41,36 @@ pub struct NodeInfo {
     /// every NodeInfo of the process: what plugins key per-node caches (of
     /// pod counts and topology domains) by.
     pub generation: u64,
+    /// The last pod changes, for caches that catch up by them.
+    changes: PodChanges,
+}
+
+/// Pod changes of a node kept for [`NodeInfo::changes_since`].
+const KEPT_CHANGES: usize = 4;
+
+/// The last [`KEPT_CHANGES`] pod additions and removals of a node, each with
+/// the generation it produced.
+#[derive(Debug, Clone, Default)]
+struct PodChanges {
+    /// The generation before the oldest change kept.
+    base: u64,
+    entries: VecDeque<(u64, Arc<PodInfo>, bool)>,
+}
+
+impl PodChanges {
+    fn restart(&mut self, generation: u64) {
+        self.base = generation;
+        self.entries.clear();
+    }
+
+    fn push(&mut self, generation: u64, pod: Arc<PodInfo>, added: bool) {
+        if self.entries.len() == KEPT_CHANGES
+            && let Some((oldest, _, _)) = self.entries.pop_front()
+        {
+            self.base = oldest;
+        }
+        self.entries.push_back((generation, pod, added));
+    }
 }
 
 /// Source of [`NodeInfo::generation`].
@@ -67,6 +97,7 @@ impl NodeInfo {
             pods_with_required_anti_affinity: 0,
             images: HashMap::new(),
             generation: next_generation(),
+            changes: PodChanges::default(),
         };
         info.set_node(node);
         info
@@ -93,6 +124,27 @@ impl NodeInfo {
         }
         self.node = node;
         self.generation = next_generation();
+        // Labels may have changed: a cache keyed by the node's domain must
+        // start over, so no pod change leads here.
+        self.changes.restart(self.generation);
+    }
+
+    /// The pods added (true) and removed (false) since this node was at
+    /// `generation`, oldest first; None when `generation` is not one of
+    /// this node's kept generations (another node's, an older one, or one
+    /// before a change of the node object), so the caller recounts.
+    pub fn changes_since(&self, generation: u64) -> Option<impl Iterator<Item = (&PodInfo, bool)>> {
+        let entries = &self.changes.entries;
+        let from = if generation == self.changes.base {
+            0
+        } else {
+            entries.iter().position(|(g, _, _)| *g == generation)? + 1
+        };
+        Some(
+            entries
+                .range(from..)
+                .map(|(_, p, added)| (p.as_ref(), *added)),
+        )
     }
 
     /// Whether a change of the node object can change a scheduling decision
@@ -122,8 +174,9 @@ impl NodeInfo {
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity += 1;
         }
-        self.pods.push(pod);
         self.generation = next_generation();
+        self.changes.push(self.generation, pod.clone(), true);
+        self.pods.push(pod);
     }
 
     /// Removes a pod by UID; returns it when it was there.
@@ -131,6 +184,7 @@ impl NodeInfo {
         let i = self.pods.iter().position(|p| p.uid == uid)?;
         let pod = self.pods.swap_remove(i);
         self.generation = next_generation();
+        self.changes.push(self.generation, pod.clone(), false);
         self.requested.sub(&pod.resources.requests);
         self.non_zero_requested.milli_cpu -= pod.resources.non_zero_milli_cpu;
         self.non_zero_requested.memory -= pod.resources.non_zero_memory;
@@ -238,5 +292,51 @@ pub(crate) mod testing {
             info.add_pod(Arc::new(PodInfo::new(p)));
         }
         info
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+
+    fn names(info: &NodeInfo, since: u64) -> Option<Vec<String>> {
+        info.changes_since(since).map(|c| {
+            c.map(|(p, added)| format!("{}{}", if added { "+" } else { "-" }, p.name))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn changes_since_a_generation_are_the_pods_added_and_removed_after_it() {
+        let mut info = node_info(node("n", &[], &[]), vec![]);
+        let start = info.generation;
+        assert_eq!(names(&info, start), Some(vec![]));
+        info.add_pod(Arc::new(PodInfo::new(pod("a", &[]))));
+        let after_a = info.generation;
+        info.add_pod(Arc::new(PodInfo::new(pod("b", &[]))));
+        let uid = info.pods[0].uid.clone();
+        info.remove_pod(&uid);
+        assert_eq!(
+            names(&info, start),
+            Some(vec!["+a".into(), "+b".into(), "-a".into()])
+        );
+        assert_eq!(names(&info, after_a), Some(vec!["+b".into(), "-a".into()]));
+        assert_eq!(names(&info, info.generation), Some(vec![]));
+        // Another node's generation, or none at all, is not this node's.
+        let other = node_info(node("m", &[], &[]), vec![]);
+        assert_eq!(names(&info, other.generation), None);
+        assert_eq!(names(&info, 0), None);
+        // Only the last few changes are kept.
+        for i in 0..KEPT_CHANGES {
+            info.add_pod(Arc::new(PodInfo::new(pod(&format!("c{i}"), &[]))));
+        }
+        assert_eq!(names(&info, start), None);
+        assert_eq!(names(&info, after_a), None);
+        // A change of the node object starts over.
+        let before = info.generation;
+        info.set_node(Arc::new(node("n", &[], &[("zone", "z")])));
+        assert_eq!(names(&info, before), None);
+        assert_eq!(names(&info, info.generation), Some(vec![]));
     }
 }

@@ -209,6 +209,17 @@ impl DomainCounts {
             };
             let pods = if domain == NO_DOMAIN {
                 0
+            } else if let Some(changes) = node
+                .changes_since(old.generation)
+                .filter(|_| old.domain == domain)
+            {
+                // Usually a pod or two since the last count: matching them
+                // beats matching every pod of the node again.
+                old.pods
+                    + changes
+                        .filter(|(p, _)| counts(p, &c.selector, namespace))
+                        .map(|(_, added)| if added { 1 } else { -1 })
+                        .sum::<i64>()
             } else {
                 count_matching(node, &c.selector, namespace)
             };
@@ -383,8 +394,12 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
     node.pods
         .iter()
-        .filter(|p| !p.terminating && p.namespace == namespace && selector.matches(&p.labels))
+        .filter(|p| counts(p, selector, namespace))
         .count() as i64
+}
+
+fn counts(pod: &PodInfo, selector: &Selector, namespace: &str) -> bool {
+    !pod.terminating && pod.namespace == namespace && selector.matches(&pod.labels)
 }
 
 impl PodTopologySpread {
@@ -926,6 +941,32 @@ mod tests {
         assert_eq!(counts(&snapshot), "zone1=2 zone2=1");
         // A pod the selector does not match changes nothing.
         snapshot.nodes[3].add_pod(Arc::new(PodInfo::new(labeled_pod("b", &[("bar", "")]))));
+        assert_eq!(counts(&snapshot), "zone1=2 zone2=1");
+        // More changes at once than a node keeps: counted from scratch.
+        for i in 0..6 {
+            snapshot.nodes[3].add_pod(Arc::new(PodInfo::new(foo(&format!("y{i}")))));
+        }
+        assert_eq!(counts(&snapshot), "zone1=2 zone2=7");
+        // A pod turning terminating (replaced in the cache) stops counting.
+        let uid = snapshot.nodes[3].pods[1].uid.clone();
+        let mut gone = foo("y0");
+        gone.metadata.uid = Some(uid.clone());
+        gone.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        snapshot.nodes[3].remove_pod(&uid);
+        snapshot.nodes[3].add_pod(Arc::new(PodInfo::new(gone)));
+        assert_eq!(counts(&snapshot), "zone1=2 zone2=6");
+        for i in 1..6 {
+            let uid = snapshot.nodes[3]
+                .pods
+                .iter()
+                .find(|p| p.name == format!("y{i}"))
+                .map(|p| p.uid.clone())
+                .expect("pod");
+            snapshot.nodes[3].remove_pod(&uid);
+        }
         assert_eq!(counts(&snapshot), "zone1=2 zone2=1");
         // node-b (one pod) moves to zone2.
         snapshot.nodes[1].set_node(Arc::new(node("node-b", &[], &[("zone", "zone2")])));
