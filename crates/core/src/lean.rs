@@ -233,7 +233,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for HookMap<A> {
         seed: K,
     ) -> Result<Option<K::Value>, Self::Error> {
         loop {
-            let Some(key) = self.inner.next_key::<Cow<'de, str>>()? else {
+            let Some(key) = self.inner.next_key_seed(KeySeed)? else {
                 return Ok(None);
             };
             match self.level {
@@ -262,6 +262,35 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for HookMap<A> {
 
     fn size_hint(&self) -> Option<usize> {
         self.inner.size_hint()
+    }
+}
+
+/// A map key, borrowed from the input when it can be (no allocation per
+/// key of every decoded object).
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
     }
 }
 
