@@ -5,13 +5,17 @@
 //! automatic compaction and WAL checkpointing. Does not own: anything about the
 //! meaning of keys or values.
 //!
-//! Layout on disk (one SQLite file in WAL mode):
-//! - `current`: the latest value of every live key, for fast reads at the latest
-//!   revision;
+//! Layout on disk (one SQLite file in WAL mode, schema version 2):
+//! - `current`: every live key with its create revision, mod revision and
+//!   version, but not its value: that is the `history` row at the mod revision,
+//!   which compaction never removes (it keeps each key's newest row). Storing
+//!   the value once halves the bytes and pages each write dirties;
 //! - `history`: one row per revision (put or delete), for watch replay and reads at
 //!   older revisions; `prev_rev` points at the row the change replaced;
-//! - `meta`: the current revision, the compacted revision and how far the physical
-//!   sweep of a compaction got.
+//! - `meta`: the schema version, the current revision, the compacted revision and
+//!   how far the physical sweep of a compaction got.
+//!
+//! Version 1 files (the value also in `current`) are migrated at open.
 //!
 //! Threads: one writer thread owns the only write connection and drains a channel
 //! of requests, applying everything pending in one transaction with one commit
@@ -170,19 +174,27 @@ fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
     move |source| Error::Sqlite { context, source }
 }
 
-const SCHEMA: &str = "
+/// The layout version this code reads and writes, recorded in `meta` as
+/// `schema`. Files without it are version 1 (the value stored in both
+/// `current` and `history`) and are migrated at open.
+const SCHEMA_VERSION: i64 = 2;
+
+const META: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS current (
+";
+
+/// The tables of a new store, after `META`.
+const SCHEMA_V2: &str = "
+CREATE TABLE current (
     key        TEXT PRIMARY KEY,
     create_rev INTEGER NOT NULL,
     mod_rev    INTEGER NOT NULL,
-    version    INTEGER NOT NULL,
-    value      BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS history (
+    version    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE history (
     rev        INTEGER PRIMARY KEY,
     key        TEXT NOT NULL,
     deleted    INTEGER NOT NULL,
@@ -191,12 +203,77 @@ CREATE TABLE IF NOT EXISTS history (
     value      BLOB NOT NULL,
     prev_rev   INTEGER
 );
-CREATE INDEX IF NOT EXISTS history_key_rev ON history (key, rev);
+CREATE INDEX history_key_rev ON history (key, rev);
 -- etcd: an empty store is at revision 1, so the first write is revision 2.
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 1);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('compacted', 0);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('swept', 0);
 ";
+
+/// Version 1 to 2: `current` loses its copy of the value; reads take it from
+/// the history row at the key's mod revision. Version 1 already kept that row
+/// for every live key (the sweep never removes a key's newest row, and a live
+/// key's newest row is the put at its mod revision); should one be missing
+/// anyway, it is rebuilt from `current` first, so no value is lost.
+const MIGRATE_V1_TO_V2: &str = "
+INSERT INTO history (rev, key, deleted, create_rev, version, value, prev_rev)
+    SELECT c.mod_rev, c.key, 0, c.create_rev, c.version, c.value, NULL FROM current AS c
+    WHERE NOT EXISTS (SELECT 1 FROM history AS h WHERE h.rev = c.mod_rev);
+CREATE TABLE current_v2 (
+    key        TEXT PRIMARY KEY,
+    create_rev INTEGER NOT NULL,
+    mod_rev    INTEGER NOT NULL,
+    version    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO current_v2 (key, create_rev, mod_rev, version)
+    SELECT key, create_rev, mod_rev, version FROM current;
+DROP TABLE current;
+ALTER TABLE current_v2 RENAME TO current;
+";
+
+/// Bring the schema to [`SCHEMA_VERSION`] inside the open transaction: create
+/// it in a new file, migrate an older layout in place, refuse a newer one.
+fn prepare_schema(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(META)
+        .map_err(sqlite("creating the meta table"))?;
+    let version: Option<i64> = tx
+        .query_row("SELECT value FROM meta WHERE name = 'schema'", [], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(sqlite("reading the schema version"))?;
+    let has_current: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'current')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sqlite("looking for the current table"))?;
+    match version {
+        Some(SCHEMA_VERSION) => return Ok(()),
+        Some(other) => {
+            return Err(Error::Internal {
+                context: format!(
+                    "the store file has schema version {other}; this skiff reads version {SCHEMA_VERSION}"
+                ),
+            });
+        }
+        None if has_current => {
+            tracing::info!("migrating the store from schema version 1 to {SCHEMA_VERSION}");
+            tx.execute_batch(MIGRATE_V1_TO_V2)
+                .map_err(sqlite("migrating the schema from version 1"))?;
+        }
+        None => tx
+            .execute_batch(SCHEMA_V2)
+            .map_err(sqlite("creating the schema"))?,
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?1)",
+        [SCHEMA_VERSION],
+    )
+    .map_err(sqlite("recording the schema version"))?;
+    Ok(())
+}
 
 impl SqliteStore {
     /// Open (or create) the store in the SQLite file at `path`; its directory must
@@ -226,8 +303,7 @@ impl SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sqlite("starting the schema transaction"))?;
-            tx.execute_batch(SCHEMA)
-                .map_err(sqlite("creating the schema"))?;
+            prepare_schema(&tx)?;
             tx.commit().map_err(sqlite("committing the schema"))?;
         }
         let current = read_meta(&conn, "revision")?;
@@ -687,7 +763,13 @@ fn apply_op(tx: &Transaction<'_>, op: Op, revision: i64) -> rusqlite::Result<Res
         Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => key.as_str(),
     };
     let existing = tx
-        .prepare_cached("SELECT create_rev, mod_rev, version, value FROM current WHERE key = ?1")?
+        // The value as a scalar subquery, not a join: SQLite re-prepares a join
+        // with `key = ?1` on every new binding, which cost more than the write.
+        .prepare_cached(
+            "SELECT create_rev, mod_rev, version, \
+             (SELECT h.value FROM history AS h WHERE h.rev = current.mod_rev) \
+             FROM current WHERE key = ?1",
+        )?
         .query_row([key], |row| {
             Ok(KeyValue {
                 key: key.to_owned(),
@@ -704,10 +786,9 @@ fn apply_op(tx: &Transaction<'_>, op: Op, revision: i64) -> rusqlite::Result<Res
                 return Ok(Err(Error::AlreadyExists { key }));
             }
             tx.prepare_cached(
-                "INSERT INTO current (key, create_rev, mod_rev, version, value) \
-                 VALUES (?1, ?2, ?2, 1, ?3)",
+                "INSERT INTO current (key, create_rev, mod_rev, version) VALUES (?1, ?2, ?2, 1)",
             )?
-            .execute(params![key, revision, &value[..]])?;
+            .execute(params![key, revision])?;
             Event {
                 kind: EventType::Put,
                 kv: KeyValue {
@@ -734,10 +815,8 @@ fn apply_op(tx: &Transaction<'_>, op: Op, revision: i64) -> rusqlite::Result<Res
                     current: Some(Box::new(prev)),
                 }));
             }
-            tx.prepare_cached(
-                "UPDATE current SET mod_rev = ?2, version = ?3, value = ?4 WHERE key = ?1",
-            )?
-            .execute(params![key, revision, prev.version + 1, &value[..]])?;
+            tx.prepare_cached("UPDATE current SET mod_rev = ?2, version = ?3 WHERE key = ?1")?
+                .execute(params![key, revision, prev.version + 1])?;
             Event {
                 kind: EventType::Put,
                 kv: KeyValue {
@@ -1016,7 +1095,9 @@ fn get_at(
         }
         _ => tx
             .prepare_cached(
-                "SELECT key, create_rev, mod_rev, version, value FROM current WHERE key = ?1",
+                "SELECT key, create_rev, mod_rev, version, \
+                 (SELECT h.value FROM history AS h WHERE h.rev = current.mod_rev) \
+             FROM current WHERE key = ?1",
             )
             .and_then(|mut stmt| stmt.query_row([key], row_kv).optional())
             .map_err(sqlite("reading a key")),
@@ -1038,17 +1119,22 @@ fn range_at(tx: &Transaction<'_>, req: &RangeRequest, snap: &Snapshot) -> Result
         n => i64::try_from(n).unwrap_or(i64::MAX - 1) + 1,
     };
     let latest = revision == snap.current;
-    // SQLite's bare columns next to max() come from the row holding the max, so
-    // the inner query yields each key's newest row at the revision; the index on
-    // (key, rev) streams it in key order, so LIMIT stops the scan early.
+    // At the latest revision, `current` is walked in key order (CROSS JOIN
+    // keeps it the outer loop) and each value fetched from its history row by
+    // revision, so LIMIT stops the scan early. At an older revision, SQLite's
+    // bare columns next to max() come from the row holding the max, so the
+    // inner query yields each key's newest row at the revision; the index on
+    // (key, rev) streams it in key order.
     let sql = match (latest, keys.end.is_some()) {
         (true, true) => {
-            "SELECT key, create_rev, mod_rev, version, value FROM current \
-             WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?4"
+            "SELECT c.key, c.create_rev, c.mod_rev, c.version, h.value \
+             FROM current AS c CROSS JOIN history AS h ON h.rev = c.mod_rev \
+             WHERE c.key >= ?1 AND c.key < ?2 ORDER BY c.key LIMIT ?4"
         }
         (true, false) => {
-            "SELECT key, create_rev, mod_rev, version, value FROM current \
-             WHERE key >= ?1 AND ?2 IS NULL ORDER BY key LIMIT ?4"
+            "SELECT c.key, c.create_rev, c.mod_rev, c.version, h.value \
+             FROM current AS c CROSS JOIN history AS h ON h.rev = c.mod_rev \
+             WHERE c.key >= ?1 AND ?2 IS NULL ORDER BY c.key LIMIT ?4"
         }
         (false, true) => {
             "SELECT key, create_rev, rev, version, value FROM ( \

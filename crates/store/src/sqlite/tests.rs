@@ -683,3 +683,276 @@ async fn automatic_compaction_waits_for_the_history_age() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(store.compacted_revision().await.unwrap(), 0);
 }
+
+/// The schema of version 1 stores, which kept every live value twice (in
+/// `current` and in `history`), as written before the value-once layout.
+const SCHEMA_V1: &str = "
+PRAGMA journal_mode = WAL;
+CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE current (
+    key TEXT PRIMARY KEY, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL,
+    version INTEGER NOT NULL, value BLOB NOT NULL
+);
+CREATE TABLE history (
+    rev INTEGER PRIMARY KEY, key TEXT NOT NULL, deleted INTEGER NOT NULL,
+    create_rev INTEGER NOT NULL, version INTEGER NOT NULL, value BLOB NOT NULL,
+    prev_rev INTEGER
+);
+CREATE INDEX history_key_rev ON history (key, rev);
+";
+
+/// A version 1 file as the old writer left it (values are blobs): /a created at 2 and updated at
+/// 3, /b created at 4 and deleted at 5, /c created at 6, history compacted to
+/// 3 (the superseded row of /a at 2 swept away).
+const DATA_V1: &str = "
+INSERT INTO meta VALUES ('revision', 6), ('compacted', 3), ('swept', 3);
+INSERT INTO history VALUES (3, '/a', 0, 2, 2, CAST('a2' AS BLOB), 2);
+INSERT INTO history VALUES (4, '/b', 0, 4, 1, CAST('b1' AS BLOB), NULL);
+INSERT INTO history VALUES (5, '/b', 1, 0, 0, X'', 4);
+INSERT INTO history VALUES (6, '/c', 0, 6, 1, CAST('c1' AS BLOB), NULL);
+INSERT INTO current VALUES ('/a', 2, 3, 2, CAST('a2' AS BLOB));
+INSERT INTO current VALUES ('/c', 6, 6, 1, CAST('c1' AS BLOB));
+";
+
+fn schema_version(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT value FROM meta WHERE name = 'schema'", [], |row| {
+        row.get(0)
+    })
+    .unwrap()
+}
+
+fn current_columns(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_info('current')")
+        .unwrap();
+    stmt.query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn version_1_file_is_migrated_in_place_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(DATA_V1).unwrap();
+    }
+    let store = SqliteStore::open(&path, options()).unwrap();
+    assert_eq!(schema_version(&path), 2);
+    assert_eq!(
+        current_columns(&path),
+        ["key", "create_rev", "mod_rev", "version"],
+        "current no longer holds values"
+    );
+    assert_eq!(store.current_revision().await.unwrap(), 6);
+    assert_eq!(store.compacted_revision().await.unwrap(), 3);
+
+    // Latest revision: point reads, ranges and counts.
+    assert_eq!(
+        store.get("/a", None).await.unwrap(),
+        Some(kv("/a", "a2", 2, 3, 2))
+    );
+    assert_eq!(store.get("/b", None).await.unwrap(), None);
+    let latest = store
+        .range(RangeRequest {
+            prefix: "/".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        latest.kvs,
+        [kv("/a", "a2", 2, 3, 2), kv("/c", "c1", 6, 6, 1)]
+    );
+    assert_eq!(store.count("/").await.unwrap(), 2);
+
+    // Older revisions.
+    assert_eq!(
+        store.get("/b", Some(4)).await.unwrap(),
+        Some(kv("/b", "b1", 4, 4, 1))
+    );
+    let at_4 = store
+        .range(RangeRequest {
+            prefix: "/".into(),
+            revision: Some(4),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(at_4.kvs, [kv("/a", "a2", 2, 3, 2), kv("/b", "b1", 4, 4, 1)]);
+    assert!(matches!(
+        store.get("/a", Some(2)).await,
+        Err(Error::Compacted { .. })
+    ));
+
+    // Watch from an old revision: history replays with previous values.
+    let mut watch = store.watch("/", 3).await.unwrap();
+    let created = next_event(&mut watch).await;
+    assert_eq!(
+        (created.kind, created.kv.clone()),
+        (EventType::Put, kv("/b", "b1", 4, 4, 1))
+    );
+    assert_eq!(created.prev, None);
+    let deleted = next_event(&mut watch).await;
+    assert_eq!(deleted.kind, EventType::Delete);
+    assert_eq!(deleted.revision(), 5);
+    assert_eq!(deleted.prev, Some(kv("/b", "b1", 4, 4, 1)));
+    assert_eq!(next_event(&mut watch).await.kv, kv("/c", "c1", 6, 6, 1));
+
+    // The migrated store takes writes that see the old values as previous ones.
+    let updated = store.update("/a", b("a3"), 3).await.unwrap();
+    assert_eq!(updated, kv("/a", "a3", 2, 7, 3));
+    let event = next_event(&mut watch).await;
+    assert_eq!(event.prev, Some(kv("/a", "a2", 2, 3, 2)));
+    assert!(matches!(
+        store.create("/c", b("again")).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    drop(watch);
+    drop(store);
+
+    // A second open finds version 2 and changes nothing.
+    let store = SqliteStore::open(&path, options()).unwrap();
+    assert_eq!(store.current_revision().await.unwrap(), 7);
+    assert_eq!(
+        store.get("/a", None).await.unwrap(),
+        Some(kv("/a", "a3", 2, 7, 3))
+    );
+    assert_eq!(
+        store.get("/a", Some(6)).await.unwrap(),
+        Some(kv("/a", "a2", 2, 3, 2))
+    );
+}
+
+#[tokio::test]
+async fn migration_rebuilds_a_missing_value_row_from_current() {
+    // Not something the old writer left behind, but a migration must not
+    // lose a live value whatever the history holds.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta VALUES ('revision', 4), ('compacted', 4), ('swept', 4);
+             INSERT INTO current VALUES ('/x', 2, 4, 3, CAST('x3' AS BLOB));",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, options()).unwrap();
+    assert_eq!(
+        store.get("/x", None).await.unwrap(),
+        Some(kv("/x", "x3", 2, 4, 3))
+    );
+    assert_eq!(
+        store.get("/x", Some(4)).await.unwrap(),
+        Some(kv("/x", "x3", 2, 4, 3))
+    );
+}
+
+#[tokio::test]
+async fn newer_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path, options()).unwrap());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE meta SET value = 3 WHERE name = 'schema'", [])
+            .unwrap();
+    }
+    let error = SqliteStore::open(&path, options()).unwrap_err();
+    assert!(
+        error.to_string().contains("schema version 3"),
+        "unexpected error: {error}"
+    );
+}
+
+/// Every live key's value is the history row at its mod revision: the one
+/// invariant the value-once layout rests on. Compaction must keep that row
+/// however the key was written (updated, deleted and recreated, untouched).
+#[tokio::test]
+async fn compaction_keeps_the_value_row_of_every_live_key() {
+    let (dir, store) = open();
+    let path = dir.path().join("store.db");
+    for i in 0..50 {
+        let key = format!("/k/{i:02}");
+        let mut rev = store
+            .create(&key, b(&format!("{i}-0")))
+            .await
+            .unwrap()
+            .mod_revision;
+        // Some keys change a few times, some are deleted, some recreated.
+        for v in 1..=(i % 4) {
+            rev = store
+                .update(&key, b(&format!("{i}-{v}")), rev)
+                .await
+                .unwrap()
+                .mod_revision;
+        }
+        if i % 5 == 0 {
+            store.delete(&key, Some(rev)).await.unwrap();
+        }
+        if i % 10 == 0 {
+            store.create(&key, b(&format!("{i}-again"))).await.unwrap();
+        }
+    }
+    let before = store
+        .range(RangeRequest {
+            prefix: "/k/".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Compact everything: only the newest row of each live key may remain.
+    let current = store.current_revision().await.unwrap();
+    store.compact(current).await.unwrap();
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM current AS c WHERE NOT EXISTS (SELECT 1 FROM history AS h \
+             WHERE h.rev = c.mod_rev AND h.key = c.key AND h.deleted = 0)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0, "live keys without their value row");
+    let (history, live): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM current)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(history, live, "the sweep dropped everything else");
+    assert_eq!(live, 45, "5 deleted keys stay deleted");
+
+    let after = store
+        .range(RangeRequest {
+            prefix: "/k/".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.kvs, before.kvs);
+    for kv in &before.kvs {
+        assert_eq!(store.get(&kv.key, None).await.unwrap().as_ref(), Some(kv));
+        assert_eq!(
+            store.get(&kv.key, Some(current)).await.unwrap().as_ref(),
+            Some(kv)
+        );
+    }
+    // Writes after the sweep still find the previous value.
+    let first = &before.kvs[0];
+    let mut watch = store.watch("/k/", current).await.unwrap();
+    store
+        .update(&first.key, b("after"), first.mod_revision)
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut watch).await.prev.as_ref(), Some(first));
+}
