@@ -11,12 +11,15 @@
 //!   not permitted; `SKIFF_BENCH_PERF=0` skips it too);
 //! - write latency p50/p99.
 //!
+//! Without `<clients>`, three scenarios run (see `main`). The writer's linger
+//! window can be overridden with `SKIFF_BENCH_LINGER_US` (0 disables it).
+//!
 //! The store lives in a temporary directory under `$TMPDIR` (or the directory
 //! in `SKIFF_BENCH_DIR`); it must be on a real disk, not tmpfs, so an fsync
 //! costs what it costs. Run it with:
 //!
 //! ```text
-//! cargo bench -p skiff-store --bench sqlite_writes [-- <seconds> <clients> <runs> [<rate>]]
+//! cargo bench -p skiff-store --bench sqlite_writes [-- <seconds> <runs> [<clients> [<rate>]]]
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark fails by panicking
@@ -82,10 +85,11 @@ struct SyscallCounter {
     child: Child,
 }
 
-const SYSCALLS: [&str; 3] = [
+const SYSCALLS: [&str; 4] = [
     "syscalls:sys_enter_fsync",
     "syscalls:sys_enter_fdatasync",
     "syscalls:sys_enter_pwrite64",
+    "syscalls:sys_enter_pread64",
 ];
 
 impl SyscallCounter {
@@ -105,8 +109,9 @@ impl SyscallCounter {
         Some(Self { child })
     }
 
-    /// Stop counting; (fsync + fdatasync, pwrite64), or None if perf failed.
-    fn stop(self) -> Option<(u64, u64)> {
+    /// Stop counting; (fsync + fdatasync, pwrite64, pread64), or None if perf
+    /// failed.
+    fn stop(self) -> Option<(u64, u64, u64)> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-INT", &pid]).status().ok()?;
         let output = self.child.wait_with_output().ok()?;
@@ -118,7 +123,7 @@ impl SyscallCounter {
                 .and_then(|n| n.trim().parse().ok())
         };
         let syncs = count(SYSCALLS[0])? + count(SYSCALLS[1])?;
-        Some((syncs, count(SYSCALLS[2])?))
+        Some((syncs, count(SYSCALLS[2])?, count(SYSCALLS[3])?))
     }
 }
 
@@ -130,6 +135,7 @@ struct Run {
     writer_cpu_us_per_write: Option<f64>,
     fsyncs_per_write: Option<f64>,
     pwrites_per_write: Option<f64>,
+    preads_per_write: Option<f64>,
     p50_us: u64,
     p99_us: u64,
 }
@@ -139,8 +145,14 @@ async fn run_once(seconds: u64, clients: usize, rate: u64) -> Run {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir());
     let dir = tempfile::tempdir_in(base).expect("temp dir");
-    let store = SqliteStore::open(dir.path().join("store.db"), SqliteOptions::default())
-        .expect("open store");
+    let mut options = SqliteOptions::default();
+    if let Some(linger) = std::env::var("SKIFF_BENCH_LINGER_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options.linger = Duration::from_micros(linger);
+    }
+    let store = SqliteStore::open(dir.path().join("store.db"), options).expect("open store");
     let store = Arc::new(store);
 
     // Warm up (page cache, statement caches, WAL file size) before measuring.
@@ -219,8 +231,9 @@ async fn run_once(seconds: u64, clients: usize, rate: u64) -> Run {
         commits_per_write: per_write((stats.batches - stats0.batches) as f64),
         cpu_us_per_write: per_write(cpu.as_secs_f64() * 1e6),
         writer_cpu_us_per_write: writer.map(|w| per_write(w.as_secs_f64() * 1e6)),
-        fsyncs_per_write: syscalls.map(|(s, _)| per_write(s as f64)),
-        pwrites_per_write: syscalls.map(|(_, p)| per_write(p as f64)),
+        fsyncs_per_write: syscalls.map(|(s, _, _)| per_write(s as f64)),
+        pwrites_per_write: syscalls.map(|(_, w, _)| per_write(w as f64)),
+        preads_per_write: syscalls.map(|(_, _, r)| per_write(r as f64)),
         p50_us: at(0.5),
         p99_us: at(0.99),
     }
@@ -232,7 +245,7 @@ fn opt(x: Option<f64>, precision: usize) -> String {
 
 fn print(label: &str, r: &Run) {
     println!(
-        "{label:>7}: {:>7} writes {:>7.0} writes/s  commits/write {:.3}  cpu {:>6.1} µs/write  writer cpu {:>6} µs/write  fsync/write {:>6}  pwrite64/write {:>6}  latency p50 {} µs p99 {} µs",
+        "{label:>7}: {:>7} writes {:>7.0} writes/s  commits/write {:.3}  cpu {:>6.1} µs/write  writer cpu {:>6} µs/write  fsync/write {:>6}  pwrite64/write {:>6}  pread64/write {:>5}  latency p50 {} µs p99 {} µs",
         r.writes,
         r.writes_per_s,
         r.commits_per_write,
@@ -240,6 +253,7 @@ fn print(label: &str, r: &Run) {
         opt(r.writer_cpu_us_per_write, 1),
         opt(r.fsyncs_per_write, 3),
         opt(r.pwrites_per_write, 2),
+        opt(r.preads_per_write, 2),
         r.p50_us,
         r.p99_us,
     );
@@ -261,22 +275,23 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     let seconds = args.first().copied().unwrap_or(5);
-    let clients = args.get(1).copied().unwrap_or(32).max(1) as usize;
-    let runs = args.get(2).copied().unwrap_or(3).max(1) as usize;
+    let runs = args.get(1).copied().unwrap_or(3).max(1) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    // Saturated (every client writes back to back), then paced at the write
-    // rate the server's store saw in the scheduling benchmark, where commits
-    // held only ~3 writes each.
-    let rates = match args.get(3) {
-        Some(&rate) => vec![rate],
-        None => vec![0, 4400],
+    // (clients, rate): 32 clients writing back to back (throughput); 32
+    // clients paced at the write rate the server's store saw in the
+    // scheduling benchmark, where commits held only ~3 writes each; 4 clients
+    // back to back (few closed-loop writers: nothing more arrives while their
+    // batch waits).
+    let scenarios = match (args.get(2), args.get(3)) {
+        (Some(&clients), rate) => vec![(clients.max(1) as usize, rate.copied().unwrap_or(0))],
+        (None, _) => vec![(32, 0), (32, 4400), (4, 0)],
     };
-    for rate in rates {
+    for (clients, rate) in scenarios {
         let mode = match rate {
-            0 => "saturated".to_owned(),
+            0 => "back to back".to_owned(),
             rate => format!("paced at {rate} writes/s"),
         };
         println!("sqlite_writes: {clients} clients, {mode}, {seconds} s per run, {runs} runs");
@@ -302,6 +317,7 @@ fn median_run(results: &[Run]) -> Run {
         ),
         fsyncs_per_write: median_opt(results.iter().map(|r| r.fsyncs_per_write).collect()),
         pwrites_per_write: median_opt(results.iter().map(|r| r.pwrites_per_write).collect()),
+        preads_per_write: median_opt(results.iter().map(|r| r.preads_per_write).collect()),
         p50_us: median(results.iter().map(|r| r.p50_us as f64).collect()) as u64,
         p99_us: median(results.iter().map(|r| r.p99_us as f64).collect()) as u64,
     }

@@ -68,6 +68,11 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// Most write requests applied in one transaction.
     pub max_batch: usize,
+    /// How long the writer may hold a small batch open for more writes, so one
+    /// commit (and one fsync) serves more of them: only while writes come
+    /// concurrently and fast, never for a write to an idle store or for a
+    /// lone sequential client. Zero disables it.
+    pub linger: Duration,
     /// Write batches buffered for watchers; a watcher further behind than this
     /// re-reads what it missed from history. The channel keeps every slot's
     /// batch (each event's new and previous value) until the slot is reused,
@@ -86,6 +91,7 @@ impl Default for SqliteOptions {
             checkpoint_interval: Duration::from_secs(1),
             read_connections: 4,
             max_batch: 1024,
+            linger: Duration::from_micros(300),
             // The watch cache reads each batch as it comes; a deeper buffer
             // only held up to 1024 batches of values for nobody.
             watch_buffer: 64,
@@ -324,6 +330,7 @@ impl SqliteStore {
             live: live.clone(),
             shared: shared.clone(),
             max_batch: options.max_batch.max(1),
+            linger: LingerPolicy::new(options.linger),
             // A compaction interrupted by a restart finishes its sweep now.
             sweep: (swept < compacted).then(|| Sweep {
                 target: compacted,
@@ -482,7 +489,75 @@ struct Writer {
     live: broadcast::Sender<Batch>,
     shared: Arc<Shared>,
     max_batch: usize,
+    linger: LingerPolicy,
     sweep: Option<Sweep>,
+}
+
+/// Whether the writer holds a batch open a little longer for more writes.
+///
+/// A commit costs about the same CPU (statement setup, the WAL frames of the
+/// pages every commit touches, the fsync) whether it carries one write or
+/// twenty, so under a steady stream of concurrent writes, waiting a few
+/// hundred µs for more of them cuts the CPU per write. The wait is only worth
+/// it when more writes are on their way, so the writer lingers only when:
+/// - the previous batch had several writes (writers are concurrent: a lone
+///   sequential client would wait for nothing, its next write waits for this
+///   commit);
+/// - the first write of this batch came within the window after the writer
+///   went idle (writes arrive fast; a write to an idle store is committed at
+///   once);
+/// - the batch is still small (a large one already shares its commit well);
+/// - the last linger found more writes: closed-loop clients that are all in
+///   the batch already send nothing more until it commits, so after a linger
+///   that gained nothing the writer skips the next few chances.
+#[derive(Debug, Clone)]
+struct LingerPolicy {
+    window: Duration,
+    /// Writes in the previous batch.
+    previous: usize,
+    /// Lingering chances still to skip after one that gained nothing.
+    skip: u32,
+}
+
+/// A batch this large shares its commit well enough; no need to wait.
+const LINGER_TARGET: usize = 16;
+/// Chances skipped after a linger that collected no write.
+const LINGER_BACKOFF: u32 = 8;
+
+impl LingerPolicy {
+    fn new(window: Duration) -> Self {
+        Self {
+            window,
+            previous: 0,
+            skip: 0,
+        }
+    }
+
+    /// Whether to wait for more writes, with `pending` already in the batch
+    /// and `idle` the time the writer waited for the first of them.
+    fn should_linger(&mut self, pending: usize, idle: Duration) -> bool {
+        if self.window.is_zero()
+            || self.previous < 2
+            || idle >= self.window
+            || pending >= LINGER_TARGET
+        {
+            return false;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// Record a batch: `before` writes when it was formed, `after` once the
+    /// linger ended (`None` if it did not linger).
+    fn record(&mut self, before: usize, after: Option<usize>) {
+        if after.is_some_and(|after| after <= before) {
+            self.skip = LINGER_BACKOFF;
+        }
+        self.previous = after.unwrap_or(before);
+    }
 }
 
 /// A compaction whose rows are still being deleted, a chunk at a time so writes
@@ -507,6 +582,7 @@ impl Writer {
         loop {
             // With a sweep under way, only look for writes; otherwise sleep until
             // one arrives. Exit when every sender is gone (the store was dropped).
+            let waiting = Instant::now();
             let first = if self.sweep.is_some() {
                 match self.receiver.try_recv() {
                     Ok(command) => Some(command),
@@ -520,17 +596,32 @@ impl Writer {
                 }
             };
             if let Some(first) = first {
+                let idle = waiting.elapsed();
                 let mut batch = vec![first];
-                while batch.len() < self.max_batch {
-                    match self.receiver.try_recv() {
-                        Ok(command) => batch.push(command),
-                        Err(_) => break,
-                    }
-                }
+                self.drain_into(&mut batch);
+                let before = batch.len();
+                let lingered = self.linger.should_linger(before, idle).then(|| {
+                    // One sleep, not a timed wait on the channel: that would
+                    // wake the writer (a context switch) for every write.
+                    std::thread::sleep(self.linger.window);
+                    self.drain_into(&mut batch);
+                    batch.len()
+                });
+                self.linger.record(before, lingered);
                 self.apply(batch);
             }
             if self.sweep.is_some() {
                 self.sweep_chunk();
+            }
+        }
+    }
+
+    /// Move what is pending in the channel into `batch`, up to the batch limit.
+    fn drain_into(&self, batch: &mut Vec<Command>) {
+        while batch.len() < self.max_batch {
+            match self.receiver.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
             }
         }
     }
