@@ -496,10 +496,11 @@ struct Writer {
 /// Whether the writer holds a batch open a little longer for more writes.
 ///
 /// A commit costs about the same CPU (statement setup, the WAL frames of the
-/// pages every commit touches, the fsync) whether it carries one write or
-/// twenty, so under a steady stream of concurrent writes, waiting a few
-/// hundred µs for more of them cuts the CPU per write. The wait is only worth
-/// it when more writes are on their way, so the writer lingers only when:
+/// pages every commit touches, the fsync and its I/O submission) whether it
+/// carries one write or twenty, so under a steady stream of concurrent
+/// writes, waiting a few hundred µs for more of them cuts the CPU per write.
+/// The wait is only worth it when more writes are on their way, so the
+/// writer lingers only when:
 /// - the previous batch had several writes (writers are concurrent: a lone
 ///   sequential client would wait for nothing, its next write waits for this
 ///   commit);
@@ -507,29 +508,38 @@ struct Writer {
 ///   went idle (writes arrive fast; a write to an idle store is committed at
 ///   once);
 /// - the batch is still small (a large one already shares its commit well);
-/// - the last linger found more writes: closed-loop clients that are all in
-///   the batch already send nothing more until it commits, so after a linger
-///   that gained nothing the writer skips the next few chances.
+/// - recent lingers gained writes: closed-loop clients that are all in the
+///   batch already send nothing more until it commits. When the average gain
+///   drops below half a write, the writer only tries every few chances, to
+///   notice when lingering pays again.
 #[derive(Debug, Clone)]
 struct LingerPolicy {
     window: Duration,
     /// Writes in the previous batch.
     previous: usize,
-    /// Lingering chances still to skip after one that gained nothing.
-    skip: u32,
+    /// Moving average of the writes a linger added to its batch.
+    gain: f64,
+    /// Chances passed up since the last linger, while the gain is low.
+    passed: u32,
 }
 
 /// A batch this large shares its commit well enough; no need to wait.
 const LINGER_TARGET: usize = 16;
-/// Chances skipped after a linger that collected no write.
-const LINGER_BACKOFF: u32 = 8;
+/// Below this average gain (writes per linger) lingering does not pay.
+const LINGER_MIN_GAIN: f64 = 0.5;
+/// While lingering does not pay, try once in this many chances.
+const LINGER_PROBE_EVERY: u32 = 8;
+/// Weight of the newest linger in the average gain.
+const LINGER_GAIN_WEIGHT: f64 = 0.25;
 
 impl LingerPolicy {
     fn new(window: Duration) -> Self {
         Self {
             window,
             previous: 0,
-            skip: 0,
+            // Optimistic: lingering is tried as soon as writes are concurrent.
+            gain: 1.0,
+            passed: 0,
         }
     }
 
@@ -543,18 +553,20 @@ impl LingerPolicy {
         {
             return false;
         }
-        if self.skip > 0 {
-            self.skip -= 1;
+        if self.gain < LINGER_MIN_GAIN && self.passed + 1 < LINGER_PROBE_EVERY {
+            self.passed += 1;
             return false;
         }
+        self.passed = 0;
         true
     }
 
     /// Record a batch: `before` writes when it was formed, `after` once the
     /// linger ended (`None` if it did not linger).
     fn record(&mut self, before: usize, after: Option<usize>) {
-        if after.is_some_and(|after| after <= before) {
-            self.skip = LINGER_BACKOFF;
+        if let Some(after) = after {
+            let gained = after.saturating_sub(before) as f64;
+            self.gain += LINGER_GAIN_WEIGHT * (gained - self.gain);
         }
         self.previous = after.unwrap_or(before);
     }

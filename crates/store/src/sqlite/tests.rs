@@ -10,7 +10,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tempfile::TempDir;
 
-use super::{LINGER_BACKOFF, LINGER_TARGET, LingerPolicy, SqliteOptions, SqliteStore, prefix_end};
+use super::{
+    LINGER_PROBE_EVERY, LINGER_TARGET, LingerPolicy, SqliteOptions, SqliteStore, prefix_end,
+};
 use crate::{DynStore, Error, Event, EventType, KeyValue, RangeRequest, Store, WatchStream};
 
 fn options() -> SqliteOptions {
@@ -981,22 +983,38 @@ fn linger_waits_only_for_concurrent_fast_small_batches() {
 }
 
 #[test]
-fn linger_backs_off_after_waiting_for_nothing() {
+fn linger_backs_off_while_waiting_gains_nothing() {
     let fast = Duration::from_micros(10);
     let mut policy = LingerPolicy::new(Duration::from_micros(300));
     policy.record(4, None);
-    // A linger that gained writes keeps lingering.
-    assert!(policy.should_linger(4, fast));
-    policy.record(4, Some(9));
-    assert!(policy.should_linger(4, fast));
-    // One that gained none (closed-loop clients, all in the batch already)
-    // skips the next chances, then tries again.
-    policy.record(4, Some(4));
-    for _ in 0..LINGER_BACKOFF {
-        assert!(!policy.should_linger(4, fast));
-        policy.record(4, None);
+    // Lingers that gain writes keep lingering.
+    for _ in 0..20 {
+        assert!(policy.should_linger(4, fast));
+        policy.record(4, Some(6));
     }
-    assert!(policy.should_linger(4, fast));
+    // Closed-loop clients all in the batch already: lingers gain nothing, so
+    // after a few the writer only probes once in a while...
+    let mut lingered = 0;
+    for _ in 0..100 {
+        let linger = policy.should_linger(4, fast);
+        lingered += u32::from(linger);
+        policy.record(4, linger.then_some(4));
+    }
+    assert!(
+        lingered < 100 / LINGER_PROBE_EVERY + 10,
+        "lingered {lingered} times in 100 for nothing"
+    );
+    // ...and goes back to lingering once the probes gain writes again.
+    let mut chances = 0;
+    while !policy.should_linger(4, fast) {
+        policy.record(4, None);
+        chances += 1;
+        assert!(chances < LINGER_PROBE_EVERY, "no probe");
+    }
+    for _ in 0..10 {
+        policy.record(4, Some(8));
+        assert!(policy.should_linger(4, fast));
+    }
 }
 
 #[tokio::test]
