@@ -12,7 +12,8 @@
 //! - write latency p50/p99.
 //!
 //! Without `<clients>`, three scenarios run (see `main`). The writer's linger
-//! window can be overridden with `SKIFF_BENCH_LINGER_US` (0 disables it).
+//! window can be overridden with `SKIFF_BENCH_LINGER_US` (0 disables it), the
+//! maintenance thread's checkpoint interval with `SKIFF_BENCH_CHECKPOINT_MS`.
 //!
 //! The store lives in a temporary directory under `$TMPDIR` (or the directory
 //! in `SKIFF_BENCH_DIR`); it must be on a real disk, not tmpfs, so an fsync
@@ -151,6 +152,12 @@ async fn run_once(seconds: u64, clients: usize, rate: u64) -> Run {
         .and_then(|v| v.parse().ok())
     {
         options.linger = Duration::from_micros(linger);
+    }
+    if let Some(interval) = std::env::var("SKIFF_BENCH_CHECKPOINT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options.checkpoint_interval = Duration::from_millis(interval);
     }
     let store = SqliteStore::open(dir.path().join("store.db"), options).expect("open store");
     let store = Arc::new(store);

@@ -71,7 +71,10 @@ pub struct SqliteOptions {
     /// How long the writer may hold a small batch open for more writes, so one
     /// commit (and one fsync) serves more of them: only while writes come
     /// concurrently and fast, never for a write to an idle store or for a
-    /// lone sequential client. Zero disables it.
+    /// lone sequential client. Zero (the default) disables it: in the
+    /// `sqlite_writes` benchmark a 300 µs window did not lower the writer's
+    /// CPU per write measurably and added latency for few writers
+    /// (BENCHMARKS.md, "SQLite store writes").
     pub linger: Duration,
     /// Write batches buffered for watchers; a watcher further behind than this
     /// re-reads what it missed from history. The channel keeps every slot's
@@ -88,10 +91,15 @@ impl Default for SqliteOptions {
             min_history_revisions: 10_000,
             min_history_age: Duration::from_secs(5 * 60),
             compaction_interval: Some(Duration::from_secs(30)),
-            checkpoint_interval: Duration::from_secs(1),
+            // Often enough that the WAL stays under the writer's automatic
+            // checkpoint (10,000 pages) at thousands of writes/s: past it, the
+            // writer copies the pages itself inside a commit, holding up its
+            // batch for milliseconds. A checkpoint with nothing to copy is
+            // cheap (no I/O).
+            checkpoint_interval: Duration::from_millis(100),
             read_connections: 4,
             max_batch: 1024,
-            linger: Duration::from_micros(300),
+            linger: Duration::ZERO,
             // The watch cache reads each batch as it comes; a deeper buffer
             // only held up to 1024 batches of values for nobody.
             watch_buffer: 64,
