@@ -11,7 +11,8 @@ use futures::StreamExt;
 use tempfile::TempDir;
 
 use super::{
-    LINGER_PROBE_EVERY, LINGER_TARGET, LingerPolicy, SqliteOptions, SqliteStore, prefix_end,
+    GET_LATEST, LINGER_PROBE_EVERY, LINGER_TARGET, LingerPolicy, SqliteOptions, SqliteStore,
+    prefix_end, range_sql,
 };
 use crate::{DynStore, Error, Event, EventType, KeyValue, RangeRequest, Store, WatchStream};
 
@@ -1113,4 +1114,58 @@ async fn lingering_batches_keep_each_writes_outcome_and_revision() {
     let stats = store.stats();
     assert_eq!(stats.writes - start.writes, 960);
     assert!(stats.batches - start.batches < 960);
+}
+
+/// Regression: SQLite re-prepares a statement whenever a parameter it
+/// planned with is bound again: a join with `key = ?1`, a `LIMIT ?`. The
+/// read statements must not be shaped so (that cost a fifth of the CPU).
+#[tokio::test]
+async fn read_statements_are_not_re_prepared_per_call() {
+    let (_dir, store) = open_with(SqliteOptions {
+        read_connections: 1,
+        ..options()
+    });
+    for i in 0..20 {
+        store.create(&format!("/r/{i:02}"), b("v")).await.unwrap();
+    }
+    let older = store.current_revision().await.unwrap() - 5;
+    for i in 0..20 {
+        let key = format!("/r/{i:02}");
+        assert!(store.get(&key, None).await.unwrap().is_some());
+        for revision in [None, Some(older)] {
+            for (prefix, limit) in [("/r/", i % 7), ("", i % 5)] {
+                store
+                    .range(RangeRequest {
+                        prefix: prefix.into(),
+                        start: Some(key.clone()),
+                        revision,
+                        limit,
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let idle = store.inner.reads.idle.lock().unwrap();
+    assert_eq!(idle.len(), 1, "the one read connection is back in the pool");
+    let conn = &idle[0];
+    let statements = [
+        GET_LATEST,
+        range_sql(true, true),
+        range_sql(true, false),
+        range_sql(false, true),
+        range_sql(false, false),
+    ];
+    for sql in statements {
+        let stmt = conn.prepare_cached(sql).unwrap();
+        assert!(
+            stmt.get_status(rusqlite::StatementStatus::Run) >= 20,
+            "statement not used: {sql}"
+        );
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "re-prepared: {sql}"
+        );
+    }
 }
