@@ -5,13 +5,18 @@
 //! automatic compaction and WAL checkpointing. Does not own: anything about the
 //! meaning of keys or values.
 //!
-//! Layout on disk (one SQLite file in WAL mode):
-//! - `current`: the latest value of every live key, for fast reads at the latest
-//!   revision;
+//! Layout on disk (one SQLite file in WAL mode, schema version 2):
+//! - `current`: every live key with its create revision, mod revision and
+//!   version, but not its value: that is the `history` row at the mod revision,
+//!   which compaction never removes (it keeps each key's newest row). With the
+//!   value stored once, a write dirties three pages (history leaf, `current`
+//!   leaf, history index leaf) where it dirtied four;
 //! - `history`: one row per revision (put or delete), for watch replay and reads at
 //!   older revisions; `prev_rev` points at the row the change replaced;
-//! - `meta`: the current revision, the compacted revision and how far the physical
-//!   sweep of a compaction got.
+//! - `meta`: the schema version, the current revision, the compacted revision and
+//!   how far the physical sweep of a compaction got.
+//!
+//! Version 1 files (the value also in `current`) are migrated at open.
 //!
 //! Threads: one writer thread owns the only write connection and drains a channel
 //! of requests, applying everything pending in one transaction with one commit
@@ -64,6 +69,14 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// Most write requests applied in one transaction.
     pub max_batch: usize,
+    /// How long the writer may hold a small batch open for more writes, so one
+    /// commit (and one fsync) serves more of them: only while writes come
+    /// concurrently and fast, never for a write to an idle store or for a
+    /// lone sequential client. Zero (the default) disables it: in the
+    /// `sqlite_writes` benchmark a 300 µs window did not lower the writer's
+    /// CPU per write measurably and added latency for few writers
+    /// (BENCHMARKS.md, "SQLite store writes").
+    pub linger: Duration,
     /// Write batches buffered for watchers; a watcher further behind than this
     /// re-reads what it missed from history. The channel keeps every slot's
     /// batch (each event's new and previous value) until the slot is reused,
@@ -79,9 +92,15 @@ impl Default for SqliteOptions {
             min_history_revisions: 10_000,
             min_history_age: Duration::from_secs(5 * 60),
             compaction_interval: Some(Duration::from_secs(30)),
-            checkpoint_interval: Duration::from_secs(1),
+            // Often enough that the WAL stays under the writer's automatic
+            // checkpoint (10,000 pages) at thousands of writes/s: past it, the
+            // writer copies the pages itself inside a commit, holding up its
+            // batch for milliseconds. A checkpoint with nothing to copy is
+            // cheap (no I/O).
+            checkpoint_interval: Duration::from_millis(100),
             read_connections: 4,
             max_batch: 1024,
+            linger: Duration::ZERO,
             // The watch cache reads each batch as it comes; a deeper buffer
             // only held up to 1024 batches of values for nobody.
             watch_buffer: 64,
@@ -170,19 +189,27 @@ fn sqlite(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
     move |source| Error::Sqlite { context, source }
 }
 
-const SCHEMA: &str = "
+/// The layout version this code reads and writes, recorded in `meta` as
+/// `schema`. Files without it are version 1 (the value stored in both
+/// `current` and `history`) and are migrated at open.
+const SCHEMA_VERSION: i64 = 2;
+
+const META: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS current (
+";
+
+/// The tables of a new store, after `META`.
+const SCHEMA_V2: &str = "
+CREATE TABLE current (
     key        TEXT PRIMARY KEY,
     create_rev INTEGER NOT NULL,
     mod_rev    INTEGER NOT NULL,
-    version    INTEGER NOT NULL,
-    value      BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS history (
+    version    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE history (
     rev        INTEGER PRIMARY KEY,
     key        TEXT NOT NULL,
     deleted    INTEGER NOT NULL,
@@ -191,12 +218,77 @@ CREATE TABLE IF NOT EXISTS history (
     value      BLOB NOT NULL,
     prev_rev   INTEGER
 );
-CREATE INDEX IF NOT EXISTS history_key_rev ON history (key, rev);
+CREATE INDEX history_key_rev ON history (key, rev);
 -- etcd: an empty store is at revision 1, so the first write is revision 2.
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 1);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('compacted', 0);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('swept', 0);
 ";
+
+/// Version 1 to 2: `current` loses its copy of the value; reads take it from
+/// the history row at the key's mod revision. Version 1 already kept that row
+/// for every live key (the sweep never removes a key's newest row, and a live
+/// key's newest row is the put at its mod revision); should one be missing
+/// anyway, it is rebuilt from `current` first, so no value is lost.
+const MIGRATE_V1_TO_V2: &str = "
+INSERT INTO history (rev, key, deleted, create_rev, version, value, prev_rev)
+    SELECT c.mod_rev, c.key, 0, c.create_rev, c.version, c.value, NULL FROM current AS c
+    WHERE NOT EXISTS (SELECT 1 FROM history AS h WHERE h.rev = c.mod_rev);
+CREATE TABLE current_v2 (
+    key        TEXT PRIMARY KEY,
+    create_rev INTEGER NOT NULL,
+    mod_rev    INTEGER NOT NULL,
+    version    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO current_v2 (key, create_rev, mod_rev, version)
+    SELECT key, create_rev, mod_rev, version FROM current;
+DROP TABLE current;
+ALTER TABLE current_v2 RENAME TO current;
+";
+
+/// Bring the schema to [`SCHEMA_VERSION`] inside the open transaction: create
+/// it in a new file, migrate an older layout in place, refuse a newer one.
+fn prepare_schema(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(META)
+        .map_err(sqlite("creating the meta table"))?;
+    let version: Option<i64> = tx
+        .query_row("SELECT value FROM meta WHERE name = 'schema'", [], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(sqlite("reading the schema version"))?;
+    let has_current: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'current')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sqlite("looking for the current table"))?;
+    match version {
+        Some(SCHEMA_VERSION) => return Ok(()),
+        Some(other) => {
+            return Err(Error::Internal {
+                context: format!(
+                    "the store file has schema version {other}; this skiff reads version {SCHEMA_VERSION}"
+                ),
+            });
+        }
+        None if has_current => {
+            tracing::info!("migrating the store from schema version 1 to {SCHEMA_VERSION}");
+            tx.execute_batch(MIGRATE_V1_TO_V2)
+                .map_err(sqlite("migrating the schema from version 1"))?;
+        }
+        None => tx
+            .execute_batch(SCHEMA_V2)
+            .map_err(sqlite("creating the schema"))?,
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?1)",
+        [SCHEMA_VERSION],
+    )
+    .map_err(sqlite("recording the schema version"))?;
+    Ok(())
+}
 
 impl SqliteStore {
     /// Open (or create) the store in the SQLite file at `path`; its directory must
@@ -226,8 +318,7 @@ impl SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sqlite("starting the schema transaction"))?;
-            tx.execute_batch(SCHEMA)
-                .map_err(sqlite("creating the schema"))?;
+            prepare_schema(&tx)?;
             tx.commit().map_err(sqlite("committing the schema"))?;
         }
         let current = read_meta(&conn, "revision")?;
@@ -248,6 +339,7 @@ impl SqliteStore {
             live: live.clone(),
             shared: shared.clone(),
             max_batch: options.max_batch.max(1),
+            linger: LingerPolicy::new(options.linger),
             // A compaction interrupted by a restart finishes its sweep now.
             sweep: (swept < compacted).then(|| Sweep {
                 target: compacted,
@@ -406,7 +498,87 @@ struct Writer {
     live: broadcast::Sender<Batch>,
     shared: Arc<Shared>,
     max_batch: usize,
+    linger: LingerPolicy,
     sweep: Option<Sweep>,
+}
+
+/// Whether the writer holds a batch open a little longer for more writes.
+///
+/// A commit costs about the same CPU (statement setup, the WAL frames of the
+/// pages every commit touches, the fsync and its I/O submission) whether it
+/// carries one write or twenty, so under a steady stream of concurrent
+/// writes, waiting a few hundred µs for more of them cuts the CPU per write.
+/// The wait is only worth it when more writes are on their way, so the
+/// writer lingers only when:
+/// - the previous batch had several writes (writers are concurrent: a lone
+///   sequential client would wait for nothing, its next write waits for this
+///   commit);
+/// - the first write of this batch came within the window after the writer
+///   went idle (writes arrive fast; a write to an idle store is committed at
+///   once);
+/// - the batch is still small (a large one already shares its commit well);
+/// - recent lingers gained writes: closed-loop clients that are all in the
+///   batch already send nothing more until it commits. When the average gain
+///   drops below half a write, the writer only tries every few chances, to
+///   notice when lingering pays again.
+#[derive(Debug, Clone)]
+struct LingerPolicy {
+    window: Duration,
+    /// Writes in the previous batch.
+    previous: usize,
+    /// Moving average of the writes a linger added to its batch.
+    gain: f64,
+    /// Chances passed up since the last linger, while the gain is low.
+    passed: u32,
+}
+
+/// A batch this large shares its commit well enough; no need to wait.
+const LINGER_TARGET: usize = 16;
+/// Below this average gain (writes per linger) lingering does not pay.
+const LINGER_MIN_GAIN: f64 = 0.5;
+/// While lingering does not pay, try once in this many chances.
+const LINGER_PROBE_EVERY: u32 = 8;
+/// Weight of the newest linger in the average gain.
+const LINGER_GAIN_WEIGHT: f64 = 0.25;
+
+impl LingerPolicy {
+    fn new(window: Duration) -> Self {
+        Self {
+            window,
+            previous: 0,
+            // Optimistic: lingering is tried as soon as writes are concurrent.
+            gain: 1.0,
+            passed: 0,
+        }
+    }
+
+    /// Whether to wait for more writes, with `pending` already in the batch
+    /// and `idle` the time the writer waited for the first of them.
+    fn should_linger(&mut self, pending: usize, idle: Duration) -> bool {
+        if self.window.is_zero()
+            || self.previous < 2
+            || idle >= self.window
+            || pending >= LINGER_TARGET
+        {
+            return false;
+        }
+        if self.gain < LINGER_MIN_GAIN && self.passed + 1 < LINGER_PROBE_EVERY {
+            self.passed += 1;
+            return false;
+        }
+        self.passed = 0;
+        true
+    }
+
+    /// Record a batch: `before` writes when it was formed, `after` once the
+    /// linger ended (`None` if it did not linger).
+    fn record(&mut self, before: usize, after: Option<usize>) {
+        if let Some(after) = after {
+            let gained = after.saturating_sub(before) as f64;
+            self.gain += LINGER_GAIN_WEIGHT * (gained - self.gain);
+        }
+        self.previous = after.unwrap_or(before);
+    }
 }
 
 /// A compaction whose rows are still being deleted, a chunk at a time so writes
@@ -431,6 +603,7 @@ impl Writer {
         loop {
             // With a sweep under way, only look for writes; otherwise sleep until
             // one arrives. Exit when every sender is gone (the store was dropped).
+            let waiting = Instant::now();
             let first = if self.sweep.is_some() {
                 match self.receiver.try_recv() {
                     Ok(command) => Some(command),
@@ -444,17 +617,32 @@ impl Writer {
                 }
             };
             if let Some(first) = first {
+                let idle = waiting.elapsed();
                 let mut batch = vec![first];
-                while batch.len() < self.max_batch {
-                    match self.receiver.try_recv() {
-                        Ok(command) => batch.push(command),
-                        Err(_) => break,
-                    }
-                }
+                self.drain_into(&mut batch);
+                let before = batch.len();
+                let lingered = self.linger.should_linger(before, idle).then(|| {
+                    // One sleep, not a timed wait on the channel: that would
+                    // wake the writer (a context switch) for every write.
+                    std::thread::sleep(self.linger.window);
+                    self.drain_into(&mut batch);
+                    batch.len()
+                });
+                self.linger.record(before, lingered);
                 self.apply(batch);
             }
             if self.sweep.is_some() {
                 self.sweep_chunk();
+            }
+        }
+    }
+
+    /// Move what is pending in the channel into `batch`, up to the batch limit.
+    fn drain_into(&self, batch: &mut Vec<Command>) {
+        while batch.len() < self.max_batch {
+            match self.receiver.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
             }
         }
     }
@@ -687,7 +875,15 @@ fn apply_op(tx: &Transaction<'_>, op: Op, revision: i64) -> rusqlite::Result<Res
         Op::Create { key, .. } | Op::Update { key, .. } | Op::Delete { key, .. } => key.as_str(),
     };
     let existing = tx
-        .prepare_cached("SELECT create_rev, mod_rev, version, value FROM current WHERE key = ?1")?
+        // The value as a scalar subquery, not a join: SQLite re-prepares a join
+        // with `key = ?1` on every new binding (19% of the process's CPU in a
+        // profile of the benchmark). A missing value row reads as NULL, which
+        // fails the row's decoding rather than hiding the key.
+        .prepare_cached(
+            "SELECT create_rev, mod_rev, version, \
+             (SELECT h.value FROM history AS h WHERE h.rev = current.mod_rev) \
+             FROM current WHERE key = ?1",
+        )?
         .query_row([key], |row| {
             Ok(KeyValue {
                 key: key.to_owned(),
@@ -704,10 +900,9 @@ fn apply_op(tx: &Transaction<'_>, op: Op, revision: i64) -> rusqlite::Result<Res
                 return Ok(Err(Error::AlreadyExists { key }));
             }
             tx.prepare_cached(
-                "INSERT INTO current (key, create_rev, mod_rev, version, value) \
-                 VALUES (?1, ?2, ?2, 1, ?3)",
+                "INSERT INTO current (key, create_rev, mod_rev, version) VALUES (?1, ?2, ?2, 1)",
             )?
-            .execute(params![key, revision, &value[..]])?;
+            .execute(params![key, revision])?;
             Event {
                 kind: EventType::Put,
                 kv: KeyValue {
@@ -734,10 +929,8 @@ fn apply_op(tx: &Transaction<'_>, op: Op, revision: i64) -> rusqlite::Result<Res
                     current: Some(Box::new(prev)),
                 }));
             }
-            tx.prepare_cached(
-                "UPDATE current SET mod_rev = ?2, version = ?3, value = ?4 WHERE key = ?1",
-            )?
-            .execute(params![key, revision, prev.version + 1, &value[..]])?;
+            tx.prepare_cached("UPDATE current SET mod_rev = ?2, version = ?3 WHERE key = ?1")?
+                .execute(params![key, revision, prev.version + 1])?;
             Event {
                 kind: EventType::Put,
                 kv: KeyValue {
@@ -990,6 +1183,12 @@ fn row_kv(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
     })
 }
 
+/// One key at the latest revision, its value from the history row at its mod
+/// revision (a scalar subquery: see [`apply_op`]).
+const GET_LATEST: &str = "SELECT key, create_rev, mod_rev, version, \
+     (SELECT h.value FROM history AS h WHERE h.rev = current.mod_rev) \
+     FROM current WHERE key = ?1";
+
 fn get_at(
     tx: &Transaction<'_>,
     key: &str,
@@ -1015,9 +1214,7 @@ fn get_at(
             Ok(row.and_then(|(kv, deleted)| (!deleted).then_some(kv)))
         }
         _ => tx
-            .prepare_cached(
-                "SELECT key, create_rev, mod_rev, version, value FROM current WHERE key = ?1",
-            )
+            .prepare_cached(GET_LATEST)
             .and_then(|mut stmt| stmt.query_row([key], row_kv).optional())
             .map_err(sqlite("reading a key")),
     }
@@ -1032,54 +1229,71 @@ fn range_at(tx: &Transaction<'_>, req: &RangeRequest, snap: &Snapshot) -> Result
     }
     let revision = req.revision.unwrap_or(snap.current);
     check_revision(revision, snap)?;
-    // One more than asked, to know whether there is more.
-    let limit = match req.limit {
-        0 => -1,
-        n => i64::try_from(n).unwrap_or(i64::MAX - 1) + 1,
-    };
     let latest = revision == snap.current;
-    // SQLite's bare columns next to max() come from the row holding the max, so
-    // the inner query yields each key's newest row at the revision; the index on
-    // (key, rev) streams it in key order, so LIMIT stops the scan early.
-    let sql = match (latest, keys.end.is_some()) {
-        (true, true) => {
-            "SELECT key, create_rev, mod_rev, version, value FROM current \
-             WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?4"
-        }
-        (true, false) => {
-            "SELECT key, create_rev, mod_rev, version, value FROM current \
-             WHERE key >= ?1 AND ?2 IS NULL ORDER BY key LIMIT ?4"
-        }
-        (false, true) => {
-            "SELECT key, create_rev, rev, version, value FROM ( \
-               SELECT key, create_rev, max(rev) AS rev, version, value, deleted FROM history \
-               WHERE key >= ?1 AND key < ?2 AND rev <= ?3 GROUP BY key) \
-             WHERE deleted = 0 ORDER BY key LIMIT ?4"
-        }
-        (false, false) => {
-            "SELECT key, create_rev, rev, version, value FROM ( \
-               SELECT key, create_rev, max(rev) AS rev, version, value, deleted FROM history \
-               WHERE key >= ?1 AND ?2 IS NULL AND rev <= ?3 GROUP BY key) \
-             WHERE deleted = 0 ORDER BY key LIMIT ?4"
-        }
-    };
+    // At the latest revision, `current` is walked in key order (CROSS JOIN
+    // keeps it the outer loop; a LEFT JOIN, which would fail on a missing
+    // value row rather than skip the key, made SQLite re-prepare the statement
+    // on every new binding) and each value fetched from its history row by
+    // revision. At an older revision, SQLite's bare columns next to max() come
+    // from the row holding the max, so the inner query yields each key's
+    // newest row at the revision; the index on (key, rev) streams it in key
+    // order. Rows come in key order as they are read, so the limit is applied
+    // by reading no further rather than with `LIMIT ?`: SQLite re-prepares a
+    // statement each time a LIMIT parameter is bound.
+    let sql = range_sql(latest, keys.end.is_some());
     let mut stmt = tx
         .prepare_cached(sql)
         .map_err(sqlite("preparing a range"))?;
-    let rows = stmt
-        .query_map(params![keys.start, keys.end, revision, limit], row_kv)
-        .map_err(sqlite("reading a range"))?;
+    let rows = if latest {
+        stmt.query_map(params![keys.start, keys.end], row_kv)
+    } else {
+        stmt.query_map(params![keys.start, keys.end, revision], row_kv)
+    }
+    .map_err(sqlite("reading a range"))?;
     let mut kvs = Vec::new();
+    let mut more = false;
     for row in rows {
+        if req.limit != 0 && kvs.len() == req.limit {
+            // One row past the limit: there is more.
+            more = true;
+            break;
+        }
         kvs.push(row.map_err(sqlite("reading a range"))?);
     }
-    let more = req.limit != 0 && kvs.len() > req.limit;
-    kvs.truncate(if req.limit == 0 { kvs.len() } else { req.limit });
     Ok(RangeResult {
         kvs,
         more,
         revision,
     })
+}
+
+/// The statement of a range read: at the latest revision or an older one,
+/// with an end key (`?2`) or to the end of the key space.
+fn range_sql(latest: bool, bounded: bool) -> &'static str {
+    match (latest, bounded) {
+        (true, true) => {
+            "SELECT c.key, c.create_rev, c.mod_rev, c.version, h.value \
+             FROM current AS c CROSS JOIN history AS h ON h.rev = c.mod_rev \
+             WHERE c.key >= ?1 AND c.key < ?2 ORDER BY c.key"
+        }
+        (true, false) => {
+            "SELECT c.key, c.create_rev, c.mod_rev, c.version, h.value \
+             FROM current AS c CROSS JOIN history AS h ON h.rev = c.mod_rev \
+             WHERE c.key >= ?1 AND ?2 IS NULL ORDER BY c.key"
+        }
+        (false, true) => {
+            "SELECT key, create_rev, rev, version, value FROM ( \
+               SELECT key, create_rev, max(rev) AS rev, version, value, deleted FROM history \
+               WHERE key >= ?1 AND key < ?2 AND rev <= ?3 GROUP BY key) \
+             WHERE deleted = 0 ORDER BY key"
+        }
+        (false, false) => {
+            "SELECT key, create_rev, rev, version, value FROM ( \
+               SELECT key, create_rev, max(rev) AS rev, version, value, deleted FROM history \
+               WHERE key >= ?1 AND ?2 IS NULL AND rev <= ?3 GROUP BY key) \
+             WHERE deleted = 0 ORDER BY key"
+        }
+    }
 }
 
 #[async_trait]

@@ -10,7 +10,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tempfile::TempDir;
 
-use super::{SqliteOptions, SqliteStore, prefix_end};
+use super::{
+    GET_LATEST, LINGER_PROBE_EVERY, LINGER_TARGET, LingerPolicy, SqliteOptions, SqliteStore,
+    prefix_end, range_sql,
+};
 use crate::{DynStore, Error, Event, EventType, KeyValue, RangeRequest, Store, WatchStream};
 
 fn options() -> SqliteOptions {
@@ -682,4 +685,487 @@ async fn automatic_compaction_waits_for_the_history_age() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(store.compacted_revision().await.unwrap(), 0);
+}
+
+/// The schema of version 1 stores, which kept every live value twice (in
+/// `current` and in `history`), as written before the value-once layout.
+const SCHEMA_V1: &str = "
+PRAGMA journal_mode = WAL;
+CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE current (
+    key TEXT PRIMARY KEY, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL,
+    version INTEGER NOT NULL, value BLOB NOT NULL
+);
+CREATE TABLE history (
+    rev INTEGER PRIMARY KEY, key TEXT NOT NULL, deleted INTEGER NOT NULL,
+    create_rev INTEGER NOT NULL, version INTEGER NOT NULL, value BLOB NOT NULL,
+    prev_rev INTEGER
+);
+CREATE INDEX history_key_rev ON history (key, rev);
+";
+
+/// A version 1 file as the old writer left it (values are blobs): /a created at 2 and updated at
+/// 3, /b created at 4 and deleted at 5, /c created at 6, history compacted to
+/// 3 (the superseded row of /a at 2 swept away).
+const DATA_V1: &str = "
+INSERT INTO meta VALUES ('revision', 6), ('compacted', 3), ('swept', 3);
+INSERT INTO history VALUES (3, '/a', 0, 2, 2, CAST('a2' AS BLOB), 2);
+INSERT INTO history VALUES (4, '/b', 0, 4, 1, CAST('b1' AS BLOB), NULL);
+INSERT INTO history VALUES (5, '/b', 1, 0, 0, X'', 4);
+INSERT INTO history VALUES (6, '/c', 0, 6, 1, CAST('c1' AS BLOB), NULL);
+INSERT INTO current VALUES ('/a', 2, 3, 2, CAST('a2' AS BLOB));
+INSERT INTO current VALUES ('/c', 6, 6, 1, CAST('c1' AS BLOB));
+";
+
+fn schema_version(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT value FROM meta WHERE name = 'schema'", [], |row| {
+        row.get(0)
+    })
+    .unwrap()
+}
+
+fn current_columns(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_info('current')")
+        .unwrap();
+    stmt.query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn version_1_file_is_migrated_in_place_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(DATA_V1).unwrap();
+    }
+    let store = SqliteStore::open(&path, options()).unwrap();
+    assert_eq!(schema_version(&path), 2);
+    assert_eq!(
+        current_columns(&path),
+        ["key", "create_rev", "mod_rev", "version"],
+        "current no longer holds values"
+    );
+    assert_eq!(store.current_revision().await.unwrap(), 6);
+    assert_eq!(store.compacted_revision().await.unwrap(), 3);
+
+    // Latest revision: point reads, ranges and counts.
+    assert_eq!(
+        store.get("/a", None).await.unwrap(),
+        Some(kv("/a", "a2", 2, 3, 2))
+    );
+    assert_eq!(store.get("/b", None).await.unwrap(), None);
+    let latest = store
+        .range(RangeRequest {
+            prefix: "/".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        latest.kvs,
+        [kv("/a", "a2", 2, 3, 2), kv("/c", "c1", 6, 6, 1)]
+    );
+    assert_eq!(store.count("/").await.unwrap(), 2);
+
+    // Older revisions.
+    assert_eq!(
+        store.get("/b", Some(4)).await.unwrap(),
+        Some(kv("/b", "b1", 4, 4, 1))
+    );
+    let at_4 = store
+        .range(RangeRequest {
+            prefix: "/".into(),
+            revision: Some(4),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(at_4.kvs, [kv("/a", "a2", 2, 3, 2), kv("/b", "b1", 4, 4, 1)]);
+    assert!(matches!(
+        store.get("/a", Some(2)).await,
+        Err(Error::Compacted { .. })
+    ));
+
+    // Watch from an old revision: history replays with previous values.
+    let mut watch = store.watch("/", 3).await.unwrap();
+    let created = next_event(&mut watch).await;
+    assert_eq!(
+        (created.kind, created.kv.clone()),
+        (EventType::Put, kv("/b", "b1", 4, 4, 1))
+    );
+    assert_eq!(created.prev, None);
+    let deleted = next_event(&mut watch).await;
+    assert_eq!(deleted.kind, EventType::Delete);
+    assert_eq!(deleted.revision(), 5);
+    assert_eq!(deleted.prev, Some(kv("/b", "b1", 4, 4, 1)));
+    assert_eq!(next_event(&mut watch).await.kv, kv("/c", "c1", 6, 6, 1));
+
+    // The migrated store takes writes that see the old values as previous ones.
+    let updated = store.update("/a", b("a3"), 3).await.unwrap();
+    assert_eq!(updated, kv("/a", "a3", 2, 7, 3));
+    let event = next_event(&mut watch).await;
+    assert_eq!(event.prev, Some(kv("/a", "a2", 2, 3, 2)));
+    assert!(matches!(
+        store.create("/c", b("again")).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    drop(watch);
+    drop(store);
+
+    // A second open finds version 2 and changes nothing.
+    let store = SqliteStore::open(&path, options()).unwrap();
+    assert_eq!(store.current_revision().await.unwrap(), 7);
+    assert_eq!(
+        store.get("/a", None).await.unwrap(),
+        Some(kv("/a", "a3", 2, 7, 3))
+    );
+    assert_eq!(
+        store.get("/a", Some(6)).await.unwrap(),
+        Some(kv("/a", "a2", 2, 3, 2))
+    );
+}
+
+#[tokio::test]
+async fn migration_rebuilds_a_missing_value_row_from_current() {
+    // Not something the old writer left behind, but a migration must not
+    // lose a live value whatever the history holds.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta VALUES ('revision', 4), ('compacted', 4), ('swept', 4);
+             INSERT INTO current VALUES ('/x', 2, 4, 3, CAST('x3' AS BLOB));",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, options()).unwrap();
+    assert_eq!(
+        store.get("/x", None).await.unwrap(),
+        Some(kv("/x", "x3", 2, 4, 3))
+    );
+    assert_eq!(
+        store.get("/x", Some(4)).await.unwrap(),
+        Some(kv("/x", "x3", 2, 4, 3))
+    );
+}
+
+#[tokio::test]
+async fn newer_schema_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path, options()).unwrap());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE meta SET value = 3 WHERE name = 'schema'", [])
+            .unwrap();
+    }
+    let error = SqliteStore::open(&path, options()).unwrap_err();
+    assert!(
+        error.to_string().contains("schema version 3"),
+        "unexpected error: {error}"
+    );
+}
+
+/// Every live key's value is the history row at its mod revision: the one
+/// invariant the value-once layout rests on. Compaction must keep that row
+/// however the key was written (updated, deleted and recreated, untouched).
+#[tokio::test]
+async fn compaction_keeps_the_value_row_of_every_live_key() {
+    let (dir, store) = open();
+    let path = dir.path().join("store.db");
+    for i in 0..50 {
+        let key = format!("/k/{i:02}");
+        let mut rev = store
+            .create(&key, b(&format!("{i}-0")))
+            .await
+            .unwrap()
+            .mod_revision;
+        // Some keys change a few times, some are deleted, some recreated.
+        for v in 1..=(i % 4) {
+            rev = store
+                .update(&key, b(&format!("{i}-{v}")), rev)
+                .await
+                .unwrap()
+                .mod_revision;
+        }
+        if i % 5 == 0 {
+            store.delete(&key, Some(rev)).await.unwrap();
+        }
+        if i % 10 == 0 {
+            store.create(&key, b(&format!("{i}-again"))).await.unwrap();
+        }
+    }
+    let before = store
+        .range(RangeRequest {
+            prefix: "/k/".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Compact everything: only the newest row of each live key may remain.
+    let current = store.current_revision().await.unwrap();
+    store.compact(current).await.unwrap();
+
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM current AS c WHERE NOT EXISTS (SELECT 1 FROM history AS h \
+             WHERE h.rev = c.mod_rev AND h.key = c.key AND h.deleted = 0)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0, "live keys without their value row");
+    let (history, live): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM history), (SELECT count(*) FROM current)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(history, live, "the sweep dropped everything else");
+    assert_eq!(live, 45, "5 deleted keys stay deleted");
+
+    let after = store
+        .range(RangeRequest {
+            prefix: "/k/".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.kvs, before.kvs);
+    for kv in &before.kvs {
+        assert_eq!(store.get(&kv.key, None).await.unwrap().as_ref(), Some(kv));
+        assert_eq!(
+            store.get(&kv.key, Some(current)).await.unwrap().as_ref(),
+            Some(kv)
+        );
+    }
+    // Writes after the sweep still find the previous value.
+    let first = &before.kvs[0];
+    let mut watch = store.watch("/k/", current).await.unwrap();
+    store
+        .update(&first.key, b("after"), first.mod_revision)
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut watch).await.prev.as_ref(), Some(first));
+}
+
+#[test]
+fn linger_waits_only_for_concurrent_fast_small_batches() {
+    let window = Duration::from_micros(300);
+    let fast = Duration::from_micros(50);
+    let mut policy = LingerPolicy::new(window);
+    // Nothing known yet, or a lone sequential client: commit at once.
+    assert!(!policy.should_linger(1, fast));
+    policy.record(1, None);
+    assert!(!policy.should_linger(1, fast));
+    // Concurrent writers, arriving fast, small batch: wait.
+    policy.record(3, None);
+    assert!(policy.should_linger(2, fast));
+    // The store was idle for the whole window: a lone write goes at once.
+    assert!(!policy.should_linger(1, window));
+    assert!(!policy.should_linger(1, Duration::from_secs(1)));
+    // A batch that is already large shares its commit well enough.
+    assert!(!policy.should_linger(LINGER_TARGET, fast));
+    // Disabled.
+    let mut off = LingerPolicy::new(Duration::ZERO);
+    off.record(10, None);
+    assert!(!off.should_linger(1, Duration::ZERO));
+}
+
+#[test]
+fn linger_backs_off_while_waiting_gains_nothing() {
+    let fast = Duration::from_micros(10);
+    let mut policy = LingerPolicy::new(Duration::from_micros(300));
+    policy.record(4, None);
+    // Lingers that gain writes keep lingering.
+    for _ in 0..20 {
+        assert!(policy.should_linger(4, fast));
+        policy.record(4, Some(6));
+    }
+    // Closed-loop clients all in the batch already: lingers gain nothing, so
+    // after a few the writer only probes once in a while...
+    let mut lingered = 0;
+    for _ in 0..100 {
+        let linger = policy.should_linger(4, fast);
+        lingered += u32::from(linger);
+        policy.record(4, linger.then_some(4));
+    }
+    assert!(
+        lingered < 100 / LINGER_PROBE_EVERY + 10,
+        "lingered {lingered} times in 100 for nothing"
+    );
+    // ...and goes back to lingering once the probes gain writes again.
+    let mut chances = 0;
+    while !policy.should_linger(4, fast) {
+        policy.record(4, None);
+        chances += 1;
+        assert!(chances < LINGER_PROBE_EVERY, "no probe");
+    }
+    for _ in 0..10 {
+        policy.record(4, Some(8));
+        assert!(policy.should_linger(4, fast));
+    }
+}
+
+#[tokio::test]
+async fn sequential_writes_never_linger() {
+    // With a window this long, a single lingered write would take seconds.
+    let (_dir, store) = open_with(SqliteOptions {
+        linger: Duration::from_secs(5),
+        ..options()
+    });
+    let started = std::time::Instant::now();
+    let mut rev = store.create("/seq", b("0")).await.unwrap().mod_revision;
+    for i in 1..20 {
+        rev = store
+            .update("/seq", b(&i.to_string()), rev)
+            .await
+            .unwrap()
+            .mod_revision;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "sequential writes waited for a linger: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lone_write_after_concurrent_ones_is_not_delayed_on_an_idle_store() {
+    let window = Duration::from_secs(1);
+    let (_dir, store) = open_with(SqliteOptions {
+        linger: window,
+        ..options()
+    });
+    // Concurrent writes make the writer ready to linger...
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create(&format!("/burst/{i}"), b("v")).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    // ...but after the store sat idle longer than the window, a lone write
+    // is committed at once: had it lingered it would take the whole window.
+    tokio::time::sleep(window + Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    store.create("/lone", b("v")).await.unwrap();
+    assert!(
+        started.elapsed() < window,
+        "lone write took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lingering_batches_keep_each_writes_outcome_and_revision() {
+    let (_dir, store) = open_with(SqliteOptions {
+        linger: Duration::from_millis(2),
+        ..options()
+    });
+    let before = store.current_revision().await.unwrap();
+    let start = store.stats();
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut revisions = Vec::new();
+            for i in 0..20 {
+                let key = format!("/l/{client}/{i}");
+                let created = store.create(&key, b("v0")).await.unwrap();
+                // A stale update fails alone, without failing its batch.
+                let stale = store.update(&key, b("x"), created.mod_revision - 1).await;
+                assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
+                let updated = store
+                    .update(&key, b("v1"), created.mod_revision)
+                    .await
+                    .unwrap();
+                assert_eq!(updated.version, 2);
+                revisions.extend([created.mod_revision, updated.mod_revision]);
+            }
+            revisions
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    let want: Vec<i64> = (before + 1..=before + 640).collect();
+    assert_eq!(all, want, "every revision used exactly once");
+    assert_eq!(store.count("/l/").await.unwrap(), 320);
+    assert_eq!(
+        store.get("/l/7/19", None).await.unwrap().map(|kv| kv.value),
+        Some(b("v1"))
+    );
+    let stats = store.stats();
+    assert_eq!(stats.writes - start.writes, 960);
+    assert!(stats.batches - start.batches < 960);
+}
+
+/// Regression: SQLite re-prepares a statement whenever a parameter it
+/// planned with is bound again: a join with `key = ?1`, a `LIMIT ?`. The
+/// read statements must not be shaped so (that cost a fifth of the CPU).
+#[tokio::test]
+async fn read_statements_are_not_re_prepared_per_call() {
+    let (_dir, store) = open_with(SqliteOptions {
+        read_connections: 1,
+        ..options()
+    });
+    for i in 0..20 {
+        store.create(&format!("/r/{i:02}"), b("v")).await.unwrap();
+    }
+    let older = store.current_revision().await.unwrap() - 5;
+    for i in 0..20 {
+        let key = format!("/r/{i:02}");
+        assert!(store.get(&key, None).await.unwrap().is_some());
+        for revision in [None, Some(older)] {
+            for (prefix, limit) in [("/r/", i % 7), ("", i % 5)] {
+                store
+                    .range(RangeRequest {
+                        prefix: prefix.into(),
+                        start: Some(key.clone()),
+                        revision,
+                        limit,
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let idle = store.inner.reads.idle.lock().unwrap();
+    assert_eq!(idle.len(), 1, "the one read connection is back in the pool");
+    let conn = &idle[0];
+    let statements = [
+        GET_LATEST,
+        range_sql(true, true),
+        range_sql(true, false),
+        range_sql(false, true),
+        range_sql(false, false),
+    ];
+    for sql in statements {
+        let stmt = conn.prepare_cached(sql).unwrap();
+        assert!(
+            stmt.get_status(rusqlite::StatementStatus::Run) >= 20,
+            "statement not used: {sql}"
+        );
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "re-prepared: {sql}"
+        );
+    }
 }
