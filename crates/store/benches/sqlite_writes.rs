@@ -11,9 +11,9 @@
 //!   not permitted; `SKIFF_BENCH_PERF=0` skips it too);
 //! - write latency p50/p99.
 //!
-//! Without `<clients>`, three scenarios run (see `main`). The writer's linger
-//! window can be overridden with `SKIFF_BENCH_LINGER_US` (0 disables it), the
-//! maintenance thread's checkpoint interval with `SKIFF_BENCH_CHECKPOINT_MS`.
+//! Without `<clients>`, three scenarios run (see `main`). The maintenance
+//! thread's checkpoint interval can be overridden with
+//! `SKIFF_BENCH_CHECKPOINT_MS`.
 //!
 //! The store lives in a temporary directory under `$TMPDIR` (or the directory
 //! in `SKIFF_BENCH_DIR`); it must be on a real disk, not tmpfs, so an fsync
@@ -147,12 +147,6 @@ async fn run_once(seconds: u64, clients: usize, rate: u64) -> Run {
         .unwrap_or_else(|_| std::env::temp_dir());
     let dir = tempfile::tempdir_in(base).expect("temp dir");
     let mut options = SqliteOptions::default();
-    if let Some(linger) = std::env::var("SKIFF_BENCH_LINGER_US")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        options.linger = Duration::from_micros(linger);
-    }
     if let Some(interval) = std::env::var("SKIFF_BENCH_CHECKPOINT_MS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -69,14 +69,6 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// Most write requests applied in one transaction.
     pub max_batch: usize,
-    /// How long the writer may hold a small batch open for more writes, so one
-    /// commit (and one fsync) serves more of them: only while writes come
-    /// concurrently and fast, never for a write to an idle store or for a
-    /// lone sequential client. Zero (the default) disables it: in the
-    /// `sqlite_writes` benchmark a 300 µs window did not lower the writer's
-    /// CPU per write measurably and added latency for few writers
-    /// (BENCHMARKS.md, "SQLite store writes").
-    pub linger: Duration,
     /// Write batches buffered for watchers; a watcher further behind than this
     /// re-reads what it missed from history. The channel keeps every slot's
     /// batch (each event's new and previous value) until the slot is reused,
@@ -100,7 +92,6 @@ impl Default for SqliteOptions {
             checkpoint_interval: Duration::from_millis(100),
             read_connections: 4,
             max_batch: 1024,
-            linger: Duration::ZERO,
             // The watch cache reads each batch as it comes; a deeper buffer
             // only held up to 1024 batches of values for nobody.
             watch_buffer: 64,
@@ -339,7 +330,6 @@ impl SqliteStore {
             live: live.clone(),
             shared: shared.clone(),
             max_batch: options.max_batch.max(1),
-            linger: LingerPolicy::new(options.linger),
             // A compaction interrupted by a restart finishes its sweep now.
             sweep: (swept < compacted).then(|| Sweep {
                 target: compacted,
@@ -498,87 +488,7 @@ struct Writer {
     live: broadcast::Sender<Batch>,
     shared: Arc<Shared>,
     max_batch: usize,
-    linger: LingerPolicy,
     sweep: Option<Sweep>,
-}
-
-/// Whether the writer holds a batch open a little longer for more writes.
-///
-/// A commit costs about the same CPU (statement setup, the WAL frames of the
-/// pages every commit touches, the fsync and its I/O submission) whether it
-/// carries one write or twenty, so under a steady stream of concurrent
-/// writes, waiting a few hundred µs for more of them cuts the CPU per write.
-/// The wait is only worth it when more writes are on their way, so the
-/// writer lingers only when:
-/// - the previous batch had several writes (writers are concurrent: a lone
-///   sequential client would wait for nothing, its next write waits for this
-///   commit);
-/// - the first write of this batch came within the window after the writer
-///   went idle (writes arrive fast; a write to an idle store is committed at
-///   once);
-/// - the batch is still small (a large one already shares its commit well);
-/// - recent lingers gained writes: closed-loop clients that are all in the
-///   batch already send nothing more until it commits. When the average gain
-///   drops below half a write, the writer only tries every few chances, to
-///   notice when lingering pays again.
-#[derive(Debug, Clone)]
-struct LingerPolicy {
-    window: Duration,
-    /// Writes in the previous batch.
-    previous: usize,
-    /// Moving average of the writes a linger added to its batch.
-    gain: f64,
-    /// Chances passed up since the last linger, while the gain is low.
-    passed: u32,
-}
-
-/// A batch this large shares its commit well enough; no need to wait.
-const LINGER_TARGET: usize = 16;
-/// Below this average gain (writes per linger) lingering does not pay.
-const LINGER_MIN_GAIN: f64 = 0.5;
-/// While lingering does not pay, try once in this many chances.
-const LINGER_PROBE_EVERY: u32 = 8;
-/// Weight of the newest linger in the average gain.
-const LINGER_GAIN_WEIGHT: f64 = 0.25;
-
-impl LingerPolicy {
-    fn new(window: Duration) -> Self {
-        Self {
-            window,
-            previous: 0,
-            // Optimistic: lingering is tried as soon as writes are concurrent.
-            gain: 1.0,
-            passed: 0,
-        }
-    }
-
-    /// Whether to wait for more writes, with `pending` already in the batch
-    /// and `idle` the time the writer waited for the first of them.
-    fn should_linger(&mut self, pending: usize, idle: Duration) -> bool {
-        if self.window.is_zero()
-            || self.previous < 2
-            || idle >= self.window
-            || pending >= LINGER_TARGET
-        {
-            return false;
-        }
-        if self.gain < LINGER_MIN_GAIN && self.passed + 1 < LINGER_PROBE_EVERY {
-            self.passed += 1;
-            return false;
-        }
-        self.passed = 0;
-        true
-    }
-
-    /// Record a batch: `before` writes when it was formed, `after` once the
-    /// linger ended (`None` if it did not linger).
-    fn record(&mut self, before: usize, after: Option<usize>) {
-        if let Some(after) = after {
-            let gained = after.saturating_sub(before) as f64;
-            self.gain += LINGER_GAIN_WEIGHT * (gained - self.gain);
-        }
-        self.previous = after.unwrap_or(before);
-    }
 }
 
 /// A compaction whose rows are still being deleted, a chunk at a time so writes
@@ -603,7 +513,6 @@ impl Writer {
         loop {
             // With a sweep under way, only look for writes; otherwise sleep until
             // one arrives. Exit when every sender is gone (the store was dropped).
-            let waiting = Instant::now();
             let first = if self.sweep.is_some() {
                 match self.receiver.try_recv() {
                     Ok(command) => Some(command),
@@ -617,18 +526,8 @@ impl Writer {
                 }
             };
             if let Some(first) = first {
-                let idle = waiting.elapsed();
                 let mut batch = vec![first];
                 self.drain_into(&mut batch);
-                let before = batch.len();
-                let lingered = self.linger.should_linger(before, idle).then(|| {
-                    // One sleep, not a timed wait on the channel: that would
-                    // wake the writer (a context switch) for every write.
-                    std::thread::sleep(self.linger.window);
-                    self.drain_into(&mut batch);
-                    batch.len()
-                });
-                self.linger.record(before, lingered);
                 self.apply(batch);
             }
             if self.sweep.is_some() {

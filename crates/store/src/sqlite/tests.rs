@@ -10,10 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tempfile::TempDir;
 
-use super::{
-    GET_LATEST, LINGER_PROBE_EVERY, LINGER_TARGET, LingerPolicy, SqliteOptions, SqliteStore,
-    prefix_end, range_sql,
-};
+use super::{GET_LATEST, SqliteOptions, SqliteStore, prefix_end, range_sql};
 use crate::{DynStore, Error, Event, EventType, KeyValue, RangeRequest, Store, WatchStream};
 
 fn options() -> SqliteOptions {
@@ -960,162 +957,6 @@ async fn compaction_keeps_the_value_row_of_every_live_key() {
     assert_eq!(next_event(&mut watch).await.prev.as_ref(), Some(first));
 }
 
-#[test]
-fn linger_waits_only_for_concurrent_fast_small_batches() {
-    let window = Duration::from_micros(300);
-    let fast = Duration::from_micros(50);
-    let mut policy = LingerPolicy::new(window);
-    // Nothing known yet, or a lone sequential client: commit at once.
-    assert!(!policy.should_linger(1, fast));
-    policy.record(1, None);
-    assert!(!policy.should_linger(1, fast));
-    // Concurrent writers, arriving fast, small batch: wait.
-    policy.record(3, None);
-    assert!(policy.should_linger(2, fast));
-    // The store was idle for the whole window: a lone write goes at once.
-    assert!(!policy.should_linger(1, window));
-    assert!(!policy.should_linger(1, Duration::from_secs(1)));
-    // A batch that is already large shares its commit well enough.
-    assert!(!policy.should_linger(LINGER_TARGET, fast));
-    // Disabled.
-    let mut off = LingerPolicy::new(Duration::ZERO);
-    off.record(10, None);
-    assert!(!off.should_linger(1, Duration::ZERO));
-}
-
-#[test]
-fn linger_backs_off_while_waiting_gains_nothing() {
-    let fast = Duration::from_micros(10);
-    let mut policy = LingerPolicy::new(Duration::from_micros(300));
-    policy.record(4, None);
-    // Lingers that gain writes keep lingering.
-    for _ in 0..20 {
-        assert!(policy.should_linger(4, fast));
-        policy.record(4, Some(6));
-    }
-    // Closed-loop clients all in the batch already: lingers gain nothing, so
-    // after a few the writer only probes once in a while...
-    let mut lingered = 0;
-    for _ in 0..100 {
-        let linger = policy.should_linger(4, fast);
-        lingered += u32::from(linger);
-        policy.record(4, linger.then_some(4));
-    }
-    assert!(
-        lingered < 100 / LINGER_PROBE_EVERY + 10,
-        "lingered {lingered} times in 100 for nothing"
-    );
-    // ...and goes back to lingering once the probes gain writes again.
-    let mut chances = 0;
-    while !policy.should_linger(4, fast) {
-        policy.record(4, None);
-        chances += 1;
-        assert!(chances < LINGER_PROBE_EVERY, "no probe");
-    }
-    for _ in 0..10 {
-        policy.record(4, Some(8));
-        assert!(policy.should_linger(4, fast));
-    }
-}
-
-#[tokio::test]
-async fn sequential_writes_never_linger() {
-    // With a window this long, a single lingered write would take seconds.
-    let (_dir, store) = open_with(SqliteOptions {
-        linger: Duration::from_secs(5),
-        ..options()
-    });
-    let started = std::time::Instant::now();
-    let mut rev = store.create("/seq", b("0")).await.unwrap().mod_revision;
-    for i in 1..20 {
-        rev = store
-            .update("/seq", b(&i.to_string()), rev)
-            .await
-            .unwrap()
-            .mod_revision;
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "sequential writes waited for a linger: {:?}",
-        started.elapsed()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn lone_write_after_concurrent_ones_is_not_delayed_on_an_idle_store() {
-    let window = Duration::from_secs(1);
-    let (_dir, store) = open_with(SqliteOptions {
-        linger: window,
-        ..options()
-    });
-    // Concurrent writes make the writer ready to linger...
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move { store.create(&format!("/burst/{i}"), b("v")).await })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
-    // ...but after the store sat idle longer than the window, a lone write
-    // is committed at once: had it lingered it would take the whole window.
-    tokio::time::sleep(window + Duration::from_millis(500)).await;
-    let started = std::time::Instant::now();
-    store.create("/lone", b("v")).await.unwrap();
-    assert!(
-        started.elapsed() < window,
-        "lone write took {:?}",
-        started.elapsed()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn lingering_batches_keep_each_writes_outcome_and_revision() {
-    let (_dir, store) = open_with(SqliteOptions {
-        linger: Duration::from_millis(2),
-        ..options()
-    });
-    let before = store.current_revision().await.unwrap();
-    let start = store.stats();
-    let mut tasks = Vec::new();
-    for client in 0..16 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut revisions = Vec::new();
-            for i in 0..20 {
-                let key = format!("/l/{client}/{i}");
-                let created = store.create(&key, b("v0")).await.unwrap();
-                // A stale update fails alone, without failing its batch.
-                let stale = store.update(&key, b("x"), created.mod_revision - 1).await;
-                assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
-                let updated = store
-                    .update(&key, b("v1"), created.mod_revision)
-                    .await
-                    .unwrap();
-                assert_eq!(updated.version, 2);
-                revisions.extend([created.mod_revision, updated.mod_revision]);
-            }
-            revisions
-        }));
-    }
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    all.sort_unstable();
-    let want: Vec<i64> = (before + 1..=before + 640).collect();
-    assert_eq!(all, want, "every revision used exactly once");
-    assert_eq!(store.count("/l/").await.unwrap(), 320);
-    assert_eq!(
-        store.get("/l/7/19", None).await.unwrap().map(|kv| kv.value),
-        Some(b("v1"))
-    );
-    let stats = store.stats();
-    assert_eq!(stats.writes - start.writes, 960);
-    assert!(stats.batches - start.batches < 960);
-}
-
 /// Regression: SQLite re-prepares a statement whenever a parameter it
 /// planned with is bound again: a join with `key = ?1`, a `LIMIT ?`. The
 /// read statements must not be shaped so (that cost a fifth of the CPU).
@@ -1168,4 +1009,47 @@ async fn read_statements_are_not_re_prepared_per_call() {
             "re-prepared: {sql}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_batches_keep_each_writes_outcome_and_revision() {
+    let (_dir, store) = open_with(options());
+    let before = store.current_revision().await.unwrap();
+    let start = store.stats();
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut revisions = Vec::new();
+            for i in 0..20 {
+                let key = format!("/l/{client}/{i}");
+                let created = store.create(&key, b("v0")).await.unwrap();
+                // A stale update fails alone, without failing its batch.
+                let stale = store.update(&key, b("x"), created.mod_revision - 1).await;
+                assert!(matches!(stale, Err(Error::Conflict { .. })), "{stale:?}");
+                let updated = store
+                    .update(&key, b("v1"), created.mod_revision)
+                    .await
+                    .unwrap();
+                assert_eq!(updated.version, 2);
+                revisions.extend([created.mod_revision, updated.mod_revision]);
+            }
+            revisions
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    let want: Vec<i64> = (before + 1..=before + 640).collect();
+    assert_eq!(all, want, "every revision used exactly once");
+    assert_eq!(store.count("/l/").await.unwrap(), 320);
+    assert_eq!(
+        store.get("/l/7/19", None).await.unwrap().map(|kv| kv.value),
+        Some(b("v1"))
+    );
+    let stats = store.stats();
+    assert_eq!(stats.writes - start.writes, 960);
+    assert!(stats.batches - start.batches < 960);
 }
