@@ -20,7 +20,7 @@ use crate::cache::Snapshot;
 use crate::framework::{Code, CycleState, FilterPlugin, MAX_NODE_SCORE, ScorePlugin, Status};
 use crate::node_info::NodeInfo;
 use crate::pod_info::PodInfo;
-use crate::selector::Selector;
+use crate::selector::{Labels, Selector};
 
 pub const NAME: &str = "PodTopologySpread";
 /// `ErrReasonConstraintsNotMatch`.
@@ -217,8 +217,16 @@ impl DomainCounts {
                 // beats matching every pod of the node again.
                 old.pods
                     + changes
-                        .filter(|(p, _)| counts(p, &c.selector, namespace))
-                        .map(|(_, added)| if added { 1 } else { -1 })
+                        .filter(|p| {
+                            counted(
+                                &c.selector,
+                                namespace,
+                                &p.namespace,
+                                &p.labels,
+                                p.terminating,
+                            )
+                        })
+                        .map(|p| if p.added { 1 } else { -1 })
                         .sum::<i64>()
             } else {
                 count_matching(node, &c.selector, namespace)
@@ -394,12 +402,20 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 {
     node.pods
         .iter()
-        .filter(|p| counts(p, selector, namespace))
+        .filter(|p| counted(selector, namespace, &p.namespace, &p.labels, p.terminating))
         .count() as i64
 }
 
-fn counts(pod: &PodInfo, selector: &Selector, namespace: &str) -> bool {
-    !pod.terminating && pod.namespace == namespace && selector.matches(&pod.labels)
+/// Whether a pod of `pod_namespace` with `labels` counts for `selector`
+/// in `namespace`.
+fn counted(
+    selector: &Selector,
+    namespace: &str,
+    pod_namespace: &str,
+    labels: &Labels,
+    terminating: bool,
+) -> bool {
+    !terminating && pod_namespace == namespace && selector.matches(labels)
 }
 
 impl PodTopologySpread {
