@@ -454,23 +454,9 @@ async fn a_status_only_write_stores_what_the_whole_round_trip_stores() {
         // Dry runs through the shortcut and through the whole round trip
         // (a repeated-field path that names nothing turns the shortcut off).
         let fast_r = pod_request("patch", "status", Vec::new());
-        let fast = update_object(
-            &pod_ctx(server, &fast_r),
-            "p",
-            Part::Status,
-            true,
-            merge(patch.clone()),
-        )
-        .await;
+        let fast = patch_status(server, &fast_r, true, patch).await;
         let whole_r = pod_request("patch", "status", vec!["-".into()]);
-        let whole = update_object(
-            &pod_ctx(server, &whole_r),
-            "p",
-            Part::Status,
-            true,
-            merge(patch.clone()),
-        )
-        .await;
+        let whole = patch_status(server, &whole_r, true, patch).await;
         assert_eq!(comparable(fast), comparable(whole), "patch {i}");
         assert_eq!(
             *fast_r.warnings.lock().expect("warnings"),
@@ -480,15 +466,25 @@ async fn a_status_only_write_stores_what_the_whole_round_trip_stores() {
 
         // Then for real: the next patch starts from what this one stored.
         let r = pod_request("patch", "status", Vec::new());
-        let _ = update_object(
-            &pod_ctx(server, &r),
-            "p",
-            Part::Status,
-            false,
-            merge(patch.clone()),
-        )
-        .await;
+        let _ = patch_status(server, &r, false, patch).await;
     }
+}
+
+/// A merge patch of pod `p`'s status through `update_object`.
+async fn patch_status(
+    server: &Arc<ApiServer>,
+    r: &Request,
+    dry_run: bool,
+    patch: &Value,
+) -> Result<(Value, bool)> {
+    update_object(
+        &pod_ctx(server, r),
+        "p",
+        Part::Status,
+        dry_run,
+        merge(patch.clone()),
+    )
+    .await
 }
 
 #[test]
