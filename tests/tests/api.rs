@@ -402,6 +402,26 @@ fn pagination_with_limit_and_continue() -> Result<()> {
     }
     assert_eq!(names, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
 
+    // A resourceVersion with a limit and no match is the legacy form of
+    // Exact: the first page's revision, without the late write.
+    let (code, body) = curl(
+        &server,
+        "GET",
+        &format!("{cms}?resourceVersion={first_rv}&limit=100"),
+        None,
+        true,
+    )?;
+    assert_eq!(code, 200, "{body}");
+    let list = status_of(&body);
+    assert_eq!(list["metadata"]["resourceVersion"], first_rv.as_str());
+    let at_first: Vec<&str> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(at_first, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+
     // kubectl pages too.
     let out = server.kubectl_ok(
         "1.33",

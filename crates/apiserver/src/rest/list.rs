@@ -165,8 +165,11 @@ pub(crate) async fn select(ctx: &Ctx<'_>) -> Result<Selected> {
         None => return Err(Status::internal(format!("no cache for {}", ctx.gr()))),
     };
 
-    // Served from the store: pages, continuations and exact revisions.
-    let exact = rv_match == Some("Exact");
+    // Served from the store: pages, continuations and exact revisions. A
+    // `resourceVersion` other than 0 with a limit and no match is the legacy
+    // form of `Exact` (the cacher's `ShouldDelegateList`).
+    let legacy_exact = rv_match.is_none() && limit > 0 && rv.is_some_and(|r| r != "0");
+    let exact = rv_match == Some("Exact") || legacy_exact;
     if cont.is_some() || exact || (limit > 0 && rv.is_none_or(|r| r != "0")) {
         let (revision, start) = match cont {
             Some(token) => {

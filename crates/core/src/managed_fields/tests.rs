@@ -1330,3 +1330,48 @@ fn skipping_unchanged_values_equals_walking_them() {
         }
     }
 }
+
+/// Without a schema (a kind the tables do not know) lists are atomic, as
+/// upstream's deduced type has them: applying one owns it whole, and another
+/// applier's different list conflicts with it.
+#[test]
+fn lists_without_a_schema_are_applied_whole() {
+    let widget = |manager_value: Value| {
+        json!({
+            "apiVersion": "example.com/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "default"},
+            "spec": {"ports": manager_value, "rules": [{"host": "a"}, {"host": "a"}]},
+        })
+    };
+    let apply_widget = |manager: &str, live: Option<&Value>, config: &Value, force: bool| {
+        apply(
+            "example.com",
+            "Widget",
+            "example.com/v1",
+            manager,
+            live,
+            config,
+            force,
+            T1,
+        )
+    };
+    let live = apply_widget("a", None, &widget(json!([1, 2])), false).expect("a list applies");
+    assert_eq!(
+        entry(&live, "a").expect("a's entry")["fieldsV1"],
+        json!({"f:spec": {".": {}, "f:ports": {}, "f:rules": {}}})
+    );
+    // The same list: shared. A different one: a conflict on the whole list.
+    let shared = apply_widget("b", Some(&live), &widget(json!([1, 2])), false)
+        .expect("the same list is shared");
+    assert!(entry(&shared, "b").is_some());
+    match apply_widget("b", Some(&live), &widget(json!([3])), false) {
+        Err(ApplyError::Conflicts(c)) => {
+            let fields: Vec<&str> = c.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(fields, [".spec.ports"]);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let forced = apply_widget("b", Some(&live), &widget(json!([3])), true).expect("force takes it");
+    assert_eq!(forced["spec"]["ports"], json!([3]));
+}

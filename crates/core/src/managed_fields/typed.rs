@@ -113,11 +113,13 @@ impl Node {
     }
 
     /// The shape a value takes under this schema; a value of the wrong shape
-    /// is handled as a leaf.
+    /// is handled as a leaf. Without a schema a list is atomic (upstream's
+    /// deduced type), so it is owned whole like a leaf: indexing its items
+    /// would reject every non-empty one.
     fn shape_of(self, v: &Value) -> Kind {
         match (self, v) {
             (Node::Struct { .. } | Node::Map { .. } | Node::Deduced, Value::Object(_)) => Kind::Map,
-            (Node::List { .. } | Node::Deduced, Value::Array(_)) => Kind::List,
+            (Node::List { .. }, Value::Array(_)) => Kind::List,
             (Node::Struct { .. } | Node::Map { .. } | Node::Deduced, Value::Null) => Kind::Map,
             (Node::List { .. }, Value::Null) => Kind::List,
             _ => Kind::Leaf,
