@@ -1,12 +1,15 @@
 //! Admission of creates beyond namespace lifecycle: the mutating and
 //! validating plugins of kube-apiserver's default chain that skiff has so far
-//! (Priority). Runs after defaulting and before validation, as upstream.
+//! (ServiceAccount's defaulting, Priority, DefaultTolerationSeconds). Runs
+//! after defaulting and field tracking and before validation, as upstream:
+//! what a plugin sets is not owned by the creator.
 
 use serde_json::{Value, json};
 use skiff_core::Status;
 use skiff_core::status::{FieldError, GroupResource};
 
 use crate::rest::{Ctx, Result};
+use crate::strategy::{default_at, str_at};
 
 /// PriorityClasses every cluster has (created at first start).
 pub const SYSTEM_PRIORITY_CLASSES: [(&str, i64, &str); 2] = [
@@ -27,9 +30,52 @@ const HIGHEST_USER_PRIORITY: i64 = 1_000_000_000;
 
 pub async fn admit_create(ctx: &Ctx<'_>, name: &str, obj: &mut Value) -> Result<()> {
     match (ctx.info.group, ctx.info.resource) {
-        ("", "pods") => admit_pod_priority(ctx, name, obj).await,
+        ("", "pods") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                default_service_account(spec);
+            }
+            admit_pod_priority(ctx, name, obj).await?;
+            if let Some(spec) = obj.get_mut("spec") {
+                add_default_tolerations(spec);
+            }
+            Ok(())
+        }
         ("scheduling.k8s.io", "priorityclasses") => validate_priority_class(obj),
         _ => Ok(()),
+    }
+}
+
+/// The ServiceAccount plugin's defaulting: a pod without a service account
+/// runs as `default` (`serviceAccount` is the deprecated mirror). Tokens are
+/// not mounted: skiff has no TokenRequest yet.
+fn default_service_account(spec: &mut Value) {
+    default_at(spec, &["serviceAccountName"], json!("default"));
+    let sa = str_at(spec, &["serviceAccountName"]).to_string();
+    default_at(spec, &["serviceAccount"], json!(sa));
+}
+
+/// DefaultTolerationSeconds admission: tolerate not-ready and unreachable nodes
+/// for 300 s unless the pod already tolerates them.
+fn add_default_tolerations(spec: &mut Value) {
+    let tolerations = spec
+        .as_object_mut()
+        .map(|m| m.entry("tolerations").or_insert_with(|| json!([])));
+    let Some(Value::Array(list)) = tolerations else {
+        return;
+    };
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let tolerated = list.iter().any(|t| {
+            let effect = str_at(t, &["effect"]);
+            (effect.is_empty() || effect == "NoExecute")
+                && (str_at(t, &["key"]) == key
+                    || (str_at(t, &["key"]).is_empty() && str_at(t, &["operator"]) == "Exists"))
+        });
+        if !tolerated {
+            list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+        }
     }
 }
 

@@ -672,16 +672,19 @@ pub(crate) async fn create_object(
         meta::remove_meta(&mut obj, "generation");
     }
     ctx.strategy.default(&mut obj);
+    // The creator owns what it sent and its defaults, not what admission and
+    // the registry add after (upstream's create handler runs the field
+    // manager before admission). An apply that creates has recorded its own
+    // fields already.
+    if !managed {
+        obj = ctx.track(None, obj)?;
+    }
     ctx.strategy.prepare_for_create(&mut obj);
     admit_namespace(ctx, &name).await?;
     crate::admission::admit_create(ctx, &name, &mut obj).await?;
     validate_create(ctx, &obj)?;
     if let Some(alloc) = crate::allocator::for_resource(ctx) {
         alloc.allocate(ctx, &mut obj).await?;
-    }
-    // An apply that creates has recorded its own fields already.
-    if !managed {
-        obj = ctx.track(None, obj)?;
     }
     if dry_run {
         return Ok(ctx.output(obj, 0));

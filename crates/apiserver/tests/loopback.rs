@@ -274,3 +274,48 @@ async fn a_list_larger_than_a_chunk_is_streamed_whole_and_in_order() {
     assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
     assert!(list["metadata"]["continue"].as_str().is_some());
 }
+
+/// The creator owns what it sent and its defaults; what admission adds
+/// (ServiceAccount, Priority, DefaultTolerationSeconds) is nobody's, as
+/// upstream runs the field manager before admission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_additions_are_not_owned_by_the_creator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = start(dir.path()).await;
+    let mut lb = loopback(&running);
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}});
+    let resp = call(
+        &mut lb,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        Some(pod),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created = json_of(resp).await;
+    let spec = &created["spec"];
+    assert_eq!(spec["serviceAccountName"], "default");
+    assert_eq!(spec["priority"], 0);
+    assert_eq!(spec["tolerations"].as_array().map(Vec::len), Some(2));
+    let owned = &created["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"];
+    let fields: BTreeSet<&str> = owned
+        .as_object()
+        .expect("the creator owns spec fields")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        BTreeSet::from([
+            "f:containers",
+            "f:dnsPolicy",
+            "f:enableServiceLinks",
+            "f:restartPolicy",
+            "f:schedulerName",
+            "f:securityContext",
+            "f:terminationGracePeriodSeconds",
+        ])
+    );
+    running.shutdown();
+}

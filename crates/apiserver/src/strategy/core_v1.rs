@@ -6,21 +6,18 @@ use skiff_core::validation::{self, NameRule};
 
 use super::{Strategy, default_at, str_at};
 
-/// Pod-spec defaults of `SetDefaults_PodSpec` and `SetDefaults_Container`, plus
-/// what the default admission chain adds (ServiceAccount, DefaultTolerationSeconds,
-/// Priority). Used by pods and every pod template.
-pub(crate) fn default_pod_spec(spec: &mut Value, admission: bool) {
+/// Pod-spec defaults of `SetDefaults_PodSpec` and `SetDefaults_Container`
+/// (and `SetDefaults_Pod` for a pod's own spec). Used by pods and every pod
+/// template. What the admission chain adds is in [`crate::admission`]: the
+/// creator does not own it.
+pub(crate) fn default_pod_spec(spec: &mut Value, pod: bool) {
     default_at(spec, &["dnsPolicy"], json!("ClusterFirst"));
     default_at(spec, &["restartPolicy"], json!("Always"));
     default_at(spec, &["terminationGracePeriodSeconds"], json!(30));
     default_at(spec, &["securityContext"], json!({}));
     default_at(spec, &["schedulerName"], json!("default-scheduler"));
-    if admission {
+    if pod {
         default_at(spec, &["enableServiceLinks"], json!(true));
-        default_at(spec, &["serviceAccountName"], json!("default"));
-        let sa = str_at(spec, &["serviceAccountName"]).to_string();
-        default_at(spec, &["serviceAccount"], json!(sa));
-        add_default_tolerations(spec);
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         if let Some(Value::Array(cs)) = spec.get_mut(list) {
@@ -62,31 +59,6 @@ fn default_container(c: &mut Value) {
     if let Some(Value::Object(limits)) = limits {
         for (k, v) in limits {
             default_at(c, &["resources", "requests", &k], v);
-        }
-    }
-}
-
-/// DefaultTolerationSeconds admission: tolerate not-ready and unreachable nodes
-/// for 300 s unless the pod already tolerates them.
-fn add_default_tolerations(spec: &mut Value) {
-    let tolerations = spec
-        .as_object_mut()
-        .map(|m| m.entry("tolerations").or_insert_with(|| json!([])));
-    let Some(Value::Array(list)) = tolerations else {
-        return;
-    };
-    for key in [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
-    ] {
-        let tolerated = list.iter().any(|t| {
-            let effect = str_at(t, &["effect"]);
-            (effect.is_empty() || effect == "NoExecute")
-                && (str_at(t, &["key"]) == key
-                    || (str_at(t, &["key"]).is_empty() && str_at(t, &["operator"]) == "Exists"))
-        });
-        if !tolerated {
-            list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
         }
     }
 }
