@@ -602,3 +602,74 @@ fn duplicate_fields_are_reported_by_field_validation() -> Result<()> {
     assert_eq!(status_of(&text)["data"]["a"], "2");
     Ok(())
 }
+
+/// The review APIs: the decision comes from the server, whatever status the
+/// client sent; malformed reviews get upstream's errors.
+#[test]
+fn access_reviews_answer_and_reject_as_upstream() -> Result<()> {
+    let server = Server::start()?;
+    let ssar = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let (code, review) = post(
+        &server,
+        ssar,
+        &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"namespace": "default", "verb": "delete", "resource": "pods"}},
+            "status": {"allowed": false, "reason": "forged"}}),
+    )?;
+    assert_eq!(code, 201, "{review}");
+    assert_eq!(review["kind"], "SelfSubjectAccessReview");
+    assert_eq!(review["status"], json!({"allowed": true}));
+    assert_eq!(review["spec"]["resourceAttributes"]["verb"], "delete");
+
+    let (code, st) = post(&server, ssar, &json!({"spec": {}}))?;
+    assert_eq!(code, 422, "{st}");
+    assert_eq!(
+        st["message"],
+        r#"SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes: Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified"#
+    );
+
+    let sar = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    let (code, st) = post(
+        &server,
+        sar,
+        &json!({"spec": {"nonResourceAttributes": {"path": "/metrics", "verb": "get"}}}),
+    )?;
+    assert_eq!(code, 422, "{st}");
+    assert_eq!(
+        st["message"],
+        r#"SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Invalid value: "": at least one of user or group must be specified"#
+    );
+    let (code, review) = post(
+        &server,
+        sar,
+        &json!({"spec": {"user": "alice", "nonResourceAttributes": {"path": "/metrics", "verb": "get"}}}),
+    )?;
+    assert_eq!((code, &review["status"]), (201, &json!({"allowed": true})));
+
+    let lsar = "/apis/authorization.k8s.io/v1/namespaces/default/localsubjectaccessreviews";
+    let (code, st) = post(
+        &server,
+        lsar,
+        &json!({"spec": {"user": "alice", "resourceAttributes": {"namespace": "other", "verb": "get", "resource": "pods"}}}),
+    )?;
+    assert_eq!(code, 422, "{st}");
+    assert_eq!(
+        st["message"],
+        r#"LocalSubjectAccessReview.authorization.k8s.io "" is invalid: spec.resourceAttributes.namespace: Invalid value: "other": must match metadata.namespace"#
+    );
+    let (code, review) = post(
+        &server,
+        lsar,
+        &json!({"spec": {"user": "alice", "resourceAttributes": {"namespace": "default", "verb": "get", "resource": "pods"}}}),
+    )?;
+    assert_eq!(code, 201, "{review}");
+    assert_eq!(review["metadata"]["namespace"], "default");
+
+    let ssrr = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews";
+    let (code, st) = post(&server, ssrr, &json!({"spec": {}}))?;
+    assert_eq!(
+        (code, st["message"].as_str()),
+        (400, Some("no namespace on request"))
+    );
+    Ok(())
+}

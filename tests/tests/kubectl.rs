@@ -434,3 +434,87 @@ fn edit_with_a_scripted_editor() -> Result<()> {
     }
     Ok(())
 }
+
+/// `kubectl auth` asks the review APIs; skiff allows every authenticated
+/// user everything (no authorizer yet) and says so.
+#[test]
+fn auth_can_i_and_whoami() -> Result<()> {
+    let server = Server::start()?;
+    for v in KUBECTL_VERSIONS {
+        let can = server.kubectl_ok(v, &["auth", "can-i", "create", "pods"])?;
+        assert_eq!(can.trim(), "yes", "kubectl {v}");
+        let can = server.kubectl_ok(v, &["auth", "can-i", "get", "/healthz"])?;
+        assert_eq!(can.trim(), "yes", "kubectl {v}");
+        let who = server.kubectl_ok(v, &["auth", "whoami"])?;
+        let rows: Vec<Vec<&str>> = who
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(rows[0], ["ATTRIBUTE", "VALUE"], "{who}");
+        assert_eq!(rows[1], ["Username", "system:admin"], "{who}");
+        assert_eq!(
+            rows[2],
+            ["Groups", "[system:masters", "system:authenticated]"],
+            "{who}"
+        );
+        let list = server.kubectl_ok(v, &["auth", "can-i", "--list"])?;
+        let first: Vec<&str> = list
+            .lines()
+            .nth(1)
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
+        assert_eq!(first, ["*.*", "[]", "[]", "[*]"], "{list}");
+    }
+    Ok(())
+}
+
+/// `kubectl get componentstatuses`: upstream's columns, the store probed,
+/// the in-process scheduler and controller manager as they report, and the
+/// deprecation warning; Endpoints warn too since v1.33.
+#[test]
+fn component_statuses_and_deprecation_warnings() -> Result<()> {
+    let server = Server::start()?;
+    for v in KUBECTL_VERSIONS {
+        let out = server.kubectl(v, &["get", "componentstatuses"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let stdout = check(out, &["get", "componentstatuses"])?;
+        let rows: Vec<Vec<&str>> = stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec!["NAME", "STATUS", "MESSAGE", "ERROR"],
+                vec!["scheduler", "Healthy", "ok"],
+                vec!["controller-manager", "Healthy", "ok"],
+                vec!["etcd-0", "Healthy", "ok"],
+            ],
+            "kubectl {v}"
+        );
+        assert!(
+            stderr.contains("Warning: v1 ComponentStatus is deprecated in v1.19+"),
+            "{stderr}"
+        );
+        let one = server.kubectl_ok(v, &["get", "cs", "etcd-0", "-o", "name"])?;
+        assert_eq!(one.trim(), "componentstatus/etcd-0");
+        let missing = server.kubectl(v, &["get", "cs", "nope"]);
+        assert!(!missing.status.success());
+        assert!(
+            String::from_utf8_lossy(&missing.stderr)
+                .contains(r#"componentstatuses "nope" not found"#),
+            "{}",
+            String::from_utf8_lossy(&missing.stderr)
+        );
+        let out = server.kubectl(v, &["get", "endpoints", "-n", "default"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        check(out, &["get", "endpoints"])?;
+        assert!(
+            stderr.contains(
+                "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"
+            ),
+            "{stderr}"
+        );
+    }
+    Ok(())
+}

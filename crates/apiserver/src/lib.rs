@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use skiff_store::DynStore;
 
+mod access_review;
 mod admission;
 pub mod allocator;
 mod bootstrap;
@@ -20,6 +21,7 @@ pub mod cache;
 pub mod discovery;
 pub mod encoding;
 mod eviction;
+pub mod health;
 pub mod openapi;
 pub mod pki;
 pub mod request;
@@ -75,4 +77,6 @@ pub struct ApiServer {
     pub pki: pki::Pki,
     /// Set once the server is ready (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
+    /// The health the in-process components report (`componentstatuses`).
+    pub components: health::Components,
 }

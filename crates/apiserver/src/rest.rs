@@ -20,7 +20,7 @@ use crate::encoding::{self, Accept, Body};
 use crate::request::{Query, RequestInfo};
 use crate::strategy::{self, Strategy};
 
-mod list;
+pub(crate) mod list;
 mod patch;
 #[cfg(test)]
 mod tests;
@@ -47,6 +47,8 @@ pub struct Ctx<'a> {
     pub info: &'static ResourceInfo,
     pub strategy: &'static dyn Strategy,
     pub req: &'a RequestInfo,
+    /// Who the request was authenticated as.
+    pub user: &'a crate::pki::UserInfo,
     pub query: &'a Query,
     pub accept: Accept,
     pub pretty: bool,
@@ -120,7 +122,7 @@ impl Ctx<'_> {
     }
 
     /// Decodes through the kind's schema and applies `fieldValidation`.
-    fn normalize(&self, obj: Value) -> Result<Value> {
+    pub(crate) fn normalize(&self, obj: Value) -> Result<Value> {
         let mode = crate::schema::FieldValidation::parse(self.query.get("fieldValidation"))?;
         let duplicates = self
             .duplicates
@@ -239,7 +241,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn api_version(&self) -> String {
+    pub(crate) fn api_version(&self) -> String {
         meta::api_version(self.info.group, self.info.version)
     }
 
@@ -305,7 +307,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn set_type_meta(&self, obj: &mut Value) {
+    pub(crate) fn set_type_meta(&self, obj: &mut Value) {
         if let Some(m) = obj.as_object_mut() {
             // kind and apiVersion lead the object, as upstream's encoder writes them.
             let rest: Map<String, Value> = std::mem::take(m)
@@ -420,7 +422,7 @@ fn check_type(ctx: &Ctx<'_>, obj: &mut Value, kind: &str, api_version: &str) -> 
 }
 
 /// Checks the namespace of the request and of the object agree, and fills it.
-fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> Result<()> {
+pub(crate) fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> Result<()> {
     if !ctx.info.namespaced {
         return Ok(());
     }

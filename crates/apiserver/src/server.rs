@@ -143,6 +143,7 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
         services,
         pki,
         ready: std::sync::atomic::AtomicBool::new(false),
+        components: crate::health::Components::default(),
     });
     bootstrap::run(&server).await?;
 
@@ -257,59 +258,6 @@ where
     resp
 }
 
-fn plain(code: StatusCode, text: &'static str) -> Response<Body> {
-    let mut resp = Response::new(encoding::full(text));
-    *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
-}
-
-/// `/healthz`, `/livez`, `/readyz` and their `?verbose` form.
-fn health(server: &ApiServer, path: &str, query: &Query) -> Response<Body> {
-    let ready = server.ready.load(Ordering::SeqCst);
-    let ok = !path.starts_with("/readyz") || ready;
-    if query.get("verbose").is_some() {
-        let name = path
-            .trim_start_matches('/')
-            .split('/')
-            .next()
-            .unwrap_or("healthz");
-        let mark = |b: bool| if b { "ok" } else { "failed" };
-        let mut text = format!("[+]ping ok\n[+]log ok\n[+]etcd {}\n", mark(true));
-        if name == "readyz" {
-            text.push_str(&format!(
-                "[{}]informer-sync {}\n",
-                if ready { '+' } else { '-' },
-                mark(ready)
-            ));
-        }
-        text.push_str(&format!(
-            "{name} check {}\n",
-            if ok { "passed" } else { "failed" }
-        ));
-        let mut resp = Response::new(encoding::full(text));
-        if !ok {
-            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        }
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        return resp;
-    }
-    if ok {
-        plain(StatusCode::OK, "ok")
-    } else {
-        plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "[-]informer-sync failed: reason withheld\nreadyz check failed",
-        )
-    }
-}
-
 async fn route<B>(
     server: Arc<ApiServer>,
     user: Option<Arc<UserInfo>>,
@@ -327,7 +275,9 @@ where
 
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
-        "healthz" | "livez" | "readyz" => return Ok(health(&server, &path, &query)),
+        "healthz" | "livez" | "readyz" => {
+            return Ok(crate::health::endpoint(&server, &path, &query).await);
+        }
         "version" if path.trim_end_matches('/') == "/version" => {
             return Ok(encoding::json(
                 StatusCode::OK,
@@ -337,9 +287,9 @@ where
         }
         _ => {}
     }
-    if user.is_none() {
+    let Some(user) = user else {
         return Err(Status::unauthorized());
-    }
+    };
     if first == "openapi" {
         return crate::openapi::serve(&server, &path, &query, req.headers()).await;
     }
@@ -368,7 +318,11 @@ where
         return Err(Status::not_found_path());
     };
     let strategy = strategy::for_resource(resource);
-    let warnings = std::sync::Mutex::new(Vec::new());
+    let warnings = std::sync::Mutex::new(
+        deprecation_warning(resource)
+            .map(|w| vec![w.to_string()])
+            .unwrap_or_default(),
+    );
     let duplicates = std::sync::Mutex::new(Vec::new());
     let user_agent = req
         .headers()
@@ -381,6 +335,7 @@ where
         info: resource,
         strategy,
         req: &info,
+        user: &user,
         query: &query,
         accept,
         pretty,
@@ -419,6 +374,18 @@ where
         }
         resp
     })
+}
+
+/// The warning every request to a deprecated API gets, as upstream's
+/// handlers add it from the type's deprecation release.
+fn deprecation_warning(info: &ResourceInfo) -> Option<&'static str> {
+    match (info.group, info.version, info.resource) {
+        ("", "v1", "componentstatuses") => Some("v1 ComponentStatus is deprecated in v1.19+"),
+        ("", "v1", "endpoints") => {
+            Some("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
+        }
+        _ => None,
+    }
 }
 
 /// Discovery and other paths that name no resource.

@@ -69,19 +69,10 @@ pub async fn virtual_resource(
             };
             bind(&pod_ctx, &name, &binding).await
         }
-        ("", "componentstatuses", "list") => {
-            let items: Vec<Value> = ["scheduler", "controller-manager", "etcd-0"]
-                .iter()
-                .map(|n| {
-                    json!({
-                        "metadata": {"name": n},
-                        "conditions": [{"type": "Healthy", "status": "True", "message": "ok"}],
-                    })
-                })
-                .collect();
-            let list = json!({"kind": "ComponentStatusList", "apiVersion": "v1", "metadata": {}, "items": items});
-            Ok(encoding::json(StatusCode::OK, &list, ctx.pretty))
+        ("authentication.k8s.io" | "authorization.k8s.io", _, "create") => {
+            crate::access_review::create(ctx, ctx.user, content_type, body).await
         }
+        ("", "componentstatuses", "get" | "list") => crate::health::component_statuses(ctx).await,
         (_, _, verb) => Err(Status::method_not_supported(ctx.gr(), verb)),
     }
 }

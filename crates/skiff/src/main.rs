@@ -205,9 +205,11 @@ async fn server(args: ServerArgs) -> Result<()> {
                 "kube-controller-manager/v1.33.0 (linux/amd64) skiff",
             )
             .omitting_managed_fields();
-        tokio::spawn(skiff_controllers::run(kube::Client::new(
-            loopback, "default",
-        )));
+        supervise(
+            &running.server,
+            "controller-manager",
+            skiff_controllers::run(kube::Client::new(loopback, "default")),
+        );
     }
     if !args.disable_scheduler {
         let scheduler_config = match &args.scheduler_config {
@@ -223,7 +225,7 @@ async fn server(args: ServerArgs) -> Result<()> {
             )
             .omitting_managed_fields();
         let client = kube::Client::new(loopback, "default");
-        tokio::spawn(async move {
+        supervise(&running.server, "scheduler", async move {
             if let Err(e) =
                 skiff_scheduler::run(client, scheduler_config, std::future::pending()).await
             {
@@ -245,6 +247,29 @@ async fn server(args: ServerArgs) -> Result<()> {
     tracing::info!("shutting down");
     running.shutdown();
     Ok(())
+}
+
+/// Runs an in-process component, reporting it healthy while it runs and
+/// unhealthy once it stops or panics (`kubectl get componentstatuses`).
+fn supervise(
+    server: &std::sync::Arc<skiff_apiserver::ApiServer>,
+    name: &'static str,
+    component: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use skiff_apiserver::health::ComponentHealth;
+    server.components.report(name, ComponentHealth::Healthy);
+    let task = tokio::spawn(component);
+    let server = server.clone();
+    tokio::spawn(async move {
+        let why = match task.await {
+            Ok(()) => format!("{name} stopped"),
+            Err(e) if e.is_panic() => format!("{name} panicked"),
+            Err(_) => format!("{name} was cancelled"),
+        };
+        server
+            .components
+            .report(name, ComponentHealth::Unhealthy(why));
+    });
 }
 
 /// The identity of an in-process component, named as upstream names it.

@@ -36,9 +36,17 @@ async fn start() -> TestServer {
 /// What one request to a configmap carries besides the server.
 struct Request {
     info: RequestInfo,
+    user: crate::pki::UserInfo,
     query: Query,
     warnings: Mutex<Vec<String>>,
     duplicates: Mutex<Vec<String>>,
+}
+
+fn test_user() -> crate::pki::UserInfo {
+    crate::pki::UserInfo {
+        name: "test".into(),
+        groups: vec!["system:masters".into(), "system:authenticated".into()],
+    }
 }
 
 fn request(verb: &str, name: &str, query: &str) -> Request {
@@ -53,6 +61,7 @@ fn request(verb: &str, name: &str, query: &str) -> Request {
             name: name.into(),
             ..RequestInfo::default()
         },
+        user: test_user(),
         query: Query::parse(Some(query)),
         warnings: Mutex::new(Vec::new()),
         duplicates: Mutex::new(Vec::new()),
@@ -66,6 +75,7 @@ fn ctx<'a>(server: &'a Arc<ApiServer>, r: &'a Request) -> Ctx<'a> {
         info,
         strategy: strategy::for_resource(info),
         req: &r.info,
+        user: &r.user,
         query: &r.query,
         accept: Accept::Json,
         pretty: false,
@@ -349,6 +359,7 @@ fn pod_request(verb: &str, subresource: &str, duplicates: Vec<String>) -> Reques
             name: "p".into(),
             ..RequestInfo::default()
         },
+        user: test_user(),
         query: Query::parse(None),
         warnings: Mutex::new(Vec::new()),
         duplicates: Mutex::new(duplicates),
