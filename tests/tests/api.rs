@@ -421,6 +421,23 @@ fn pagination_with_limit_and_continue() -> Result<()> {
         .filter_map(|i| i["metadata"]["name"].as_str())
         .collect();
     assert_eq!(at_first, ["p0", "p1", "p2", "p3", "p4", "p5", "p6"]);
+    // An exact revision the store has not reached: etcd3's answer.
+    let (code, body) = curl(
+        &server,
+        "GET",
+        &format!("{cms}?resourceVersion=99999999&resourceVersionMatch=Exact&limit=1"),
+        None,
+        true,
+    )?;
+    assert_eq!(code, 504, "{body}");
+    let st = status_of(&body);
+    assert_eq!(st["reason"], "Timeout");
+    assert!(
+        st["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Too large resource version: 99999999, current: ")),
+        "{st}"
+    );
 
     // kubectl pages too.
     let out = server.kubectl_ok(

@@ -363,13 +363,7 @@ pub(crate) fn store_err(ctx: &Ctx<'_>, name: &str, err: skiff_store::Error) -> S
             requested,
             compacted,
         } => Status::expired(requested, compacted),
-        E::FutureRevision { .. } => {
-            Status::timeout("Too large resource version").with_cause(skiff_core::status::Cause {
-                reason: "ResourceVersionTooLarge".into(),
-                message: "Too large resource version".into(),
-                field: String::new(),
-            })
-        }
+        E::FutureRevision { requested, current } => too_large_resource_version(requested, current),
         other => Status::internal(other),
     }
 }

@@ -34,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the API server, store, controllers and (unless disabled) a node agent.
+    /// Run the API server, store, scheduler and controllers (a node agent once it exists).
     Server(ServerArgs),
     /// Run simulated nodes (no containers) against a cluster, like kwok.
     Sim(sim::SimArgs),
@@ -65,7 +65,8 @@ struct ServerArgs {
     /// Also write the admin kubeconfig here
     #[arg(long, short = 'o', value_name = "PATH")]
     write_kubeconfig: Option<PathBuf>,
-    /// Do not run a node agent on this machine
+    /// Do not run a node agent on this machine (accepted as k3s does; the
+    /// container agent is not built yet, so no server runs one)
     #[arg(long)]
     #[serde(default)]
     disable_agent: bool,
