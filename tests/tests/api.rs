@@ -61,9 +61,11 @@ fn post(server: &Server, path: &str, obj: &Value) -> Result<(u16, Value)> {
 #[test]
 fn unauthenticated_requests_get_401_except_health_and_version() -> Result<()> {
     let server = Server::start()?;
-    let (code, body) = curl(&server, "GET", "/api/v1/namespaces", None, false)?;
-    assert_eq!(code, 401, "{body}");
-    assert_eq!(status_of(&body)["reason"], "Unauthorized");
+    for path in ["/api/v1/namespaces", "/metrics"] {
+        let (code, body) = curl(&server, "GET", path, None, false)?;
+        assert_eq!(code, 401, "{body}");
+        assert_eq!(status_of(&body)["reason"], "Unauthorized");
+    }
     for path in ["/healthz", "/livez", "/readyz"] {
         let (code, body) = curl(&server, "GET", path, None, false)?;
         assert_eq!((code, body.as_str()), (200, "ok"), "{path}");
@@ -688,5 +690,71 @@ fn access_reviews_answer_and_reject_as_upstream() -> Result<()> {
         (code, st["message"].as_str()),
         (400, Some("no namespace on request"))
     );
+    Ok(())
+}
+
+/// `/metrics`: requests by verb, resource, scope and code with their
+/// latencies, open watches and stored objects, in the Prometheus text form.
+#[test]
+fn metrics_count_requests_and_stored_objects() -> Result<()> {
+    let server = Server::start()?;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    for i in 0..3 {
+        let (code, st) = post(
+            &server,
+            cms,
+            &json!({"metadata": {"name": format!("m{i}")}}),
+        )?;
+        assert_eq!(code, 201, "{st}");
+    }
+    let (code, _) = post(&server, cms, &json!({"metadata": {"name": "m0"}}))?;
+    assert_eq!(code, 409);
+    let (code, text) = curl(&server, "GET", "/metrics", None, true)?;
+    assert_eq!(code, 200, "{text}");
+    let value = |series: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let labels = r#"component="apiserver",dry_run="",group="",resource="configmaps",scope="resource",subresource="",verb="POST",version="v1""#;
+    assert_eq!(
+        value(&format!(
+            r#"apiserver_request_total{{code="201",{labels}}}"#
+        )),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&format!(
+            r#"apiserver_request_total{{code="409",{labels}}}"#
+        )),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&format!(
+            r#"apiserver_request_duration_seconds_count{{{labels}}}"#
+        )),
+        Some(4.0)
+    );
+    assert_eq!(
+        value(&format!(
+            r#"apiserver_request_duration_seconds_bucket{{{labels},le="+Inf"}}"#
+        )),
+        Some(4.0)
+    );
+    assert!(text.contains("# TYPE apiserver_request_duration_seconds histogram"));
+    assert_eq!(
+        value(r#"apiserver_storage_objects{resource="configmaps"}"#).map(|n| n >= 3.0),
+        Some(true),
+        "{text}"
+    );
+    // The in-process controllers and scheduler keep watches open.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("apiserver_longrunning_requests{")
+                && l.contains(r#"verb="WATCH""#)),
+        "{text}"
+    );
+    assert!(value("process_resident_memory_bytes").is_some_and(|b| b > 0.0));
     Ok(())
 }

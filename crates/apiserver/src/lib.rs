@@ -22,6 +22,7 @@ pub mod discovery;
 pub mod encoding;
 mod eviction;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod pki;
 pub mod request;
@@ -79,4 +80,6 @@ pub struct ApiServer {
     pub ready: std::sync::atomic::AtomicBool,
     /// The health the in-process components report (`componentstatuses`).
     pub components: health::Components,
+    /// What `/metrics` reports.
+    pub metrics: Arc<metrics::Metrics>,
 }

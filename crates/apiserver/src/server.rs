@@ -144,6 +144,7 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
         pki,
         ready: std::sync::atomic::AtomicBool::new(false),
         components: crate::health::Components::default(),
+        metrics: Arc::default(),
     });
     bootstrap::run(&server).await?;
 
@@ -268,6 +269,7 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let started = std::time::Instant::now();
     let path = req.uri().path().to_string();
     let query = Query::parse(req.uri().query());
     let pretty = query.flag("pretty");
@@ -290,6 +292,9 @@ where
     let Some(user) = user else {
         return Err(Status::unauthorized());
     };
+    if path == "/metrics" {
+        return Ok(crate::metrics::serve(&server).await);
+    }
     if first == "openapi" {
         return crate::openapi::serve(&server, &path, &query, req.headers()).await;
     }
@@ -364,7 +369,7 @@ where
     };
     let result = dispatch(&ctx, &method, &content_type, &body).await;
     let warnings = warnings.into_inner().unwrap_or_default();
-    result.map(|mut resp| {
+    let result = result.map(|mut resp| {
         for w in warnings {
             // RFC 7234 warning: code 299, agent "-", the text quoted.
             let quoted = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
@@ -373,7 +378,27 @@ where
             }
         }
         resp
-    })
+    });
+    let labels = crate::metrics::RequestLabels::of(
+        &info,
+        content_type.starts_with("application/apply-patch"),
+        query.get("dryRun").is_some_and(|d| !d.is_empty()),
+    );
+    match result {
+        Ok(resp) if info.verb == "watch" => Ok(server.metrics.track_watch(labels, started, resp)),
+        Ok(resp) => {
+            server
+                .metrics
+                .record(labels, resp.status().as_u16(), started.elapsed());
+            Ok(resp)
+        }
+        Err(status) => {
+            server
+                .metrics
+                .record(labels, status.code, started.elapsed());
+            Err(status)
+        }
+    }
 }
 
 /// The warning every request to a deprecated API gets, as upstream's
