@@ -518,3 +518,106 @@ fn component_statuses_and_deprecation_warnings() -> Result<()> {
     }
     Ok(())
 }
+
+/// `kubectl debug` adds an ephemeral container through
+/// `pods/ephemeralcontainers`; existing ones may be neither changed nor
+/// removed, and what a debugging container may not set is refused.
+#[test]
+fn debug_adds_ephemeral_containers() -> Result<()> {
+    let server = Server::start()?;
+    for (i, v) in KUBECTL_VERSIONS.iter().enumerate() {
+        let pod = format!("p{i}");
+        server.kubectl_ok(v, &["run", &pod, "--image=nginx:1.27"])?;
+        let debug = [
+            "debug",
+            &pod,
+            "--image=busybox",
+            "-c",
+            "dbg",
+            "--profile=general",
+            "--",
+            "sleep",
+            "1",
+        ];
+        server.kubectl_ok(v, &debug)?;
+        let ec = server.kubectl_ok(
+            v,
+            &["get", "pod", &pod, "-o", "jsonpath={.spec.ephemeralContainers[*].name}/{.spec.ephemeralContainers[0].imagePullPolicy}"],
+        )?;
+        assert_eq!(ec, "dbg/Always", "kubectl {v}");
+        let managers = server.kubectl_ok(
+            v,
+            &[
+                "get",
+                "pod",
+                &pod,
+                "--show-managed-fields",
+                "-o",
+                "jsonpath={range .metadata.managedFields[*]}{.manager}:{.subresource};{end}",
+            ],
+        )?;
+        // kubectl names no field manager: its user agent's program is it.
+        assert!(
+            managers.contains(&format!("kubectl.{v}:ephemeralcontainers;")),
+            "{managers}"
+        );
+        // The same name again changes it.
+        let again = server.kubectl(v, &debug);
+        assert!(!again.status.success());
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(
+            stderr.contains(r#"spec.ephemeralContainers: Forbidden: existing ephemeral containers "dbg" may not be changed"#),
+            "{stderr}"
+        );
+        let remove = server.kubectl(
+            v,
+            &[
+                "patch",
+                "pod",
+                &pod,
+                "--subresource",
+                "ephemeralcontainers",
+                "--type",
+                "json",
+                "-p",
+                r#"[{"op":"remove","path":"/spec/ephemeralContainers/0"}]"#,
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&remove.stderr);
+        assert!(
+            stderr.contains(r#"existing ephemeral containers "dbg" may not be removed"#),
+            "{stderr}"
+        );
+        let bad = server.kubectl(
+            v,
+            &["patch", "pod", &pod, "--subresource", "ephemeralcontainers",
+              "-p", r#"{"spec":{"ephemeralContainers":[{"name":"e2","image":"busybox","ports":[{"containerPort":80}],"targetContainerName":"nope"}]}}"#],
+        );
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(
+            stderr.contains(r#".targetContainerName: Not found: "nope""#)
+                && stderr.contains(".ports: Forbidden: cannot be set for an Ephemeral Container"),
+            "{stderr}"
+        );
+        // A main-resource update cannot change them.
+        let main = server.kubectl(
+            v,
+            &[
+                "patch",
+                "pod",
+                &pod,
+                "--type",
+                "json",
+                "-p",
+                r#"[{"op":"remove","path":"/spec/ephemeralContainers"}]"#,
+            ],
+        );
+        assert!(!main.status.success());
+        assert!(
+            String::from_utf8_lossy(&main.stderr).contains("pod updates may not change fields"),
+            "{}",
+            String::from_utf8_lossy(&main.stderr)
+        );
+    }
+    Ok(())
+}

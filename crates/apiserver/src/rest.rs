@@ -492,6 +492,27 @@ fn validate_update(ctx: &Ctx<'_>, new: &Value, old: &Value) -> Result<()> {
     }
 }
 
+/// `ValidatePodEphemeralContainersUpdate`: the new ephemeral containers are
+/// valid, and those the pod had are neither removed nor changed.
+fn validate_ephemeral_containers_update(ctx: &Ctx<'_>, new: &Value, old: &Value) -> Result<()> {
+    let mut errs = crate::strategy::core_v1::validate_ephemeral_containers_update(new, old);
+    let new_meta = new.get("metadata").unwrap_or(&Value::Null);
+    let old_meta = old.get("metadata").unwrap_or(&Value::Null);
+    errs.extend(validation::validate_object_meta_update(
+        new_meta, old_meta, "metadata",
+    ));
+    dedup(&mut errs);
+    if errs.is_empty() {
+        return Ok(());
+    }
+    Err(Status::invalid(
+        &ctx.qualified_kind(),
+        ctx.info.group,
+        meta::name(new),
+        &errs,
+    ))
+}
+
 fn dedup(errs: &mut Vec<FieldError>) {
     let mut seen = Vec::new();
     errs.retain(|e| {
@@ -760,6 +781,8 @@ pub enum Part {
     Raw,
     /// Server-side apply: like Main, but the apply already recorded its fields.
     Apply,
+    /// `pods/ephemeralcontainers`: only `spec.ephemeralContainers` changes.
+    EphemeralContainers,
 }
 
 /// How often a write is retried after losing a compare-and-swap to another
@@ -973,14 +996,18 @@ where
     if part != Part::Raw {
         // Validation sees the revision being replaced, as upstream's does.
         meta::set_meta(&mut new, "resourceVersion", json!(revision.to_string()));
-        let checked = validate_update(ctx, &new, &old);
+        let checked = if part == Part::EphemeralContainers {
+            validate_ephemeral_containers_update(ctx, &new, &old)
+        } else {
+            validate_update(ctx, &new, &old)
+        };
         meta::remove_meta(&mut new, "resourceVersion");
         checked?;
     }
     if let Some(alloc) = crate::allocator::for_resource(ctx) {
         alloc.keep_on_update(&mut new, &old);
     }
-    if matches!(part, Part::Main | Part::Status) {
+    if matches!(part, Part::Main | Part::Status | Part::EphemeralContainers) {
         new = ctx.track(Some(&old), new)?;
     }
     // A write that changes nothing is not written (no new revision).
@@ -1043,6 +1070,24 @@ fn prepare_update(ctx: &Ctx<'_>, new: Value, old: &Value, part: Part, status_onl
         }
         // ResetObjectMetaForStatus: only status changes through /status.
         Part::Status => with_status_of(old, new),
+        // dropNonEphemeralContainerUpdates: the stored pod with the new
+        // ephemeral containers (defaulted) and nothing else of the request.
+        Part::EphemeralContainers => {
+            let mut pod = old.clone();
+            let containers = new.pointer("/spec/ephemeralContainers").cloned();
+            if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+                match containers {
+                    Some(c) => {
+                        spec.insert("ephemeralContainers".into(), c);
+                    }
+                    None => {
+                        spec.shift_remove("ephemeralContainers");
+                    }
+                }
+            }
+            ctx.strategy.default(&mut pod);
+            pod
+        }
         Part::Raw => new,
         Part::Main | Part::Apply => {
             let mut new = new;

@@ -12,7 +12,7 @@ use skiff_core::validation::NameRule;
 mod apps;
 mod autoscaling;
 mod batch;
-mod core_v1;
+pub(crate) mod core_v1;
 mod events;
 
 /// What the generic store asks of a kind.

@@ -1,4 +1,5 @@
 //! Subresources served by the API server itself: `status`, `scale`,
+//! `pods/ephemeralcontainers`,
 //! `pods/binding` (and the `bindings` resource), `namespaces/finalize`,
 //! `pods/eviction` (in [`crate::eviction`]).
 //! Streaming subresources (log, exec, attach, port-forward, proxy) belong to the
@@ -39,6 +40,13 @@ pub async fn dispatch(
         ("status", &Method::GET) => rest::get(ctx).await,
         ("status", &Method::PUT) => rest::update(ctx, Part::Status, content_type, body).await,
         ("status", &Method::PATCH) => rest::patch(ctx, Part::Status, content_type, body).await,
+        ("ephemeralcontainers", &Method::GET) => rest::get(ctx).await,
+        ("ephemeralcontainers", &Method::PUT) => {
+            rest::update(ctx, Part::EphemeralContainers, content_type, body).await
+        }
+        ("ephemeralcontainers", &Method::PATCH) => {
+            rest::patch(ctx, Part::EphemeralContainers, content_type, body).await
+        }
         ("scale", _) => scale(ctx, method, content_type, body).await,
         ("binding", &Method::POST) => {
             let binding = encoding::decode(content_type, body)?;

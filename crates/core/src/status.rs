@@ -53,6 +53,7 @@ pub enum FieldErrorKind {
     Required,
     Forbidden,
     Duplicate,
+    NotFound,
     NotSupported,
     TooLong,
     TooMany,
@@ -65,6 +66,7 @@ impl FieldErrorKind {
             FieldErrorKind::Required => "FieldValueRequired",
             FieldErrorKind::Forbidden => "FieldValueForbidden",
             FieldErrorKind::Duplicate => "FieldValueDuplicate",
+            FieldErrorKind::NotFound => "FieldValueNotFound",
             FieldErrorKind::NotSupported => "FieldValueNotSupported",
             FieldErrorKind::TooLong => "FieldValueTooLong",
             FieldErrorKind::TooMany => "FieldValueTooMany",
@@ -77,6 +79,7 @@ impl FieldErrorKind {
             FieldErrorKind::Required => "Required value",
             FieldErrorKind::Forbidden => "Forbidden",
             FieldErrorKind::Duplicate => "Duplicate value",
+            FieldErrorKind::NotFound => "Not found",
             FieldErrorKind::NotSupported => "Unsupported value",
             FieldErrorKind::TooLong => "Too long",
             FieldErrorKind::TooMany => "Too many",
@@ -115,6 +118,16 @@ impl FieldError {
     pub fn duplicate(field: impl Into<String>, value: &Value) -> Self {
         Self {
             kind: FieldErrorKind::Duplicate,
+            field: field.into(),
+            value: Some(render_value(value)),
+            detail: String::new(),
+        }
+    }
+
+    /// `field.NotFound`: a reference to something that does not exist.
+    pub fn not_found(field: impl Into<String>, value: &Value) -> Self {
+        Self {
+            kind: FieldErrorKind::NotFound,
             field: field.into(),
             value: Some(render_value(value)),
             detail: String::new(),

@@ -159,10 +159,10 @@ async fn apply(
         now: &now,
         reset_fields: None,
     };
-    let apply_part = if part == Part::Status {
-        Part::Status
-    } else {
-        Part::Apply
+    // An apply to a subresource changes only what the subresource holds.
+    let apply_part = match part {
+        Part::Status | Part::EphemeralContainers => part,
+        _ => Part::Apply,
     };
     let updated = update_object(ctx, name, apply_part, dry_run, |live| {
         skiff_core::managed_fields::apply_request(&req, Some(live), &config, force)
@@ -171,7 +171,7 @@ async fn apply(
     .await;
     match updated {
         Ok((obj, _)) => Ok(ctx.respond(StatusCode::OK, &obj)),
-        Err(s) if s.code == 404 && part != Part::Status => {
+        Err(s) if s.code == 404 && part == Part::Main => {
             let created = skiff_core::managed_fields::apply_request(&req, None, &config, force)
                 .map_err(|e| e.to_status())?;
             let obj = super::create_object(ctx, created, dry_run, true).await?;

@@ -156,6 +156,114 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     errs
 }
 
+/// Members of an ephemeral container that must stay unset: what a debugging
+/// container may not rely on (upstream's allow list, inverted, in the
+/// order of the container's fields).
+const EPHEMERAL_FORBIDDEN: [&str; 8] = [
+    "ports",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+];
+
+/// The pod annotation of a static (mirror) pod.
+const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// `ValidatePodEphemeralContainersUpdate`: the pod stays valid, each new
+/// ephemeral container is named uniquely among all containers, targets a
+/// container of the pod, and sets nothing a debugging container may not;
+/// the ephemeral containers the pod had are neither removed nor changed.
+pub(crate) fn validate_ephemeral_containers_update(new: &Value, old: &Value) -> Vec<FieldError> {
+    if old
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(MIRROR_POD_ANNOTATION))
+        .is_some()
+    {
+        return vec![FieldError::forbidden(
+            "",
+            "static pods do not support ephemeral containers",
+        )];
+    }
+    let spec = new.get("spec").unwrap_or(&Value::Null);
+    let mut errs = validate_pod_spec(spec, "spec");
+    let mut names: std::collections::HashSet<&str> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|l| spec.get(*l).and_then(Value::as_array))
+        .flatten()
+        .map(|c| str_at(c, &["name"]))
+        .collect();
+    let targets = names.clone();
+    let none = Vec::new();
+    let ephemeral = spec
+        .get("ephemeralContainers")
+        .and_then(Value::as_array)
+        .unwrap_or(&none);
+    for (i, c) in ephemeral.iter().enumerate() {
+        let p = format!("spec.ephemeralContainers[{i}]");
+        let name = str_at(c, &["name"]);
+        if name.is_empty() {
+            errs.push(FieldError::required(format!("{p}.name"), ""));
+        } else {
+            for msg in validation::is_dns1123_label(name) {
+                errs.push(FieldError::invalid(format!("{p}.name"), &json!(name), msg));
+            }
+            if !names.insert(name) {
+                errs.push(FieldError::duplicate(format!("{p}.name"), &json!(name)));
+            }
+        }
+        if str_at(c, &["image"]).trim().is_empty() {
+            errs.push(FieldError::required(format!("{p}.image"), ""));
+        }
+        let target = str_at(c, &["targetContainerName"]);
+        if !target.is_empty() && !targets.contains(target) {
+            errs.push(FieldError::not_found(
+                format!("{p}.targetContainerName"),
+                &json!(target),
+            ));
+        }
+        for field in EPHEMERAL_FORBIDDEN {
+            let set = match c.get(field) {
+                None | Some(Value::Null) => false,
+                Some(Value::Object(m)) => !m.is_empty(),
+                Some(Value::Array(a)) => !a.is_empty(),
+                Some(Value::String(s)) => !s.is_empty(),
+                Some(_) => true,
+            };
+            if set {
+                errs.push(FieldError::forbidden(
+                    format!("{p}.{field}"),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+    }
+    // Existing ones may be neither removed nor changed (by name: a patch
+    // need not keep their order).
+    let old_ephemeral = old
+        .pointer("/spec/ephemeralContainers")
+        .and_then(Value::as_array)
+        .unwrap_or(&none);
+    for before in old_ephemeral {
+        let name = str_at(before, &["name"]);
+        match ephemeral.iter().find(|c| str_at(c, &["name"]) == name) {
+            None => errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers {name:?} may not be removed"),
+            )),
+            Some(after) if after != before => errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers {name:?} may not be changed"),
+            )),
+            Some(_) => {}
+        }
+    }
+    errs
+}
+
 pub struct Pod;
 
 impl Strategy for Pod {
@@ -561,3 +669,42 @@ impl Strategy for ReplicationController {
 pub struct ServiceAccount;
 
 impl Strategy for ServiceAccount {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(ephemeral: Value) -> Value {
+        json!({"metadata": {"name": "p"}, "spec": {
+            "containers": [{"name": "app", "image": "nginx"}],
+            "ephemeralContainers": ephemeral,
+        }})
+    }
+
+    fn messages(errs: &[FieldError]) -> Vec<String> {
+        errs.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn ephemeral_containers_are_named_uniquely_and_target_the_pod() {
+        let new = pod(json!([
+            {"name": "app", "image": "busybox"},
+            {"name": "dbg", "image": "busybox", "targetContainerName": "app", "resources": {}},
+        ]));
+        assert_eq!(
+            messages(&validate_ephemeral_containers_update(&new, &pod(json!([])))),
+            [r#"spec.ephemeralContainers[0].name: Duplicate value: "app""#]
+        );
+    }
+
+    #[test]
+    fn static_pods_take_no_ephemeral_containers() {
+        let mut old = pod(json!([]));
+        old["metadata"]["annotations"] = json!({MIRROR_POD_ANNOTATION: "x"});
+        let new = pod(json!([{"name": "dbg", "image": "busybox"}]));
+        assert_eq!(
+            messages(&validate_ephemeral_containers_update(&new, &old)),
+            [": Forbidden: static pods do not support ephemeral containers"]
+        );
+    }
+}
