@@ -97,6 +97,30 @@ fn qos_class(spec: &Value) -> &'static str {
 }
 
 /// Validation of a pod spec shared by pods and templates.
+/// A container's name (a DNS label, unique among the pod's containers of
+/// every kind: `seen`) and image, at `p`.
+fn validate_container_identity<'a>(
+    c: &'a Value,
+    p: &str,
+    seen: &mut std::collections::HashSet<&'a str>,
+    errs: &mut Vec<FieldError>,
+) {
+    let name = str_at(c, &["name"]);
+    if name.is_empty() {
+        errs.push(FieldError::required(format!("{p}.name"), ""));
+    } else {
+        for msg in validation::is_dns1123_label(name) {
+            errs.push(FieldError::invalid(format!("{p}.name"), &json!(name), msg));
+        }
+        if !seen.insert(name) {
+            errs.push(FieldError::duplicate(format!("{p}.name"), &json!(name)));
+        }
+    }
+    if str_at(c, &["image"]).trim().is_empty() {
+        errs.push(FieldError::required(format!("{p}.image"), ""));
+    }
+}
+
 pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let containers = spec.get("containers").and_then(Value::as_array);
@@ -114,20 +138,7 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
         };
         for (i, c) in cs.iter().enumerate() {
             let p = format!("{path}.{list}[{i}]");
-            let name = str_at(c, &["name"]);
-            if name.is_empty() {
-                errs.push(FieldError::required(format!("{p}.name"), ""));
-            } else {
-                for msg in validation::is_dns1123_label(name) {
-                    errs.push(FieldError::invalid(format!("{p}.name"), &json!(name), msg));
-                }
-                if !seen.insert(name.to_string()) {
-                    errs.push(FieldError::duplicate(format!("{p}.name"), &json!(name)));
-                }
-            }
-            if str_at(c, &["image"]).trim().is_empty() {
-                errs.push(FieldError::required(format!("{p}.image"), ""));
-            }
+            validate_container_identity(c, &p, &mut seen, &mut errs);
             if let Some(ports) = c.get("ports").and_then(Value::as_array) {
                 for (j, port) in ports.iter().enumerate() {
                     let n = port
@@ -204,20 +215,7 @@ pub(crate) fn validate_ephemeral_containers_update(new: &Value, old: &Value) -> 
         .unwrap_or(&none);
     for (i, c) in ephemeral.iter().enumerate() {
         let p = format!("spec.ephemeralContainers[{i}]");
-        let name = str_at(c, &["name"]);
-        if name.is_empty() {
-            errs.push(FieldError::required(format!("{p}.name"), ""));
-        } else {
-            for msg in validation::is_dns1123_label(name) {
-                errs.push(FieldError::invalid(format!("{p}.name"), &json!(name), msg));
-            }
-            if !names.insert(name) {
-                errs.push(FieldError::duplicate(format!("{p}.name"), &json!(name)));
-            }
-        }
-        if str_at(c, &["image"]).trim().is_empty() {
-            errs.push(FieldError::required(format!("{p}.image"), ""));
-        }
+        validate_container_identity(c, &p, &mut names, &mut errs);
         let target = str_at(c, &["targetContainerName"]);
         if !target.is_empty() && !targets.contains(target) {
             errs.push(FieldError::not_found(
