@@ -36,13 +36,9 @@ fn rules_for(_user: &UserInfo, _namespace: &str) -> Value {
     })
 }
 
-/// `create` of one of the review resources, by `user`.
-pub async fn create(
-    ctx: &Ctx<'_>,
-    user: &UserInfo,
-    content_type: &str,
-    body: &[u8],
-) -> Result<Response<Body>> {
+/// `create` of one of the review resources, by the request's user.
+pub async fn create(ctx: &Ctx<'_>, content_type: &str, body: &[u8]) -> Result<Response<Body>> {
+    let user = ctx.user;
     let decoded = encoding::decode(content_type, body)?;
     let mut review = ctx.normalize(decoded)?;
     // A local review is in the request's namespace, as any namespaced create.

@@ -78,7 +78,7 @@ pub async fn virtual_resource(
             bind(&pod_ctx, &name, &binding).await
         }
         ("authentication.k8s.io" | "authorization.k8s.io", _, "create") => {
-            crate::access_review::create(ctx, ctx.user, content_type, body).await
+            crate::access_review::create(ctx, content_type, body).await
         }
         ("", "componentstatuses", "get" | "list") => crate::health::component_statuses(ctx).await,
         (_, _, verb) => Err(Status::method_not_supported(ctx.gr(), verb)),
