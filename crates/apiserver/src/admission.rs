@@ -1,12 +1,17 @@
 //! Admission of creates beyond namespace lifecycle: the mutating and
 //! validating plugins of kube-apiserver's default chain that skiff has so far
-//! (Priority). Runs after defaulting and before validation, as upstream.
+//! (LimitRanger, Priority). The mutating phase ([`admit_create`]) runs after
+//! defaulting and before validation, the validating phase
+//! ([`validate_create`], [`validate_update`]) after the object's own
+//! validation, as upstream.
 
 use serde_json::{Value, json};
 use skiff_core::Status;
 use skiff_core::status::{FieldError, GroupResource};
 
 use crate::rest::{Ctx, Result};
+
+pub mod limit_ranger;
 
 /// PriorityClasses every cluster has (created at first start).
 pub const SYSTEM_PRIORITY_CLASSES: [(&str, i64, &str); 2] = [
@@ -27,10 +32,28 @@ const HIGHEST_USER_PRIORITY: i64 = 1_000_000_000;
 
 pub async fn admit_create(ctx: &Ctx<'_>, name: &str, obj: &mut Value) -> Result<()> {
     match (ctx.info.group, ctx.info.resource) {
-        ("", "pods") => admit_pod_priority(ctx, name, obj).await,
+        ("", "pods") => {
+            if limit_ranger::default_pod(ctx, name, obj).await? {
+                // Upstream derives the QoS class after mutating admission;
+                // skiff prepared the pod before, so it is derived again.
+                ctx.strategy.prepare_for_create(obj);
+            }
+            admit_pod_priority(ctx, name, obj).await
+        }
         ("scheduling.k8s.io", "priorityclasses") => validate_priority_class(obj),
         _ => Ok(()),
     }
+}
+
+/// The validating phase of a create, after the object's own validation.
+pub async fn validate_create(ctx: &Ctx<'_>, name: &str, obj: &Value) -> Result<()> {
+    limit_ranger::validate(ctx, name, obj, None).await
+}
+
+/// The validating phase of an update of the main resource (not a
+/// subresource), after the object's own validation.
+pub async fn validate_update(ctx: &Ctx<'_>, name: &str, new: &Value, old: &Value) -> Result<()> {
+    limit_ranger::validate(ctx, name, new, Some(old)).await
 }
 
 /// The Priority plugin: `priorityClassName` (or the global default class)

@@ -75,4 +75,6 @@ pub struct ApiServer {
     pub pki: pki::Pki,
     /// Set once the server is ready (`/readyz`).
     pub ready: std::sync::atomic::AtomicBool,
+    /// The LimitRanger plugin's live lookups.
+    pub(crate) limit_ranges: admission::limit_ranger::LiveLookups,
 }

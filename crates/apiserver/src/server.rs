@@ -143,6 +143,7 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
         services,
         pki,
         ready: std::sync::atomic::AtomicBool::new(false),
+        limit_ranges: Default::default(),
     });
     bootstrap::run(&server).await?;
 
