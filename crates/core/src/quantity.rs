@@ -371,11 +371,11 @@ impl fmt::Display for Amount {
             f.write_str("-")?;
         }
         let nanos = self.nanos.unsigned_abs();
-        let whole = nanos % (NANOS_PER_UNIT as u128) == 0;
+        let whole = nanos.is_multiple_of(NANOS_PER_UNIT as u128);
         if self.format == Format::BinarySI && whole && nanos >= 1024 * NANOS_PER_UNIT as u128 {
             let mut units = nanos / NANOS_PER_UNIT as u128;
             let mut exp = 0usize;
-            while units % 1024 == 0 && exp < 6 {
+            while units.is_multiple_of(1024) && exp < 6 {
                 units /= 1024;
                 exp += 1;
             }
@@ -384,7 +384,7 @@ impl fmt::Display for Amount {
         }
         let mut mantissa = nanos;
         let mut exp: i32 = -9;
-        while mantissa % 10 == 0 {
+        while mantissa.is_multiple_of(10) {
             mantissa /= 10;
             exp += 1;
         }
