@@ -394,3 +394,22 @@ fn aggregate_matches_upstream_joining() {
     assert_eq!(aggregate(&s(&["a", "a"])).as_deref(), Some("a"));
     assert_eq!(aggregate(&s(&["a", "b", "a"])).as_deref(), Some("[a, b]"));
 }
+
+#[test]
+fn live_lookups_expire_and_stay_bounded() {
+    let live = LiveLookups::default();
+    assert!(live.get("ns").is_none());
+    live.put("ns", Arc::new(vec![json!({"metadata": {"name": "lr"}})]));
+    assert_eq!(live.get("ns").map(|items| items.len()), Some(1));
+    // An entry past its TTL is not used.
+    if let Some(e) = live.entries.lock().expect("lock").get_mut("ns") {
+        e.expiry = Instant::now() - Duration::from_secs(1);
+    }
+    assert!(live.get("ns").is_none());
+    for i in 0..LIVE_CAPACITY + 10 {
+        live.put(&format!("ns-{i}"), Arc::new(Vec::new()));
+    }
+    let held = live.entries.lock().expect("lock").len();
+    assert_eq!(held, LIVE_CAPACITY);
+    assert!(live.get(&format!("ns-{}", LIVE_CAPACITY + 9)).is_some());
+}
