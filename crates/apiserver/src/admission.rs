@@ -1,8 +1,11 @@
 //! Admission of creates beyond namespace lifecycle: the mutating and
 //! validating plugins of kube-apiserver's default chain that skiff has so far
-//! (ServiceAccount's defaulting, Priority, DefaultTolerationSeconds). Runs
-//! after defaulting and field tracking and before validation, as upstream:
-//! what a plugin sets is not owned by the creator.
+//! (LimitRanger, ServiceAccount's defaulting, Priority,
+//! DefaultTolerationSeconds). The mutating phase ([`admit_create`]) runs
+//! after defaulting and field tracking (what a plugin sets is not owned by
+//! the creator) and before validation, the validating phase
+//! ([`validate_create`], [`validate_update`]) after the object's own
+//! validation, as upstream.
 
 use serde_json::{Value, json};
 use skiff_core::Status;
@@ -10,6 +13,8 @@ use skiff_core::status::{FieldError, GroupResource};
 
 use crate::rest::{Ctx, Result};
 use crate::strategy::{default_at, str_at};
+
+pub mod limit_ranger;
 
 /// PriorityClasses every cluster has (created at first start).
 pub const SYSTEM_PRIORITY_CLASSES: [(&str, i64, &str); 2] = [
@@ -31,6 +36,13 @@ const HIGHEST_USER_PRIORITY: i64 = 1_000_000_000;
 pub async fn admit_create(ctx: &Ctx<'_>, name: &str, obj: &mut Value) -> Result<()> {
     match (ctx.info.group, ctx.info.resource) {
         ("", "pods") => {
+            // Upstream's order: LimitRanger, ServiceAccount, Priority,
+            // DefaultTolerationSeconds.
+            if limit_ranger::default_pod(ctx, name, obj).await? {
+                // Upstream derives the QoS class after mutating admission;
+                // skiff prepared the pod before, so it is derived again.
+                ctx.strategy.prepare_for_create(obj);
+            }
             if let Some(spec) = obj.get_mut("spec") {
                 default_service_account(spec);
             }
@@ -77,6 +89,17 @@ fn add_default_tolerations(spec: &mut Value) {
             list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
         }
     }
+}
+
+/// The validating phase of a create, after the object's own validation.
+pub async fn validate_create(ctx: &Ctx<'_>, name: &str, obj: &Value) -> Result<()> {
+    limit_ranger::validate(ctx, name, obj, None).await
+}
+
+/// The validating phase of an update of the main resource (not a
+/// subresource), after the object's own validation.
+pub async fn validate_update(ctx: &Ctx<'_>, name: &str, new: &Value, old: &Value) -> Result<()> {
+    limit_ranger::validate(ctx, name, new, Some(old)).await
 }
 
 /// The Priority plugin: `priorityClassName` (or the global default class)

@@ -82,4 +82,6 @@ pub struct ApiServer {
     pub components: health::Components,
     /// What `/metrics` reports.
     pub metrics: Arc<metrics::Metrics>,
+    /// The LimitRanger plugin's live lookups.
+    pub(crate) limit_ranges: admission::limit_ranger::LiveLookups,
 }

@@ -145,6 +145,7 @@ pub async fn start(config: Config, store: DynStore) -> Result<Running> {
         ready: std::sync::atomic::AtomicBool::new(false),
         components: crate::health::Components::default(),
         metrics: Arc::default(),
+        limit_ranges: Default::default(),
     });
     bootstrap::run(&server).await?;
 

@@ -14,6 +14,7 @@ mod autoscaling;
 mod batch;
 pub(crate) mod core_v1;
 mod events;
+mod limit_range;
 
 /// What the generic store asks of a kind.
 pub trait Strategy: Send + Sync {
@@ -108,6 +109,7 @@ pub fn for_resource(info: &ResourceInfo) -> &'static dyn Strategy {
         ("", "configmaps") => &core_v1::ConfigMap,
         ("", "replicationcontrollers") => &core_v1::ReplicationController,
         ("", "serviceaccounts") => &core_v1::ServiceAccount,
+        ("", "limitranges") => &limit_range::LimitRange,
         ("apps", "deployments") => &apps::Deployment,
         ("apps", "replicasets") => &apps::ReplicaSet,
         ("apps", "statefulsets") => &apps::StatefulSet,

@@ -6,7 +6,9 @@
 //! conversions upstream uses everywhere a quantity becomes a number:
 //! [`Quantity::value`] and [`Quantity::milli_value`], both rounding up
 //! (`Quantity.Value()` / `MilliValue()` round toward +infinity) and saturating
-//! at the limits of `i64`. Does not own: the canonical string form.
+//! at the limits of `i64`; and [`Amount`], the exact value at upstream's nano
+//! precision with its format, for sums, comparisons and the canonical string
+//! form (`Quantity.String()`: `1500m`, `1Gi`, `2k`).
 
 use std::fmt;
 
@@ -35,6 +37,9 @@ pub struct Quantity {
     digits: u128,
     fraction_digits: u32,
     multiplier: Multiplier,
+    /// Whether the suffix was a decimal exponent (`e3`), which the
+    /// canonical form keeps.
+    exponent_suffix: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +48,18 @@ enum Multiplier {
     Binary(u32),
     /// × 10^n
     Decimal(i32),
+}
+
+/// How a quantity is written out (`resource.Format`), decided by the suffix
+/// it was parsed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `Ki`, `Mi`, ...: powers of 1024.
+    BinarySI,
+    /// No suffix or `n`, `u`, `m`, `k`, `M`, ...: powers of 1000.
+    DecimalSI,
+    /// `e3`, `E-2`.
+    DecimalExponent,
 }
 
 impl Quantity {
@@ -100,6 +117,8 @@ impl Quantity {
             digits,
             fraction_digits,
             multiplier,
+            // A lone `E` is exa, a decimal SI suffix.
+            exponent_suffix: suffix.len() > 1 && suffix.starts_with(['e', 'E']),
         })
     }
 
@@ -126,6 +145,41 @@ impl Quantity {
             (true, _) => 0,
             (false, true) => -1,
             (false, false) => 1,
+        }
+    }
+
+    /// The format the quantity keeps when written out again.
+    pub fn format(&self) -> Format {
+        match self.multiplier {
+            Multiplier::Binary(_) => Format::BinarySI,
+            Multiplier::Decimal(_) if self.exponent_suffix => Format::DecimalExponent,
+            Multiplier::Decimal(_) => Format::DecimalSI,
+        }
+    }
+
+    /// The exact value at nano precision, as upstream keeps it: a parsed
+    /// quantity finer than 1n is rounded away from zero to whole nanos.
+    pub fn amount(&self) -> Amount {
+        let mut num = self.digits;
+        let mut ten_exp = 9 - self.fraction_digits as i32;
+        match self.multiplier {
+            Multiplier::Binary(n) => num = num.saturating_mul(1u128 << n),
+            Multiplier::Decimal(n) => ten_exp += n,
+        }
+        let magnitude = if ten_exp >= 0 {
+            num.saturating_mul(pow10(ten_exp as u32))
+        } else {
+            let den = pow10((-ten_exp) as u32);
+            if den == u128::MAX {
+                u128::from(num > 0)
+            } else {
+                num.div_ceil(den)
+            }
+        };
+        let magnitude = i128::try_from(magnitude).unwrap_or(i128::MAX);
+        Amount {
+            nanos: if self.negative { -magnitude } else { magnitude },
+            format: self.format(),
         }
     }
 
@@ -217,6 +271,160 @@ impl fmt::Display for Quantity {
     }
 }
 
+/// `Quantity.MaxMilliValue`: the largest value whose thousandths fit `i64`.
+pub const MAX_MILLI_VALUE: i64 = i64::MAX / 1000;
+
+const NANOS_PER_UNIT: i128 = 1_000_000_000;
+
+/// A quantity as a number: nanos (10^-9) with the format it is written in.
+/// What upstream's `Quantity` does arithmetic and comparisons on.
+#[derive(Debug, Clone, Copy)]
+pub struct Amount {
+    nanos: i128,
+    format: Format,
+}
+
+impl Amount {
+    /// Zero, written in `format`.
+    pub fn zero(format: Format) -> Amount {
+        Amount { nanos: 0, format }
+    }
+
+    /// The value in thousandths, as `NewMilliQuantity` builds it.
+    pub fn from_milli(milli: i64, format: Format) -> Amount {
+        Amount {
+            nanos: i128::from(milli) * 1_000_000,
+            format,
+        }
+    }
+
+    /// The format it is written in.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Whether the amount is zero.
+    pub fn is_zero(&self) -> bool {
+        self.nanos == 0
+    }
+
+    /// `Quantity.Value()`: rounded up to an integer, saturating.
+    pub fn value(&self) -> i64 {
+        saturate(div_ceil(self.nanos, NANOS_PER_UNIT))
+    }
+
+    /// `Quantity.MilliValue()`: thousandths rounded up, saturating.
+    pub fn milli_value(&self) -> i64 {
+        saturate(div_ceil(self.nanos, 1_000_000))
+    }
+
+    /// `Quantity.Add`: the sum keeps the format of `self` unless `self` is
+    /// zero, as upstream's does.
+    pub fn add(&mut self, other: Amount) {
+        if self.nanos == 0 {
+            self.format = other.format;
+        }
+        self.nanos = self.nanos.saturating_add(other.nanos);
+    }
+}
+
+impl PartialEq for Amount {
+    fn eq(&self, other: &Self) -> bool {
+        self.nanos == other.nanos
+    }
+}
+
+impl Eq for Amount {}
+
+impl PartialOrd for Amount {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// `Quantity.Cmp`: by value, whatever the format.
+impl Ord for Amount {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.nanos.cmp(&other.nanos)
+    }
+}
+
+fn div_ceil(n: i128, d: i128) -> i128 {
+    let q = n / d;
+    if n % d > 0 { q + 1 } else { q }
+}
+
+fn saturate(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// `Quantity.String()`: the canonical form (`CanonicalizeBytes`). Binary
+/// quantities stay binary only when they are whole and at least 1Ki in size;
+/// decimal ones are written as the smallest integer mantissa with an
+/// exponent that is a multiple of 3.
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.nanos == 0 {
+            return f.write_str("0");
+        }
+        if self.nanos < 0 {
+            f.write_str("-")?;
+        }
+        let nanos = self.nanos.unsigned_abs();
+        let whole = nanos.is_multiple_of(NANOS_PER_UNIT as u128);
+        if self.format == Format::BinarySI && whole && nanos >= 1024 * NANOS_PER_UNIT as u128 {
+            let mut units = nanos / NANOS_PER_UNIT as u128;
+            let mut exp = 0usize;
+            while units.is_multiple_of(1024) && exp < 6 {
+                units /= 1024;
+                exp += 1;
+            }
+            let suffix = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][exp];
+            return write!(f, "{units}{suffix}");
+        }
+        let mut mantissa = nanos;
+        let mut exp: i32 = -9;
+        while mantissa.is_multiple_of(10) {
+            mantissa /= 10;
+            exp += 1;
+        }
+        // Go's remainder keeps the sign of the dividend.
+        match exp % 3 {
+            1 | -2 => {
+                mantissa *= 10;
+                exp -= 1;
+            }
+            2 | -1 => {
+                mantissa *= 100;
+                exp -= 2;
+            }
+            _ => {}
+        }
+        if self.format == Format::DecimalExponent {
+            return if exp == 0 {
+                write!(f, "{mantissa}")
+            } else {
+                write!(f, "{mantissa}e{exp}")
+            };
+        }
+        let suffix = match exp {
+            -9 => "n",
+            -6 => "u",
+            -3 => "m",
+            0 => "",
+            3 => "k",
+            6 => "M",
+            9 => "G",
+            12 => "T",
+            15 => "P",
+            18 => "E",
+            // Beyond exa: written with an exponent rather than lose digits.
+            _ => return write!(f, "{mantissa}e{exp}"),
+        };
+        write!(f, "{mantissa}{suffix}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +482,61 @@ mod tests {
             assert_eq!(q.value(), *value, "Value() of {input}");
             assert_eq!(q.milli_value(), *milli, "MilliValue() of {input}");
         }
+    }
+
+    #[test]
+    fn canonical_form_like_quantity_string() {
+        let cases: &[(&str, &str)] = &[
+            ("0", "0"),
+            ("0Mi", "0"),
+            ("1", "1"),
+            ("1000m", "1"),
+            ("0.5", "500m"),
+            ("1.5", "1500m"),
+            ("100m", "100m"),
+            ("1500", "1500"),
+            ("1000", "1k"),
+            ("2000000", "2M"),
+            ("1Gi", "1Gi"),
+            ("1024Mi", "1Gi"),
+            ("1.5Gi", "1536Mi"),
+            ("1536", "1536"),
+            ("0.5Ki", "512"),
+            ("1.5Ki", "1536"),
+            ("128974848", "128974848"),
+            ("1e3", "1e3"),
+            ("1.5e3", "1500"),
+            ("1E-3", "1e-3"),
+            ("1n", "1n"),
+            ("0.1n", "1n"),
+            ("1u", "1u"),
+            ("12k", "12k"),
+            ("-1", "-1"),
+            ("-100m", "-100m"),
+        ];
+        for (input, want) in cases {
+            let q = Quantity::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(q.amount().to_string(), *want, "String() of {input}");
+        }
+    }
+
+    #[test]
+    fn sums_keep_the_first_nonzero_format() {
+        let amount = |s: &str| Quantity::parse(s).expect("valid quantity").amount();
+        let mut sum = amount("1Gi");
+        sum.add(amount("512Mi"));
+        assert_eq!(sum.to_string(), "1536Mi");
+        let mut sum = Amount::zero(Format::DecimalSI);
+        sum.add(amount("1Gi"));
+        sum.add(amount("1Gi"));
+        assert_eq!(sum.to_string(), "2Gi");
+        let mut sum = amount("500m");
+        sum.add(amount("1"));
+        assert_eq!(sum.to_string(), "1500m");
+        assert_eq!(sum.milli_value(), 1500);
+        assert_eq!(sum.value(), 2);
+        assert!(amount("1Gi") > amount("1G"));
+        assert_eq!(amount("1000m"), amount("1"));
     }
 
     #[test]
