@@ -16,6 +16,7 @@ pub mod managed_fields;
 pub mod meta;
 pub mod protobuf;
 pub mod quantity;
+pub mod quota;
 pub mod registry;
 pub mod status;
 pub mod strategic_merge;

@@ -35,6 +35,32 @@ pub struct Quantity {
     digits: u128,
     fraction_digits: u32,
     multiplier: Multiplier,
+    /// Written with an `e`/`E` exponent suffix.
+    exponent_suffix: bool,
+}
+
+/// `resource.Format`: how a quantity is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuffixFormat {
+    /// `Ki`, `Mi`, ...
+    BinarySi,
+    /// `m`, `k`, `M`, ... or none.
+    DecimalSi,
+    /// `e3`, `E-2`.
+    DecimalExponent,
+}
+
+/// `div_ceil` for the non-negative `i128`s of [`Quantity::nano_value`]
+/// (`i128::div_ceil` is not stable).
+trait DivCeil {
+    fn div_ceil_i128(self, d: i128) -> i128;
+}
+
+impl DivCeil for i128 {
+    fn div_ceil_i128(self, d: i128) -> i128 {
+        let q = self / d;
+        if self % d > 0 { q + 1 } else { q }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +126,7 @@ impl Quantity {
             digits,
             fraction_digits,
             multiplier,
+            exponent_suffix: suffix.starts_with(['e', 'E']),
         })
     }
 
@@ -126,6 +153,41 @@ impl Quantity {
             (true, _) => 0,
             (false, true) => -1,
             (false, false) => 1,
+        }
+    }
+
+    /// The exact value in billionths (the smallest unit a quantity keeps),
+    /// rounded toward +infinity, or `None` when it does not fit an `i128`
+    /// (far beyond any quantity a resource list holds).
+    pub fn nano_value(&self) -> Option<i128> {
+        let mut num = i128::try_from(self.digits).ok()?;
+        let mut ten_exp = 9 - self.fraction_digits as i32;
+        match self.multiplier {
+            Multiplier::Binary(n) => num = num.checked_mul(1i128.checked_shl(n)?)?,
+            Multiplier::Decimal(n) => ten_exp += n,
+        }
+        let magnitude = if ten_exp >= 0 {
+            num.checked_mul(10i128.checked_pow(ten_exp as u32)?)?
+        } else {
+            match 10i128.checked_pow((-ten_exp) as u32) {
+                // Rounded up as upstream rounds a quantity to nano precision.
+                Some(den) if self.negative => num / den,
+                Some(den) => num.div_ceil_i128(den),
+                None if self.negative => 0,
+                None => i128::from(num > 0),
+            }
+        };
+        Some(if self.negative { -magnitude } else { magnitude })
+    }
+
+    /// Whether the quantity was written with a binary suffix (`Ki`..`Ei`),
+    /// a decimal exponent (`1e3`) or else in decimal SI: upstream keeps
+    /// the format to print sums in the same style.
+    pub fn suffix_format(&self) -> SuffixFormat {
+        match self.multiplier {
+            Multiplier::Binary(_) => SuffixFormat::BinarySi,
+            Multiplier::Decimal(_) if self.exponent_suffix => SuffixFormat::DecimalExponent,
+            Multiplier::Decimal(_) => SuffixFormat::DecimalSi,
         }
     }
 
