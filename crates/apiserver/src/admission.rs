@@ -1,12 +1,16 @@
-//! Admission of creates beyond namespace lifecycle: the mutating and
+//! Admission of writes beyond namespace lifecycle: the mutating and
 //! validating plugins of kube-apiserver's default chain that skiff has so far
-//! (Priority). Runs after defaulting and before validation, as upstream.
+//! (Priority; ResourceQuota in [`resource_quota`]). Mutating admission runs
+//! after defaulting and before validation, validating admission after
+//! validation and before the store write, as upstream.
 
 use serde_json::{Value, json};
 use skiff_core::Status;
 use skiff_core::status::{FieldError, GroupResource};
 
 use crate::rest::{Ctx, Result};
+
+pub mod resource_quota;
 
 /// PriorityClasses every cluster has (created at first start).
 pub const SYSTEM_PRIORITY_CLASSES: [(&str, i64, &str); 2] = [
@@ -31,6 +35,25 @@ pub async fn admit_create(ctx: &Ctx<'_>, name: &str, obj: &mut Value) -> Result<
         ("scheduling.k8s.io", "priorityclasses") => validate_priority_class(obj),
         _ => Ok(()),
     }
+}
+
+/// The validating admission of a create, after the object is valid. In
+/// upstream's order: LimitRanger's checks come before ResourceQuota, which
+/// stays last because it charges the quota.
+pub async fn validate_create(ctx: &Ctx<'_>, name: &str, obj: &Value, dry_run: bool) -> Result<()> {
+    resource_quota::admit(ctx, name, obj, None, dry_run).await
+}
+
+/// The validating admission of an update (`new` replacing `old`), after
+/// the new object is valid; the same order as [`validate_create`].
+pub async fn validate_update(
+    ctx: &Ctx<'_>,
+    name: &str,
+    new: &Value,
+    old: &Value,
+    dry_run: bool,
+) -> Result<()> {
+    resource_quota::admit(ctx, name, new, Some(old), dry_run).await
 }
 
 /// The Priority plugin: `priorityClassName` (or the global default class)
