@@ -352,9 +352,7 @@ async fn sync_quota(informers: &Informers, q: &ResourceQuota) -> Result<()> {
             Kind::PersistentVolumeClaims => {
                 usage_stats::<PersistentVolumeClaim>(informers, &ns, &ev, &tracked, &selectors)
             }
-            Kind::ConfigMaps => {
-                usage_stats::<ConfigMap>(informers, &ns, &ev, &tracked, &selectors)
-            }
+            Kind::ConfigMaps => usage_stats::<ConfigMap>(informers, &ns, &ev, &tracked, &selectors),
             Kind::Secrets => usage_stats::<Secret>(informers, &ns, &ev, &tracked, &selectors),
             Kind::ReplicationControllers => {
                 usage_stats::<ReplicationController>(informers, &ns, &ev, &tracked, &selectors)
@@ -371,9 +369,7 @@ async fn sync_quota(informers: &Informers, q: &ResourceQuota) -> Result<()> {
             Kind::StatefulSets => {
                 usage_stats::<StatefulSet>(informers, &ns, &ev, &tracked, &selectors)
             }
-            Kind::DaemonSets => {
-                usage_stats::<DaemonSet>(informers, &ns, &ev, &tracked, &selectors)
-            }
+            Kind::DaemonSets => usage_stats::<DaemonSet>(informers, &ns, &ev, &tracked, &selectors),
             Kind::Jobs => usage_stats::<Job>(informers, &ns, &ev, &tracked, &selectors),
             Kind::CronJobs => usage_stats::<CronJob>(informers, &ns, &ev, &tracked, &selectors),
         }
@@ -383,7 +379,10 @@ async fn sync_quota(informers: &Informers, q: &ResourceQuota) -> Result<()> {
     let used = new_used(&previous, &calculated, &names);
     let status_hard = quota::usage_from(q.status.as_ref().and_then(|s| s.hard.as_ref()))
         .map_err(crate::Error::Invalid)?;
-    let unchanged = q.status.as_ref().is_some_and(|s| s.hard.is_some() && s.used.is_some())
+    let unchanged = q
+        .status
+        .as_ref()
+        .is_some_and(|s| s.hard.is_some() && s.used.is_some())
         && quota::equals(&status_hard, &hard_usage)
         && quota::equals(&used, &previous);
     if unchanged {

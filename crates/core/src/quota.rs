@@ -349,7 +349,9 @@ pub enum Evaluator {
     PersistentVolumeClaims,
     /// Counts objects: `count/<resource>.<group>`, plus the legacy name of
     /// the few kinds quota counted before `count/` existed.
-    Count { names: Vec<String> },
+    Count {
+        names: Vec<String>,
+    },
 }
 
 impl Evaluator {
@@ -468,7 +470,11 @@ impl Evaluator {
             .map(|s| s.containers.iter())
             .into_iter()
             .flatten()
-            .chain(spec.and_then(|s| s.init_containers.as_ref()).into_iter().flatten());
+            .chain(
+                spec.and_then(|s| s.init_containers.as_ref())
+                    .into_iter()
+                    .flatten(),
+            );
         for c in containers {
             let usage = container_usage_names(c);
             for r in &required {
@@ -501,9 +507,10 @@ impl Evaluator {
             (Evaluator::PersistentVolumeClaims, Object::PersistentVolumeClaim(pvc)) => {
                 pvc_usage(pvc)
             }
-            (Evaluator::Count { names }, _) => {
-                names.iter().map(|n| (n.clone(), Amount::from_int(1))).collect()
-            }
+            (Evaluator::Count { names }, _) => names
+                .iter()
+                .map(|n| (n.clone(), Amount::from_int(1)))
+                .collect(),
             // An object of another kind than the evaluator's costs nothing
             // it measures.
             _ => Usage::new(),
@@ -615,17 +622,27 @@ fn uses_cross_namespace_affinity(pod: &Pod) -> bool {
     };
     let pa = aff.pod_affinity.as_ref();
     let paa = aff.pod_anti_affinity.as_ref();
-    pa.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
-        .into_iter()
-        .chain(paa.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref()))
-        .flatten()
-        .any(cross)
+    pa.and_then(|a| {
+        a.required_during_scheduling_ignored_during_execution
+            .as_ref()
+    })
+    .into_iter()
+    .chain(paa.and_then(|a| {
+        a.required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }))
+    .flatten()
+    .any(cross)
         || pa
-            .and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref())
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
             .into_iter()
-            .chain(
-                paa.and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref()),
-            )
+            .chain(paa.and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            }))
             .flatten()
             .any(|w| cross(&w.pod_affinity_term))
 }
@@ -794,16 +811,16 @@ pub fn service_usage(svc: &Service) -> Usage {
         Some("LoadBalancer") => {
             // Without node port allocation only explicit node ports count:
             // the intent, as none are allocated yet.
-            let node_ports = if spec.and_then(|s| s.allocate_load_balancer_node_ports) == Some(false)
-            {
-                spec.and_then(|s| s.ports.as_ref())
-                    .into_iter()
-                    .flatten()
-                    .filter(|p| p.node_port.is_some_and(|n| n != 0))
-                    .count() as i64
-            } else {
-                ports
-            };
+            let node_ports =
+                if spec.and_then(|s| s.allocate_load_balancer_node_ports) == Some(false) {
+                    spec.and_then(|s| s.ports.as_ref())
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p.node_port.is_some_and(|n| n != 0))
+                        .count() as i64
+                } else {
+                    ports
+                };
             out.insert(SERVICES_NODE_PORTS.into(), Amount::from_int(node_ports));
             out.insert(SERVICES_LOAD_BALANCERS.into(), Amount::from_int(1));
         }
@@ -816,7 +833,10 @@ pub fn service_usage(svc: &Service) -> Usage {
 /// capacity allocated to it, when larger), also per storage class.
 pub fn pvc_usage(pvc: &PersistentVolumeClaim) -> Usage {
     let mut out = Usage::from([
-        ("count/persistentvolumeclaims".to_string(), Amount::from_int(1)),
+        (
+            "count/persistentvolumeclaims".to_string(),
+            Amount::from_int(1),
+        ),
         (PERSISTENT_VOLUME_CLAIMS.to_string(), Amount::from_int(1)),
     ]);
     let class = pvc

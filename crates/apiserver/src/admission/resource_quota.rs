@@ -162,7 +162,10 @@ async fn read_quotas(
     let mut quotas = Vec::new();
     for kv in range.kvs {
         let q: ResourceQuota = serde_json::from_slice(&kv.value).map_err(|e| {
-            Status::internal(format!("stored quota {} is not a ResourceQuota: {e}", kv.key))
+            Status::internal(format!(
+                "stored quota {} is not a ResourceQuota: {e}",
+                kv.key
+            ))
         })?;
         if skip.contains(q.metadata.name.as_deref().unwrap_or_default()) {
             continue;
@@ -214,7 +217,9 @@ enum Typed {
 
 impl Typed {
     fn decode(evaluator: &Evaluator, obj: &Value) -> Result<Typed> {
-        let bad = |e: serde_json::Error| Status::bad_request(format!("unable to measure quota usage: {e}"));
+        let bad = |e: serde_json::Error| {
+            Status::bad_request(format!("unable to measure quota usage: {e}"))
+        };
         Ok(match evaluator {
             Evaluator::Pods => Typed::Pod(Box::new(Pod::deserialize(obj).map_err(bad)?)),
             Evaluator::Services => {

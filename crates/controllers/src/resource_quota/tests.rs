@@ -47,11 +47,19 @@ fn usage_of_pods_by_scope() {
         pod(Some("2"), "Failed", Some(30)),
     ];
     let tracked = strings(&["pods", "requests.cpu", "count/pods"]);
-    let cases: Vec<(&str, Vec<ScopedResourceSelectorRequirement>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(
+        &str,
+        Vec<ScopedResourceSelectorRequirement>,
+        Vec<(&str, &str)>,
+    )> = vec![
         (
             "no scope: terminal pods are counted as objects only",
             vec![],
-            vec![("count/pods", "5"), ("pods", "3"), ("requests.cpu", "1500m")],
+            vec![
+                ("count/pods", "5"),
+                ("pods", "3"),
+                ("requests.cpu", "1500m"),
+            ],
         ),
         (
             "Terminating",
@@ -80,8 +88,10 @@ fn usage_of_pods_by_scope() {
         .expect("scopes evaluate");
         // The controller keeps only what the quota limits.
         let got = quota::mask(&got, &tracked);
-        let want: Vec<(String, String)> =
-            want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(printed(&got), want, "{name}");
     }
 }
@@ -109,11 +119,14 @@ fn new_used_keeps_what_was_not_recalculated_and_drops_the_rest() {
 
 #[test]
 fn quotas_needing_a_sync() {
-    let q = |v: serde_json::Value| -> ResourceQuota {
-        serde_json::from_value(v).expect("valid quota")
-    };
+    let q =
+        |v: serde_json::Value| -> ResourceQuota { serde_json::from_value(v).expect("valid quota") };
     let cases = [
-        ("new quota", q(json!({"spec": {"hard": {"pods": "2"}}})), true),
+        (
+            "new quota",
+            q(json!({"spec": {"hard": {"pods": "2"}}})),
+            true,
+        ),
         (
             "synced",
             q(json!({"spec": {"hard": {"pods": "2"}},

@@ -26,12 +26,16 @@ fn printed(u: &Usage) -> Vec<(String, String)> {
 }
 
 fn quota(name: &str, hard: &[(&str, &str)], used: Option<&[(&str, &str)]>) -> ResourceQuota {
-    let hard: serde_json::Map<String, serde_json::Value> =
-        hard.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let hard: serde_json::Map<String, serde_json::Value> = hard
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     let mut status = json!({ "hard": hard });
     if let Some(used) = used {
-        let used: serde_json::Map<String, serde_json::Value> =
-            used.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+        let used: serde_json::Map<String, serde_json::Value> = used
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         status["used"] = json!(used);
     }
     serde_json::from_value(json!({
@@ -42,7 +46,11 @@ fn quota(name: &str, hard: &[(&str, &str)], used: Option<&[(&str, &str)]>) -> Re
     .expect("valid quota")
 }
 
-fn container(name: &str, requests: serde_json::Value, limits: serde_json::Value) -> serde_json::Value {
+fn container(
+    name: &str,
+    requests: serde_json::Value,
+    limits: serde_json::Value,
+) -> serde_json::Value {
     json!({"name": name, "image": "busybox", "resources": {"requests": requests, "limits": limits}})
 }
 
@@ -74,7 +82,9 @@ fn canonical_printing_like_upstream() {
 #[test]
 fn binary_under_1024_prints_decimal() {
     // 1Ki - 1000m is not whole; 0.5Ki is 512: both below 1024 print decimal.
-    let a = Amount::parse("1Ki").expect("valid").minus(&Amount::parse("1").expect("valid"));
+    let a = Amount::parse("1Ki")
+        .expect("valid")
+        .minus(&Amount::parse("1").expect("valid"));
     assert_eq!(a.to_string(), "1023");
     assert_eq!(Amount::parse("0.5Ki").expect("valid").to_string(), "512");
 }
@@ -101,12 +111,18 @@ fn resource_list_arithmetic() {
         ]
     );
     let names = vec!["cpu".to_string(), "missing".to_string()];
-    assert_eq!(printed(&mask(&a, &names)), vec![("cpu".into(), "100m".into())]);
+    assert_eq!(
+        printed(&mask(&a, &names)),
+        vec![("cpu".into(), "100m".into())]
+    );
     let hard = usage(&[("cpu", "500m")]);
     assert!(exceeded(&a, &hard).is_empty());
     assert_eq!(exceeded(&b, &hard), vec!["cpu".to_string()]);
     assert!(equals(&usage(&[("cpu", "1")]), &usage(&[("cpu", "1000m")])));
-    assert!(!equals(&usage(&[("cpu", "1")]), &usage(&[("cpu", "1"), ("pods", "0")])));
+    assert!(!equals(
+        &usage(&[("cpu", "1")]),
+        &usage(&[("cpu", "1"), ("pods", "0")])
+    ));
     assert_eq!(pretty_print(&add(&a, &b)), "cpu=1,memory=1Gi,pods=1");
 }
 
@@ -132,12 +148,17 @@ fn pod_usage_cases() {
         (
             "containers sum, init container max",
             json!({"spec": {
-                "initContainers": [container("init", json!({"cpu": "3"}), json!({}))],
-                "containers": [
-                    container("a", json!({"cpu": "1"}), json!({})),
-                    container("b", json!({"cpu": "500m"}), json!({}))
-                ]}}),
-            vec![("count/pods", "1"), ("cpu", "3"), ("pods", "1"), ("requests.cpu", "3")],
+            "initContainers": [container("init", json!({"cpu": "3"}), json!({}))],
+            "containers": [
+                container("a", json!({"cpu": "1"}), json!({})),
+                container("b", json!({"cpu": "500m"}), json!({}))
+            ]}}),
+            vec![
+                ("count/pods", "1"),
+                ("cpu", "3"),
+                ("pods", "1"),
+                ("requests.cpu", "3"),
+            ],
         ),
         (
             "sidecar runs alongside the containers",
@@ -145,7 +166,12 @@ fn pod_usage_cases() {
                 "initContainers": [{"name": "side", "image": "x", "restartPolicy": "Always",
                     "resources": {"requests": {"cpu": "1"}}}],
                 "containers": [container("a", json!({"cpu": "1"}), json!({}))]}}),
-            vec![("count/pods", "1"), ("cpu", "2"), ("pods", "1"), ("requests.cpu", "2")],
+            vec![
+                ("count/pods", "1"),
+                ("cpu", "2"),
+                ("pods", "1"),
+                ("requests.cpu", "2"),
+            ],
         ),
         (
             "overhead added to requests, and to limits set",
@@ -190,13 +216,20 @@ fn pod_usage_cases() {
             "deleted within its grace still counts",
             json!({"metadata": {"deletionTimestamp": "2025-12-31T23:59:50Z", "deletionGracePeriodSeconds": 30},
                 "spec": {"containers": [container("a", json!({"cpu": "1"}), json!({}))]}}),
-            vec![("count/pods", "1"), ("cpu", "1"), ("pods", "1"), ("requests.cpu", "1")],
+            vec![
+                ("count/pods", "1"),
+                ("cpu", "1"),
+                ("pods", "1"),
+                ("requests.cpu", "1"),
+            ],
         ),
     ];
     for (name, p, want) in cases {
         let got = pod_usage(&pod(p), now());
-        let want: Vec<(String, String)> =
-            want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(printed(&got), want, "{name}");
     }
 }
@@ -204,8 +237,10 @@ fn pod_usage_cases() {
 #[test]
 fn pod_scopes() {
     let best_effort = pod(json!({"spec": {"containers": [{"name": "a", "image": "x"}]}}));
-    let burstable = pod(json!({"spec": {"activeDeadlineSeconds": 10, "priorityClassName": "high",
-        "containers": [container("a", json!({"cpu": "1"}), json!({}))]}}));
+    let burstable = pod(
+        json!({"spec": {"activeDeadlineSeconds": 10, "priorityClassName": "high",
+        "containers": [container("a", json!({"cpu": "1"}), json!({}))]}}),
+    );
     let sel = |scope: &str, op: &str, values: &[&str]| ScopedResourceSelectorRequirement {
         scope_name: scope.into(),
         operator: op.into(),
@@ -220,7 +255,11 @@ fn pod_scopes() {
         (sel("PriorityClass", "DoesNotExist", &[]), true, false),
         (sel("PriorityClass", "In", &["high", "low"]), false, true),
         (sel("PriorityClass", "NotIn", &["high"]), true, false),
-        (sel("CrossNamespacePodAffinity", "Exists", &[]), false, false),
+        (
+            sel("CrossNamespacePodAffinity", "Exists", &[]),
+            false,
+            false,
+        ),
     ];
     let ev = Evaluator::Pods;
     for (s, want_be, want_b) in cases {
@@ -250,7 +289,8 @@ fn pod_scopes() {
 #[test]
 fn service_and_claim_usage() {
     let svc = |t: &str, extra: serde_json::Value| -> Service {
-        let mut spec = json!({"type": t, "ports": [{"port": 80}, {"port": 443, "nodePort": 30443}]});
+        let mut spec =
+            json!({"type": t, "ports": [{"port": 80}, {"port": 443, "nodePort": 30443}]});
         if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
             s.extend(e.clone());
         }
@@ -260,7 +300,12 @@ fn service_and_claim_usage() {
         ("ClusterIP", json!({}), "0", "0"),
         ("NodePort", json!({}), "2", "0"),
         ("LoadBalancer", json!({}), "2", "1"),
-        ("LoadBalancer", json!({"allocateLoadBalancerNodePorts": false}), "1", "1"),
+        (
+            "LoadBalancer",
+            json!({"allocateLoadBalancerNodePorts": false}),
+            "1",
+            "1",
+        ),
     ];
     for (t, extra, node_ports, lbs) in cases {
         let u = service_usage(&svc(t, extra));
@@ -278,8 +323,14 @@ fn service_and_claim_usage() {
         printed(&pvc_usage(&pvc)),
         vec![
             ("count/persistentvolumeclaims".into(), "1".into()),
-            ("fast.storageclass.storage.k8s.io/persistentvolumeclaims".into(), "1".into()),
-            ("fast.storageclass.storage.k8s.io/requests.storage".into(), "2Gi".into()),
+            (
+                "fast.storageclass.storage.k8s.io/persistentvolumeclaims".into(),
+                "1".into()
+            ),
+            (
+                "fast.storageclass.storage.k8s.io/requests.storage".into(),
+                "2Gi".into()
+            ),
             ("persistentvolumeclaims".into(), "1".into()),
             ("requests.storage".into(), "2Gi".into()),
         ]
@@ -306,7 +357,12 @@ fn evaluators_and_matching_resources() {
         (
             "",
             "pods",
-            &["pods", "requests.cpu", "requests.example.com/gpu", "requests.hugepages-1Gi"],
+            &[
+                "pods",
+                "requests.cpu",
+                "requests.example.com/gpu",
+                "requests.hugepages-1Gi",
+            ],
         ),
         ("", "services", &["services"]),
         ("", "configmaps", &["count/configmaps", "configmaps"]),
@@ -341,37 +397,63 @@ fn admission_decisions() {
     let cases: Vec<(&str, ResourceQuota, Pod, Result<Vec<(&str, &str)>, &str>)> = vec![
         (
             "fits: used goes up",
-            quota("compute", &[("pods", "2"), ("requests.cpu", "2")], Some(&[("pods", "0"), ("requests.cpu", "0")])),
+            quota(
+                "compute",
+                &[("pods", "2"), ("requests.cpu", "2")],
+                Some(&[("pods", "0"), ("requests.cpu", "0")]),
+            ),
             one_cpu(),
             Ok(vec![("pods", "1"), ("requests.cpu", "1")]),
         ),
         (
             "exceeds requests.cpu",
-            quota("compute", &[("requests.cpu", "2")], Some(&[("requests.cpu", "1")])),
+            quota(
+                "compute",
+                &[("requests.cpu", "2")],
+                Some(&[("requests.cpu", "1")]),
+            ),
             two_cpu(),
-            Err("exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=1, limited: requests.cpu=2"),
+            Err(
+                "exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=1, limited: requests.cpu=2",
+            ),
         ),
         (
             "exceeds pods",
-            quota("compute", &[("pods", "2"), ("requests.cpu", "10")], Some(&[("pods", "2"), ("requests.cpu", "2")])),
+            quota(
+                "compute",
+                &[("pods", "2"), ("requests.cpu", "10")],
+                Some(&[("pods", "2"), ("requests.cpu", "2")]),
+            ),
             one_cpu(),
             Err("exceeded quota: compute, requested: pods=1, used: pods=2, limited: pods=2"),
         ),
         (
             "must specify limits",
-            quota("compute", &[("limits.cpu", "4")], Some(&[("limits.cpu", "0")])),
+            quota(
+                "compute",
+                &[("limits.cpu", "4")],
+                Some(&[("limits.cpu", "0")]),
+            ),
             one_cpu(),
             Err("failed quota: compute: must specify limits.cpu for: nginx"),
         ),
         (
             "status unknown",
-            quota("compute", &[("pods", "4"), ("requests.cpu", "4")], Some(&[("pods", "0")])),
+            quota(
+                "compute",
+                &[("pods", "4"), ("requests.cpu", "4")],
+                Some(&[("pods", "0")]),
+            ),
             one_cpu(),
             Err("status unknown for quota: compute, resources: pods,requests.cpu"),
         ),
         (
             "quota tracking nothing of pods",
-            quota("objects", &[("configmaps", "1")], Some(&[("configmaps", "1")])),
+            quota(
+                "objects",
+                &[("configmaps", "1")],
+                Some(&[("configmaps", "1")]),
+            ),
             one_cpu(),
             Ok(vec![]),
         ),
@@ -388,7 +470,11 @@ fn admission_decisions() {
         match want {
             Ok(used) => {
                 let got = got.unwrap_or_else(|e| panic!("{name}: denied: {}", e.0));
-                let want = if used.is_empty() { None } else { Some(usage(&used)) };
+                let want = if used.is_empty() {
+                    None
+                } else {
+                    Some(usage(&used))
+                };
                 match (&got[0], &want) {
                     (Some(g), Some(w)) => assert!(equals(g, w), "{name}: {g:?}"),
                     (None, None) => {}
@@ -421,9 +507,11 @@ fn service_update_charges_the_difference() {
         Some(&[("services.loadbalancers", "1"), ("services", "1")]),
     );
     let cluster_ip: Service =
-        serde_json::from_value(json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}})).expect("valid");
+        serde_json::from_value(json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}))
+            .expect("valid");
     let lb: Service =
-        serde_json::from_value(json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}})).expect("valid");
+        serde_json::from_value(json!({"spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}))
+            .expect("valid");
     let got = check_request(
         std::slice::from_ref(&q),
         &Evaluator::Services,
@@ -452,7 +540,11 @@ fn service_update_charges_the_difference() {
 
 #[test]
 fn object_count_with_legacy_name() {
-    let q = quota("objects", &[("count/configmaps", "1")], Some(&[("count/configmaps", "1")]));
+    let q = quota(
+        "objects",
+        &[("count/configmaps", "1")],
+        Some(&[("count/configmaps", "1")]),
+    );
     let ev = Evaluator::for_resource("", "configmaps").expect("an evaluator");
     let got = check_request(&[q], &ev, Object::Other, None, false, now());
     assert_eq!(
