@@ -129,12 +129,12 @@ impl fmt::Display for Amount {
         if abs == 0 {
             return f.write_str("0");
         }
-        let whole = abs % (NANOS as u128) == 0;
+        let whole = abs.is_multiple_of(NANOS as u128);
         if self.format == SuffixFormat::BinarySi && whole && abs >= 1024 * NANOS as u128 {
             let mut v = abs / NANOS as u128;
             let mut i = 0;
             const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-            while i < 6 && v % 1024 == 0 {
+            while i < 6 && v.is_multiple_of(1024) {
                 v /= 1024;
                 i += 1;
             }
@@ -142,7 +142,7 @@ impl fmt::Display for Amount {
         }
         let mut v = abs;
         let mut exp = -9i32;
-        while exp < 18 && v % 1000 == 0 {
+        while exp < 18 && v.is_multiple_of(1000) {
             v /= 1000;
             exp += 3;
         }

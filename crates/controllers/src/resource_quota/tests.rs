@@ -25,6 +25,9 @@ fn strings(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
+/// Resource name and printed quantity.
+type Pairs = Vec<(&'static str, &'static str)>;
+
 fn printed(u: &Usage) -> Vec<(String, String)> {
     u.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
 }
@@ -47,11 +50,7 @@ fn usage_of_pods_by_scope() {
         pod(Some("2"), "Failed", Some(30)),
     ];
     let tracked = strings(&["pods", "requests.cpu", "count/pods"]);
-    let cases: Vec<(
-        &str,
-        Vec<ScopedResourceSelectorRequirement>,
-        Vec<(&str, &str)>,
-    )> = vec![
+    let cases: Vec<(&str, Vec<ScopedResourceSelectorRequirement>, Pairs)> = vec![
         (
             "no scope: terminal pods are counted as objects only",
             vec![],

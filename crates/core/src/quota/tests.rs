@@ -21,6 +21,9 @@ fn usage(pairs: &[(&str, &str)]) -> Usage {
         .collect()
 }
 
+/// Resource name and printed quantity.
+type Pairs = Vec<(&'static str, &'static str)>;
+
 fn printed(u: &Usage) -> Vec<(String, String)> {
     u.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
 }
@@ -128,7 +131,7 @@ fn resource_list_arithmetic() {
 
 #[test]
 fn pod_usage_cases() {
-    let cases: Vec<(&str, serde_json::Value, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(&str, serde_json::Value, Pairs)> = vec![
         (
             "requests and limits",
             json!({"spec": {"containers": [
@@ -394,7 +397,7 @@ fn nginx(requests: serde_json::Value, limits: serde_json::Value) -> Pod {
 fn admission_decisions() {
     let two_cpu = || nginx(json!({"cpu": "2"}), json!({"cpu": "2"}));
     let one_cpu = || nginx(json!({"cpu": "1"}), json!({}));
-    let cases: Vec<(&str, ResourceQuota, Pod, Result<Vec<(&str, &str)>, &str>)> = vec![
+    let cases: Vec<(&str, ResourceQuota, Pod, Result<Pairs, &str>)> = vec![
         (
             "fits: used goes up",
             quota(
