@@ -379,6 +379,22 @@ impl Evaluator {
         })
     }
 
+    /// Whether a write of `resource` in `group` can change usage, decided
+    /// without building the evaluator: what [`Evaluator::handles`] says of
+    /// the resource's evaluator, and false for ignored resources. The
+    /// admission plugin asks this first on every write.
+    pub fn charges(group: &str, resource: &str, op: Operation, subresource: &str) -> bool {
+        match (group, resource) {
+            ("", "events") => false,
+            ("", "pods") => Evaluator::Pods.handles(op, subresource),
+            ("", "services") => Evaluator::Services.handles(op, subresource),
+            ("", "persistentvolumeclaims") => {
+                Evaluator::PersistentVolumeClaims.handles(op, subresource)
+            }
+            _ => op == Operation::Create,
+        }
+    }
+
     /// Whether a write changes usage (`Handles`): every create, and the
     /// updates that can change what an object costs (a service's type, a
     /// claim's size). Pods are charged on update only through `resize`,

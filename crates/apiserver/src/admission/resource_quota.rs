@@ -57,15 +57,12 @@ pub async fn admit(
     if !ctx.info.namespaced || ctx.req.namespace.is_empty() {
         return Ok(());
     }
-    let Some(evaluator) = Evaluator::for_resource(ctx.info.group, ctx.info.resource) else {
-        return Ok(());
-    };
     let op = if old.is_some() {
         Operation::Update
     } else {
         Operation::Create
     };
-    if !evaluator.handles(op, &ctx.req.subresource) {
+    if !Evaluator::charges(ctx.info.group, ctx.info.resource, op, &ctx.req.subresource) {
         return Ok(());
     }
     let ns = &ctx.req.namespace;
@@ -76,6 +73,9 @@ pub async fn admit(
     if !has_quotas(ctx, &prefix).await? {
         return Ok(());
     }
+    let Some(evaluator) = Evaluator::for_resource(ctx.info.group, ctx.info.resource) else {
+        return Ok(());
+    };
     let new_obj = Typed::decode(&evaluator, new)?;
     let old_obj = old.map(|o| Typed::decode(&evaluator, o)).transpose()?;
     let status_write = ctx.req.subresource == "status";
@@ -128,8 +128,9 @@ pub async fn admit(
 /// Whether the namespace has a quota, from the watch cache when there is
 /// one (else from the store).
 async fn has_quotas(ctx: &Ctx<'_>, prefix: &str) -> Result<bool> {
-    let cache = skiff_core::registry::lookup("", "v1", "resourcequotas")
-        .and_then(|info| ctx.server.cache.resource(info));
+    static QUOTAS: LazyLock<Option<&'static skiff_core::registry::ResourceInfo>> =
+        LazyLock::new(|| skiff_core::registry::lookup("", "v1", "resourcequotas"));
+    let cache = QUOTAS.and_then(|info| ctx.server.cache.resource(info));
     if let Some(cache) = cache {
         return Ok(!cache.snapshot(prefix, 0).await.items.is_empty());
     }
