@@ -68,14 +68,27 @@ pub async fn admit(
     let ns = &ctx.req.namespace;
     let prefix = format!("/registry/resourcequotas/{ns}/");
     // The common case, a namespace without quotas, costs one look into
-    // the watch cache. A quota created a moment ago that the cache has not
-    // seen yet is missed, as upstream's informer-backed lister may.
-    if !has_quotas(ctx, &prefix).await? {
+    // the watch cache. A quota created (or synced) a moment ago that the
+    // cache has not seen yet is missed, as upstream's informer-backed
+    // lister may miss it.
+    let Some(cached) = cached_quotas(ctx, &prefix).await? else {
         return Ok(());
-    }
+    };
     let Some(evaluator) = Evaluator::for_resource(ctx.info.group, ctx.info.resource) else {
         return Ok(());
     };
+    // Quotas that limit nothing this evaluator measures (a pod created
+    // where only configmaps are limited) need no store read nor lock. The
+    // store decides for the rest: its `status.used` is the latest.
+    if let Some(cached) = cached
+        && !cached.iter().any(|q| {
+            q.pointer("/status/hard")
+                .and_then(Value::as_object)
+                .is_some_and(|hard| !evaluator.matching_resources(hard.keys()).is_empty())
+        })
+    {
+        return Ok(());
+    }
     let new_obj = Typed::decode(&evaluator, new)?;
     let old_obj = old.map(|o| Typed::decode(&evaluator, o)).transpose()?;
     let status_write = ctx.req.subresource == "status";
@@ -125,14 +138,19 @@ pub async fn admit(
     ))
 }
 
-/// Whether the namespace has a quota, from the watch cache when there is
-/// one (else from the store).
-async fn has_quotas(ctx: &Ctx<'_>, prefix: &str) -> Result<bool> {
+/// The namespace's quotas as the watch cache has them: `None` when it has
+/// none; `Some(None)` when the resource has no cache and the store says
+/// there are some.
+async fn cached_quotas(ctx: &Ctx<'_>, prefix: &str) -> Result<Option<Option<Vec<Value>>>> {
     static QUOTAS: LazyLock<Option<&'static skiff_core::registry::ResourceInfo>> =
         LazyLock::new(|| skiff_core::registry::lookup("", "v1", "resourcequotas"));
     let cache = QUOTAS.and_then(|info| ctx.server.cache.resource(info));
     if let Some(cache) = cache {
-        return Ok(!cache.snapshot(prefix, 0).await.items.is_empty());
+        let items = cache.snapshot(prefix, 0).await.items;
+        if items.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(Some(items.iter().map(|e| e.value()).collect())));
     }
     let n = ctx
         .server
@@ -140,7 +158,7 @@ async fn has_quotas(ctx: &Ctx<'_>, prefix: &str) -> Result<bool> {
         .count(prefix)
         .await
         .map_err(Status::internal)?;
-    Ok(n > 0)
+    Ok((n > 0).then_some(None))
 }
 
 /// The namespace's quotas from the store (the latest `status.used`, which
