@@ -4,7 +4,8 @@
 //! Owns: the registry of built-in kinds ([`registry`]), `metav1.Status` errors
 //! ([`status`]), label and field selectors ([`labels`], [`fields`]), validation
 //! helpers ([`validation`]), object metadata helpers ([`meta`]), Table
-//! conversion ([`table`]) and ResourceQuota accounting ([`quota`]). Does not own: storage, HTTP, or any controller logic.
+//! conversion ([`table`]) and ResourceQuota accounting ([`quota`]). Does not
+//! own: storage, HTTP, or any controller logic.
 
 pub mod conversion;
 pub mod cron;
