@@ -272,3 +272,23 @@ async fn concurrent_creates_cannot_both_take_the_last_pod() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_quota_limits_only_pods_in_its_scope() -> Result<()> {
+    let server = Server::start()?;
+    create(
+        &server,
+        "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: best-effort\nspec:\n  hard:\n    pods: \"1\"\n  scopes: [\"BestEffort\"]\n",
+    )?;
+    wait_used(&server, "best-effort", "pods", "0")?;
+    create(&server, &pod_yaml("be-1", None))?;
+    let err = create_refused(&server, &pod_yaml("be-2", None))?;
+    assert_eq!(
+        err,
+        "Error from server (Forbidden): error when creating \"STDIN\": pods \"be-2\" is forbidden: exceeded quota: best-effort, requested: pods=1, used: pods=1, limited: pods=1"
+    );
+    // A pod that requests cpu is not BestEffort: outside the quota.
+    create(&server, &pod_yaml("burstable", Some("100m")))?;
+    assert_eq!(used(&server, "best-effort", "pods"), "1");
+    Ok(())
+}
