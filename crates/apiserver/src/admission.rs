@@ -1,11 +1,12 @@
-//! Admission of creates beyond namespace lifecycle: the mutating and
+//! Admission of writes beyond namespace lifecycle: the mutating and
 //! validating plugins of kube-apiserver's default chain that skiff has so far
 //! (LimitRanger, ServiceAccount's defaulting, Priority,
-//! DefaultTolerationSeconds). The mutating phase ([`admit_create`]) runs
-//! after defaulting and field tracking (what a plugin sets is not owned by
-//! the creator) and before validation, the validating phase
-//! ([`validate_create`], [`validate_update`]) after the object's own
-//! validation, as upstream.
+//! DefaultTolerationSeconds; ResourceQuota in [`resource_quota`]). The
+//! mutating phase ([`admit_create`]) runs after defaulting and field
+//! tracking (what a plugin sets is not owned by the creator) and before
+//! validation, the validating phase ([`validate_create`],
+//! [`validate_update`]) after the object's own validation and before the
+//! store write, as upstream.
 
 use serde_json::{Value, json};
 use skiff_core::Status;
@@ -15,6 +16,8 @@ use crate::rest::{Ctx, Result};
 use crate::strategy::{default_at, str_at};
 
 pub mod limit_ranger;
+
+pub mod resource_quota;
 
 /// PriorityClasses every cluster has (created at first start).
 pub const SYSTEM_PRIORITY_CLASSES: [(&str, i64, &str); 2] = [
@@ -91,15 +94,28 @@ fn add_default_tolerations(spec: &mut Value) {
     }
 }
 
-/// The validating phase of a create, after the object's own validation.
-pub async fn validate_create(ctx: &Ctx<'_>, name: &str, obj: &Value) -> Result<()> {
-    limit_ranger::validate(ctx, name, obj, None).await
+/// The validating admission of a create, after the object is valid, in
+/// upstream's order: LimitRanger's checks, then ResourceQuota, last because
+/// it charges the quota.
+pub async fn validate_create(ctx: &Ctx<'_>, name: &str, obj: &Value, dry_run: bool) -> Result<()> {
+    limit_ranger::validate(ctx, name, obj, None).await?;
+    resource_quota::admit(ctx, name, obj, None, dry_run).await
 }
 
-/// The validating phase of an update of the main resource (not a
-/// subresource), after the object's own validation.
-pub async fn validate_update(ctx: &Ctx<'_>, name: &str, new: &Value, old: &Value) -> Result<()> {
-    limit_ranger::validate(ctx, name, new, Some(old)).await
+/// The validating admission of an update (`new` replacing `old`), after
+/// the new object is valid; the same order as [`validate_create`].
+/// LimitRanger leaves subresource writes alone, as upstream.
+pub async fn validate_update(
+    ctx: &Ctx<'_>,
+    name: &str,
+    new: &Value,
+    old: &Value,
+    dry_run: bool,
+) -> Result<()> {
+    if ctx.req.subresource.is_empty() {
+        limit_ranger::validate(ctx, name, new, Some(old)).await?;
+    }
+    resource_quota::admit(ctx, name, new, Some(old), dry_run).await
 }
 
 /// The Priority plugin: `priorityClassName` (or the global default class)

@@ -700,7 +700,7 @@ pub(crate) async fn create_object(
     admit_namespace(ctx, &name).await?;
     crate::admission::admit_create(ctx, &name, &mut obj).await?;
     validate_create(ctx, &obj)?;
-    crate::admission::validate_create(ctx, &name, &obj).await?;
+    crate::admission::validate_create(ctx, &name, &obj, dry_run).await?;
     if let Some(alloc) = crate::allocator::for_resource(ctx) {
         alloc.allocate(ctx, &mut obj).await?;
     }
@@ -1004,9 +1004,9 @@ where
         };
         meta::remove_meta(&mut new, "resourceVersion");
         checked?;
-        if matches!(part, Part::Main | Part::Apply) {
-            crate::admission::validate_update(ctx, name, &new, &old).await?;
-        }
+    }
+    if matches!(part, Part::Main | Part::Apply | Part::Status) {
+        crate::admission::validate_update(ctx, name, &new, &old, dry_run).await?;
     }
     if let Some(alloc) = crate::allocator::for_resource(ctx) {
         alloc.keep_on_update(&mut new, &old);

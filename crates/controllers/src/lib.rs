@@ -25,6 +25,7 @@ pub mod namespace;
 pub mod node_lifecycle;
 pub mod pod_gc;
 pub mod replicaset;
+pub mod resource_quota;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod taint_eviction;
@@ -176,6 +177,10 @@ fn controllers() -> Vec<Spec> {
         Spec {
             name: "pod-garbage-collector",
             start: |i| Box::pin(pod_gc::run(i)),
+        },
+        Spec {
+            name: "resourcequota",
+            start: |i| Box::pin(resource_quota::run(i)),
         },
     ]
 }

@@ -3,8 +3,9 @@
 //!
 //! Owns: the registry of built-in kinds ([`registry`]), `metav1.Status` errors
 //! ([`status`]), label and field selectors ([`labels`], [`fields`]), validation
-//! helpers ([`validation`]), object metadata helpers ([`meta`]) and Table
-//! conversion ([`table`]). Does not own: storage, HTTP, or any controller logic.
+//! helpers ([`validation`]), object metadata helpers ([`meta`]), Table
+//! conversion ([`table`]) and ResourceQuota accounting ([`quota`]). Does not
+//! own: storage, HTTP, or any controller logic.
 
 pub mod conversion;
 pub mod cron;
@@ -16,6 +17,7 @@ pub mod managed_fields;
 pub mod meta;
 pub mod protobuf;
 pub mod quantity;
+pub mod quota;
 pub mod registry;
 pub mod status;
 pub mod strategic_merge;

@@ -290,6 +290,29 @@ impl Amount {
         Amount { nanos: 0, format }
     }
 
+    /// `resource.NewQuantity(n, DecimalSI)`: a count.
+    pub fn from_int(n: i64) -> Amount {
+        Amount {
+            nanos: i128::from(n) * NANOS_PER_UNIT,
+            format: Format::DecimalSI,
+        }
+    }
+
+    /// Parses a serialized quantity (`500m`, `1Gi`).
+    pub fn parse(s: &str) -> Result<Amount> {
+        Ok(Quantity::parse(s)?.amount())
+    }
+
+    /// Whether the amount is below zero.
+    pub fn is_negative(&self) -> bool {
+        self.nanos < 0
+    }
+
+    /// Whether the amount is above zero.
+    pub fn is_positive(&self) -> bool {
+        self.nanos > 0
+    }
+
     /// The value in thousandths, as `NewMilliQuantity` builds it.
     pub fn from_milli(milli: i64, format: Format) -> Amount {
         Amount {
@@ -325,6 +348,25 @@ impl Amount {
             self.format = other.format;
         }
         self.nanos = self.nanos.saturating_add(other.nanos);
+    }
+
+    /// The sum, as [`Amount::add`].
+    pub fn plus(&self, other: &Amount) -> Amount {
+        let mut sum = *self;
+        sum.add(*other);
+        sum
+    }
+
+    /// `Quantity.Sub`, with the format rule of [`Amount::add`].
+    pub fn minus(&self, other: &Amount) -> Amount {
+        Amount {
+            nanos: self.nanos.saturating_sub(other.nanos),
+            format: if self.nanos == 0 {
+                other.format
+            } else {
+                self.format
+            },
+        }
     }
 }
 
