@@ -167,6 +167,34 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &str) -> Vec<FieldError> {
     errs
 }
 
+/// `validateOnlyAddedTolerations`: a pod update may add tolerations and
+/// change an existing one's `tolerationSeconds`, nothing else of it.
+fn only_added_tolerations(new_spec: &Value, old_spec: &Value) -> Vec<FieldError> {
+    let none = Vec::new();
+    let list = |spec: &'_ Value| -> Vec<Value> {
+        spec.get("tolerations")
+            .and_then(Value::as_array)
+            .unwrap_or(&none)
+            .iter()
+            .map(|t| {
+                let mut t = t.clone();
+                if let Some(m) = t.as_object_mut() {
+                    m.remove("tolerationSeconds");
+                }
+                t
+            })
+            .collect()
+    };
+    let new = list(new_spec);
+    if list(old_spec).iter().all(|old| new.contains(old)) {
+        return Vec::new();
+    }
+    vec![FieldError::forbidden(
+        "spec.tolerations",
+        "existing toleration can not be modified except its tolerationSeconds",
+    )]
+}
+
 /// Members of an ephemeral container that must stay unset: what a debugging
 /// container may not rely on (upstream's allow list, inverted, in the
 /// order of the container's fields).
@@ -326,13 +354,14 @@ impl Strategy for Pod {
         {
             masked["nodeName"] = n.clone();
         }
+        let mut errs = only_added_tolerations(new_spec, old_spec);
         if &masked != new_spec {
-            return vec![FieldError::forbidden(
+            errs.push(FieldError::forbidden(
                 "spec",
                 "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
-            )];
+            ));
         }
-        Vec::new()
+        errs
     }
 
     fn field_attrs(&self, obj: &Value, out: &mut Vec<(&'static str, String)>) {
@@ -692,6 +721,26 @@ mod tests {
         assert_eq!(
             messages(&validate_ephemeral_containers_update(&new, &pod(json!([])))),
             [r#"spec.ephemeralContainers[0].name: Duplicate value: "app""#]
+        );
+    }
+
+    #[test]
+    fn pod_updates_may_only_add_tolerations() {
+        let with = |tolerations: Value| json!({"spec": {"containers": [{"name": "app", "image": "nginx"}], "tolerations": tolerations}});
+        let old = with(
+            json!([{"key": "a", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]),
+        );
+        let added = with(json!([
+            {"key": "a", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60},
+            {"key": "b", "operator": "Exists"},
+        ]));
+        assert!(Pod.validate_update(&added, &old).is_empty());
+        let removed = with(json!([{"key": "b", "operator": "Exists"}]));
+        assert_eq!(
+            messages(&Pod.validate_update(&removed, &old)),
+            [
+                "spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds"
+            ]
         );
     }
 
