@@ -36,15 +36,7 @@ const CONCURRENCY: usize = 16;
 
 /// CPU time this process has used so far.
 fn process_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own and reads nothing else.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    skiff_apiserver::metrics::process_cpu_time().expect("clock_gettime(CLOCK_PROCESS_CPUTIME_ID)")
 }
 
 async fn call(

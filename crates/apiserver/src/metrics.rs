@@ -281,14 +281,7 @@ impl Metrics {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes into the timespec we own and reads nothing else.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-        let cpu = (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9);
+        let cpu = process_cpu_time().map(|d| d.as_secs_f64());
         // VmRSS and VmSize of /proc/self/status, in kB.
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let kb = |key: &str| {
@@ -337,6 +330,19 @@ impl Metrics {
             }
         }
     }
+}
+
+/// CPU time this process has used so far (all threads), or `None` if the
+/// clock cannot be read.
+pub fn process_cpu_time() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own and reads nothing else.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 fn header_of(out: &mut String, name: &str, kind: &str, help: &str) {

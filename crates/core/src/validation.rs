@@ -118,6 +118,43 @@ fn matches_qualified_name_part(s: &str) -> bool {
     }
 }
 
+/// Resource names known without a domain (core's `standardResources`).
+const STANDARD_RESOURCES: [&str; 20] = [
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "persistentvolumeclaims",
+    "configmaps",
+    "services.nodeports",
+    "services.loadbalancers",
+    "storage",
+    "requests.storage",
+];
+
+/// `IsStandardResourceName`: a resource the system knows, huge pages (and
+/// their quota form) included.
+pub fn is_standard_resource_name(name: &str) -> bool {
+    STANDARD_RESOURCES.contains(&name)
+        || name.starts_with("hugepages-")
+        || name.starts_with("requests.hugepages-")
+}
+
+/// `IsStandardContainerResourceName`: what a container may request.
+pub fn is_standard_container_resource_name(name: &str) -> bool {
+    matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.starts_with("hugepages-")
+}
+
 /// A DNS label (RFC 1123): namespaces, and names of kinds that use it.
 pub fn is_dns1123_label(value: &str) -> Vec<String> {
     let mut errs = Vec::new();

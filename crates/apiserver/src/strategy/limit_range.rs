@@ -71,32 +71,6 @@ fn default_item(item: &mut Value) {
 /// The standard limit types (`IsStandardLimitRangeType`).
 const LIMIT_TYPES: [&str; 3] = ["Pod", "Container", "PersistentVolumeClaim"];
 
-/// Resource names without a domain that a LimitRange of a type other than
-/// Pod and Container may name (`IsStandardResourceName`), besides the
-/// `hugepages-` ones.
-const STANDARD_RESOURCES: [&str; 20] = [
-    "cpu",
-    "memory",
-    "ephemeral-storage",
-    "requests.cpu",
-    "requests.memory",
-    "requests.ephemeral-storage",
-    "limits.cpu",
-    "limits.memory",
-    "limits.ephemeral-storage",
-    "pods",
-    "services",
-    "replicationcontrollers",
-    "resourcequotas",
-    "secrets",
-    "persistentvolumeclaims",
-    "configmaps",
-    "services.nodeports",
-    "services.loadbalancers",
-    "storage",
-    "requests.storage",
-];
-
 /// `ValidateLimitRange` (metadata is checked by the generic store).
 fn validate_limit_range(obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -311,7 +285,7 @@ fn validate_resource_name(name: &str, container: bool, path: &str) -> Vec<FieldE
         return errs;
     }
     let qualified = name.contains('/');
-    if !qualified && !STANDARD_RESOURCES.contains(&name) && !huge_pages(name) {
+    if !qualified && !validation::is_standard_resource_name(name) {
         errs.push(invalid(
             "must be a standard resource type or fully qualified",
         ));
@@ -319,9 +293,7 @@ fn validate_resource_name(name: &str, container: bool, path: &str) -> Vec<FieldE
     }
     if container {
         if !qualified {
-            let standard = matches!(name, "cpu" | "memory" | "ephemeral-storage")
-                || name.starts_with("hugepages-");
-            if !standard {
+            if !validation::is_standard_container_resource_name(name) {
                 errs.push(invalid("must be a standard resource for containers"));
             }
         } else if !native(name) && !extended(name) {
@@ -329,10 +301,6 @@ fn validate_resource_name(name: &str, container: bool, path: &str) -> Vec<FieldE
         }
     }
     errs
-}
-
-fn huge_pages(name: &str) -> bool {
-    name.starts_with("hugepages-") || name.starts_with("requests.hugepages-")
 }
 
 /// `IsNativeResource`: no domain, or a `kubernetes.io` one.

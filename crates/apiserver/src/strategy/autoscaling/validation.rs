@@ -429,32 +429,6 @@ fn validate_metric_identifier(id: &Value, path: &str) -> Vec<FieldError> {
         .collect()
 }
 
-/// Resource names a quota may count (`IsStandardResourceName`), besides the
-/// container ones; entries ending in `-` are prefixes (quota huge pages).
-const STANDARD_RESOURCES: [&str; 16] = [
-    "requests.cpu",
-    "requests.memory",
-    "requests.ephemeral-storage",
-    "limits.cpu",
-    "limits.memory",
-    "limits.ephemeral-storage",
-    "pods",
-    "resourcequotas",
-    "services",
-    "replicationcontrollers",
-    "secrets",
-    "persistentvolumeclaims",
-    "configmaps",
-    "services.nodeports",
-    "services.loadbalancers",
-    "requests.hugepages-",
-];
-
-/// Resources a container may request (`IsStandardContainerResourceName`).
-fn is_standard_container_resource(name: &str) -> bool {
-    matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.starts_with("hugepages-")
-}
-
 /// `ValidateContainerResourceName` of core/v1: a qualified name; without a
 /// domain, a standard resource a container can request; with one, a
 /// `kubernetes.io` resource or an extended resource.
@@ -469,16 +443,12 @@ fn validate_container_resource_name(name: &str, path: &str) -> Vec<FieldError> {
         return errs;
     }
     if !name.contains('/') {
-        let standard = is_standard_container_resource(name)
-            || STANDARD_RESOURCES
-                .iter()
-                .any(|r| name == *r || (r.ends_with('-') && name.starts_with(r)));
-        if !standard {
+        if !validation::is_standard_resource_name(name) {
             return vec![invalid(
                 "must be a standard resource type or fully qualified".into(),
             )];
         }
-        if !is_standard_container_resource(name) {
+        if !validation::is_standard_container_resource_name(name) {
             return vec![invalid("must be a standard resource for containers".into())];
         }
         return Vec::new();
